@@ -1,0 +1,156 @@
+// Command idk-agent runs on a scanner PC: it watches the image-analysis
+// program's output folder, keeps everything in a local spool and ships it
+// to the regional collector.
+//
+//	idk-agent -config agent.toml          run the agent
+//	idk-agent -config agent.toml -check   check the configuration and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"idk/agent/config"
+	"idk/agent/intake"
+	"idk/agent/layout/cargoriw"
+	"idk/agent/ship"
+	"idk/agent/spool"
+	"idk/agent/watch"
+	"idk/collector/pki"
+	"idk/collector/server"
+	"idk/protocol"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	cfgPath := flag.String("config", "agent.toml", "configuration file")
+	check := flag.Bool("check", false, "check the configuration and exit")
+	flag.Parse()
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "idk-agent:", err)
+		os.Exit(2)
+	}
+	if *check {
+		fmt.Println("configuration OK:", *cfgPath)
+		return
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("agent stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(cfg.Collector.Addr)
+	if err != nil {
+		return fmt.Errorf("collector.addr %q: %w", cfg.Collector.Addr, err)
+	}
+	serverName := cfg.Collector.ServerName
+	if serverName == "" {
+		serverName = host
+	}
+	tlsConf, err := pki.ClientTLSConfig(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName)
+	if err != nil {
+		return err
+	}
+	tlsConf.NextProtos = []string{protocol.ALPN}
+
+	sp, err := spool.Open(cfg.Spool.Path)
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ship.NewMetrics(reg, sp, time.Now)
+
+	w := watch.New(watch.Config{
+		Root:   cfg.Scanner.OutputDir,
+		Settle: cfg.Scanner.Settle,
+		Rescan: cfg.Scanner.Rescan,
+		Log:    log.With("part", "watch"),
+	})
+	in := intake.New(intake.Config{
+		Layout:    cargoriw.Layout{},
+		Spool:     sp,
+		Log:       log.With("part", "intake"),
+		Retry:     w.Retry,
+		FormGrace: cfg.Scanner.FormGrace,
+	})
+	sh := ship.New(ship.Config{
+		Addr:     cfg.Collector.Addr,
+		TLS:      tlsConf,
+		QUIC:     server.QUICConfig(),
+		Device:   cfg.DeviceProto(),
+		Spool:    sp,
+		Metrics:  metrics,
+		Log:      log.With("part", "ship"),
+		Version:  version,
+		MaxRate:  cfg.Collector.MaxRate,
+		OnRehash: in.Rehash,
+	})
+
+	log.Info("agent starting", "version", version, "num_idk", cfg.Device.NumIDK, "output_dir", cfg.Scanner.OutputDir,
+		"collector", cfg.Collector.Addr, "spool", cfg.Spool.Path)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	start := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	start("watch", w.Run)
+	start("intake", func(ctx context.Context) error { return in.Run(ctx, w.Ready()) })
+	start("ship", sh.Run)
+	if cfg.Metrics.Listen != "" {
+		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		start("metrics", func(ctx context.Context) error {
+			go func() { <-ctx.Done(); srv.Close() }()
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}

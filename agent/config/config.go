@@ -1,0 +1,165 @@
+// Package config reads the agent's one configuration file (TOML). Every
+// setting has a default that works on a scanner PC, except the ИДК's
+// identity and the collector's address, which only the site can know.
+// Errors name the file and the setting.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"idk/protocol"
+	"idk/protocol/idkpb"
+)
+
+// Config is the agent's configuration. See deploy/agent.toml for the
+// documented example.
+type Config struct {
+	Device    Device    `toml:"device"`
+	Scanner   Scanner   `toml:"scanner"`
+	Collector Collector `toml:"collector"`
+	Spool     Spool     `toml:"spool"`
+	Metrics   Metrics   `toml:"metrics"`
+	Log       Log       `toml:"log"`
+}
+
+// Device is the ИДК's identity, as the daily report names it.
+type Device struct {
+	NumIDK  string `toml:"num_idk"`  // NUM_IDK: must equal the certificate's name
+	TypeIDK uint32 `toml:"type_idk"` // TYPE_IDK: 1 mobile, 2 stationary
+	KodTO   string `toml:"kod_to"`   // KOD_TO: 8 digits
+	NaimTO  string `toml:"naim_to"`  // NAIM_TO
+	NaimZTK string `toml:"naim_ztk"` // NAIM_ZTK
+	DislIDK uint32 `toml:"disl_idk"` // DISL_IDK: 1 АПП, 2 МПП, 3 ЖДПП, 4 ВПП, 5 ВНЕ ПП
+}
+
+// Scanner is where the image-analysis program writes.
+type Scanner struct {
+	OutputDir string        `toml:"output_dir"`
+	Layout    string        `toml:"layout"`     // "cargoriw"
+	Settle    time.Duration `toml:"settle"`     // unchanged this long = ready
+	Rescan    time.Duration `toml:"rescan"`     // full rescan period
+	FormGrace time.Duration `toml:"form_grace"` // a half-written form is shipped as is after this
+}
+
+// Collector is where to ship.
+type Collector struct {
+	Addr       string `toml:"addr"`        // host:port (UDP)
+	ServerName string `toml:"server_name"` // TLS name; default: host of addr
+	CA         string `toml:"ca"`
+	Cert       string `toml:"cert"`
+	Key        string `toml:"key"`
+	// MaxRate caps file bytes per second sent to the collector; 0: none.
+	MaxRate int64 `toml:"max_rate"`
+}
+
+// Spool is the local durable queue.
+type Spool struct {
+	Path string `toml:"path"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	Listen string `toml:"listen"` // empty: off
+}
+
+// Log sets logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Scanner: Scanner{Layout: "cargoriw", Settle: 2 * time.Second, Rescan: time.Minute, FormGrace: 2 * time.Minute},
+		Collector: Collector{
+			CA: "certs/ca.crt", Cert: "certs/agent.crt", Key: "certs/agent.key",
+		},
+		Spool:   Spool{Path: "spool.db"},
+		Metrics: Metrics{Listen: "127.0.0.1:9464"},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads path over the defaults. Relative paths in the file are taken
+// relative to the file's folder, so a config folder can be moved whole.
+func Load(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
+	}
+	base := filepath.Dir(path)
+	for _, p := range []*string{&c.Scanner.OutputDir, &c.Collector.CA, &c.Collector.Cert, &c.Collector.Key, &c.Spool.Path} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks every setting; the error names the first bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
+	if err := protocol.CheckNumIDK(c.Device.NumIDK); err != nil {
+		bad("device.num_idk", err)
+	}
+	if c.Device.TypeIDK != 1 && c.Device.TypeIDK != 2 {
+		bad("device.type_idk", fmt.Errorf("%d: want 1 (mobile) or 2 (stationary)", c.Device.TypeIDK))
+	}
+	if err := protocol.CheckKodTO(c.Device.KodTO); err != nil {
+		bad("device.kod_to", err)
+	}
+	if c.Device.DislIDK < 1 || c.Device.DislIDK > 5 {
+		bad("device.disl_idk", fmt.Errorf("%d: want 1-5 (АПП, МПП, ЖДПП, ВПП, ВНЕ ПП)", c.Device.DislIDK))
+	}
+	if c.Scanner.OutputDir == "" {
+		bad("scanner.output_dir", errors.New("required"))
+	}
+	if c.Scanner.Layout != "cargoriw" {
+		bad("scanner.layout", fmt.Errorf("%q: the known layout is \"cargoriw\"", c.Scanner.Layout))
+	}
+	if c.Scanner.Settle < 100*time.Millisecond {
+		bad("scanner.settle", fmt.Errorf("%v: want at least 100ms", c.Scanner.Settle))
+	}
+	if c.Collector.MaxRate < 0 {
+		bad("collector.max_rate", fmt.Errorf("%d: want 0 (no cap) or bytes per second", c.Collector.MaxRate))
+	}
+	if c.Collector.Addr == "" {
+		bad("collector.addr", errors.New("required (host:port)"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", fmt.Errorf("%q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// DeviceProto returns the identity as the protocol carries it.
+func (c Config) DeviceProto() *idkpb.Device {
+	d := c.Device
+	return &idkpb.Device{NumIdk: d.NumIDK, TypeIdk: d.TypeIDK, KodTo: d.KodTO, NaimTo: d.NaimTO, NaimZtk: d.NaimZTK, DislIdk: d.DislIDK}
+}

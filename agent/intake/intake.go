@@ -1,0 +1,368 @@
+// Package intake turns settled files from the scanner's output folder into
+// spool records: a new scan becomes a ScanSeen event, each new state of a
+// registration form becomes a FormRevision event, and each image or
+// document is hashed (SHA-256, recorded when first seen) and queued for
+// shipping. It only reads the scanner's files.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"idk/agent/layout"
+	"idk/agent/spool"
+	"idk/agent/watch"
+	"idk/protocol"
+	"idk/protocol/idkpb"
+)
+
+// Config wires an Intake.
+type Config struct {
+	Layout layout.Layout
+	Spool  *spool.Spool
+	Now    func() time.Time
+	Log    *slog.Logger
+	// Retry asks the watcher to offer a path again once settled.
+	Retry func(path string)
+	// FormGrace is how long a form may stay half-written before it is
+	// shipped as it is, with its parse error (default 2 minutes).
+	FormGrace time.Duration
+}
+
+// Intake consumes ready files.
+type Intake struct {
+	cfg Config
+
+	mu         sync.Mutex
+	incomplete map[string]time.Time // form path -> first seen incomplete
+	warned     map[string]bool      // paths already warned about (one line per problem, not a flood)
+	blobs      chan watch.Ready
+}
+
+// New returns an Intake.
+func New(cfg Config) *Intake {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.FormGrace <= 0 {
+		cfg.FormGrace = 2 * time.Minute
+	}
+	if cfg.Retry == nil {
+		cfg.Retry = func(string) {}
+	}
+	return &Intake{cfg: cfg, incomplete: map[string]time.Time{}, warned: map[string]bool{}, blobs: make(chan watch.Ready, 4096)}
+}
+
+// Run consumes ready files until ctx ends. Forms are handled at once;
+// images are hashed on a goroutine of their own, so a form never waits
+// behind a 2 GB image.
+func (in *Intake) Run(ctx context.Context, ready <-chan watch.Ready) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case r := <-in.blobs:
+				if err := in.blob(r); err != nil {
+					in.cfg.Log.Error("cannot queue scan file; will retry", "file", r.Path, "err", err)
+					in.cfg.Retry(r.Path)
+				}
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-ready:
+			if err := in.handle(ctx, r); err != nil {
+				in.cfg.Log.Error("cannot take scan file; will retry", "file", r.Path, "err", err)
+				in.cfg.Retry(r.Path)
+			}
+		}
+	}
+}
+
+func (in *Intake) handle(ctx context.Context, r watch.Ready) error {
+	f, ok := in.cfg.Layout.Classify(r.Rel)
+	if !ok {
+		in.warnOnce(r.Path, "file in the output folder is not part of a scan; ignored", "file", r.Path)
+		return nil
+	}
+	if err := protocol.CheckNumSnim(f.NumSnim); err != nil {
+		in.warnOnce(r.Path, "scan folder name is not a scan number; ignored", "file", r.Path, "err", err)
+		return nil
+	}
+	if _, err := in.ensureScan(f.NumSnim); err != nil {
+		return err
+	}
+	switch f.Kind {
+	case layout.KindForm:
+		return in.form(r, f)
+	case layout.KindRaw, layout.KindDocument:
+		select {
+		case in.blobs <- r:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	return nil
+}
+
+func (in *Intake) warnOnce(key, msg string, args ...any) {
+	in.mu.Lock()
+	seen := in.warned[key+msg]
+	in.warned[key+msg] = true
+	in.mu.Unlock()
+	if !seen {
+		in.cfg.Log.Warn(msg, args...)
+	}
+}
+
+// ensureScan records a scan the first time any of its files is seen.
+func (in *Intake) ensureScan(numSnim string) (spool.Scan, error) {
+	var sc spool.Scan
+	err := in.cfg.Spool.Update(func(tx *spool.Tx) error {
+		var ok bool
+		var err error
+		if sc, ok, err = tx.Scan(numSnim); err != nil || ok {
+			return err
+		}
+		now := in.cfg.Now()
+		sc = spool.Scan{NumSnim: numSnim, FirstSeen: now}
+		if err := tx.PutScan(sc); err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: now.UnixNano(), Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: numSnim}}})
+		return err
+	})
+	if err != nil {
+		return sc, fmt.Errorf("record scan %s: %w", numSnim, err)
+	}
+	return sc, nil
+}
+
+// form records a new revision of a registration form, if it changed.
+func (in *Intake) form(r watch.Ready, f layout.File) error {
+	data, err := readLimited(r.Path, protocol.MaxFormSize)
+	if err != nil {
+		in.warnOnce(r.Path, "cannot read registration form", "file", r.Path, "err", err)
+		return nil
+	}
+	sum := sha256.Sum256(data)
+	var parseErr string
+	parsed, err := in.cfg.Layout.ParseForm(f.NumSnim+"/"+f.Name, data)
+	if err != nil {
+		if errors.Is(err, layout.ErrIncomplete) && in.stillYoung(r.Path) {
+			// Most likely the operator's program is writing it right now.
+			in.cfg.Log.Debug("form incomplete; will look again", "file", r.Path, "err", err)
+			in.cfg.Retry(r.Path)
+			return nil
+		}
+		parseErr = err.Error()
+	}
+	in.mu.Lock()
+	delete(in.incomplete, r.Path)
+	in.mu.Unlock()
+
+	var rev uint32
+	err = in.cfg.Spool.Update(func(tx *spool.Tx) error {
+		sc, _, err := tx.Scan(f.NumSnim)
+		if err != nil {
+			return err
+		}
+		if string(sc.FormSHA256) == string(sum[:]) {
+			rev = 0
+			return nil // the same content again (rescan, touch): not a new revision
+		}
+		sc.Forms++
+		sc.FormSHA256 = sum[:]
+		rev = sc.Forms
+		if err := tx.PutScan(sc); err != nil {
+			return err
+		}
+		fr := &idkpb.FormRevision{NumSnim: f.NumSnim, Revision: rev, Content: data, Sha256: sum[:], ParseError: parseErr}
+		if parsed != nil {
+			fr.Form = FormProto(parsed)
+		}
+		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: r.ModTime.UnixNano(), Body: &idkpb.Event_Form{Form: fr}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record form %s: %w", r.Path, err)
+	}
+	if rev > 0 && parseErr != "" {
+		in.cfg.Log.Warn("registration form cannot be parsed; shipped as it is", "file", r.Path, "revision", rev, "err", parseErr)
+	} else if rev > 0 {
+		in.cfg.Log.Info("form revision recorded", "num_snim", f.NumSnim, "revision", rev, "decision", parsed.Decision)
+	}
+	return nil
+}
+
+func (in *Intake) stillYoung(path string) bool {
+	now := in.cfg.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	first, ok := in.incomplete[path]
+	if !ok {
+		in.incomplete[path] = now
+		return true
+	}
+	return now.Sub(first) < in.cfg.FormGrace
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// blob hashes an image or document and queues it, unless the spool
+// already knows this exact file (a rescan after a restart).
+func (in *Intake) blob(r watch.Ready) error {
+	f, _ := in.cfg.Layout.Classify(r.Rel)
+	key := f.NumSnim + "/" + f.Name
+	var known spool.File
+	var have bool
+	var scan spool.Scan
+	err := in.cfg.Spool.View(func(tx *spool.Tx) error {
+		var err error
+		if known, have, err = tx.File(key); err != nil {
+			return err
+		}
+		scan, _, err = tx.Scan(f.NumSnim)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if have && known.Size == r.Size && known.ModTime.Equal(r.ModTime) {
+		return nil
+	}
+	sum, size, err := hashFile(r.Path)
+	if err != nil {
+		return fmt.Errorf("hash: %w", err)
+	}
+	if size != r.Size {
+		in.cfg.Retry(r.Path) // still changing after all
+		return nil
+	}
+	if have && string(known.SHA256) == string(sum) {
+		return nil // touched, same bytes
+	}
+	if have {
+		in.cfg.Log.Warn("scan file content changed after it was first seen; the new content is shipped too",
+			"file", r.Path, "was_sha256", fmt.Sprintf("%x", known.SHA256), "now_sha256", fmt.Sprintf("%x", sum))
+	}
+	rec := spool.File{
+		NumSnim:   f.NumSnim,
+		Name:      f.Name,
+		Path:      r.Path,
+		Kind:      fileKind(f.Kind),
+		Size:      size,
+		ModTime:   r.ModTime,
+		SHA256:    sum,
+		ScanTime:  scan.FirstSeen,
+		FirstSeen: in.cfg.Now(),
+	}
+	return in.cfg.Spool.Update(func(tx *spool.Tx) error { return tx.PutFile(rec) })
+}
+
+// Rehash is called by the shipper when a queued file's content changed
+// under it; the watcher offers it again.
+func (in *Intake) Rehash(f spool.File) {
+	fi, err := os.Stat(f.Path)
+	if err != nil {
+		in.cfg.Log.Error("scan file vanished while being shipped", "file", f.Path, "err", err)
+		return
+	}
+	r := watch.Ready{Path: f.Path, Rel: f.NumSnim + "/" + f.Name, Size: fi.Size(), ModTime: fi.ModTime()}
+	if err := in.blob(r); err != nil {
+		in.cfg.Log.Error("cannot re-hash changed scan file", "file", f.Path, "err", err)
+	}
+}
+
+func hashFile(path string) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	if err != nil {
+		return nil, 0, err
+	}
+	return h.Sum(nil), n, nil
+}
+
+func fileKind(k layout.Kind) idkpb.FileKind {
+	switch k {
+	case layout.KindRaw:
+		return idkpb.FileKind_FILE_KIND_RAW
+	case layout.KindDocument:
+		return idkpb.FileKind_FILE_KIND_DOCUMENT
+	}
+	return idkpb.FileKind_FILE_KIND_UNSPECIFIED
+}
+
+// FormProto converts a parsed form to its wire form.
+func FormProto(f *layout.Form) *idkpb.Form {
+	nanos := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixNano()
+	}
+	p := &idkpb.Form{
+		NumSnim:                f.NumSnim,
+		CreatedUnixNano:        nanos(f.Created),
+		SavedUnixNano:          nanos(f.Saved),
+		TruckId:                f.TruckID,
+		TrailerId:              f.TrailerID,
+		Country:                f.Country,
+		CustomsInfo1:           f.CustomsInfo1,
+		CustomsInfo2:           f.CustomsInfo2,
+		CustomsInfo3:           f.CustomsInfo3,
+		InspectionDateUnixNano: nanos(f.InspectionDate),
+		CommentUpper:           f.CommentUpper,
+		CommentLower:           f.CommentLower,
+		Decision:               idkpb.Decision(f.Decision),
+		SuspicionReason:        f.SuspicionReason,
+		Marks:                  uint32(max(f.Marks, 0)),
+		Operator:               f.Operator,
+	}
+	for _, c := range f.Containers {
+		if c.Empty() {
+			continue
+		}
+		p.Containers = append(p.Containers, &idkpb.Container{
+			Number: c.Number, From: c.From, To: c.To, Cargo: c.Cargo, Direction: idkpb.Direction(c.Direction),
+		})
+	}
+	return p
+}

@@ -1,0 +1,88 @@
+package ship
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"idk/agent/spool"
+)
+
+// Metrics are the shipping side's Prometheus series.
+type Metrics struct {
+	Connected     prometheus.Gauge
+	Reconnects    prometheus.Counter
+	SentBytes     prometheus.Counter
+	FilesShipped  prometheus.Counter
+	EventsShipped prometheus.Counter
+	FileRestarts  prometheus.Counter
+	ClockOffset   prometheus.Gauge
+}
+
+// NewMetrics creates the series and registers them, with the spool's
+// backlog read at scrape time, on reg.
+func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, now func() time.Time) *Metrics {
+	m := &Metrics{
+		Connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_agent_connected", Help: "1 while a connection to the collector is up.",
+		}),
+		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_agent_reconnects_total", Help: "Connections to the collector lost or failed and retried.",
+		}),
+		SentBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_agent_sent_bytes_total", Help: "File bytes sent to the collector.",
+		}),
+		FilesShipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_agent_files_shipped_total", Help: "Files the collector acknowledged as stored.",
+		}),
+		EventsShipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_agent_events_shipped_total", Help: "Events the collector acknowledged as stored.",
+		}),
+		FileRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_agent_file_restarts_total", Help: "Transfers restarted from zero because the collector's copy failed its checksum.",
+		}),
+		ClockOffset: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_agent_clock_offset_seconds", Help: "Collector clock minus this agent's clock, measured at the last hello.",
+		}),
+	}
+	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.EventsShipped, m.FileRestarts, m.ClockOffset,
+		&backlog{sp: sp, now: now})
+	return m
+}
+
+// backlog reports the spool's pending items when scraped.
+type backlog struct {
+	sp  *spool.Spool
+	now func() time.Time
+}
+
+var (
+	descItems  = prometheus.NewDesc("idk_agent_spool_items", "Items waiting in the spool for the collector's acknowledgement.", []string{"kind"}, nil)
+	descBytes  = prometheus.NewDesc("idk_agent_spool_bytes", "Bytes waiting in the spool (file sizes, encoded events).", []string{"kind"}, nil)
+	descOldest = prometheus.NewDesc("idk_agent_spool_oldest_item_age_seconds", "Age of the oldest item not yet acknowledged; 0 when none.", nil, nil)
+)
+
+func (b *backlog) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descItems
+	ch <- descBytes
+	ch <- descOldest
+}
+
+func (b *backlog) Collect(ch chan<- prometheus.Metric) {
+	st, err := b.sp.Stats()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descItems, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Events), "event")
+	ch <- prometheus.MustNewConstMetric(descItems, prometheus.GaugeValue, float64(st.Files), "file")
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.EventBytes), "event")
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.FileBytes), "file")
+	oldest := 0.0
+	for _, t := range []time.Time{st.OldestEvent, st.OldestFile} {
+		if !t.IsZero() {
+			oldest = max(oldest, b.now().Sub(t).Seconds())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, oldest)
+}

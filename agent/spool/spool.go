@@ -1,0 +1,334 @@
+// Package spool keeps, durably in a bbolt file, everything the agent has
+// seen and not yet delivered: events waiting for the collector's
+// acknowledgement, files waiting to be shipped, and what the agent knows of
+// each scan. Every change is one synced bbolt transaction, so a crash or a
+// power cut leaves either the state before or the state after, never half.
+package spool
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"idk/protocol/idkpb"
+)
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketEvents = []byte("events") // seq (8 bytes BE) -> idkpb.Event
+	bucketScans  = []byte("scans")  // NUM_SNIM -> Scan (JSON)
+	bucketFiles  = []byte("files")  // NUM_SNIM/name -> File (JSON)
+	bucketQueue  = []byte("queue")  // order (8 bytes BE) + NUM_SNIM/name -> nothing
+	keyNextSeq   = []byte("next_seq")
+	keyNextOrder = []byte("next_order")
+)
+
+// Spool is the agent's durable queue. It is safe for concurrent use.
+type Spool struct {
+	db *bolt.DB
+
+	mu   sync.Mutex
+	subs []chan struct{}
+}
+
+// Open opens or creates the spool file. A second agent on the same file
+// gets an error instead of waiting forever.
+func Open(path string) (*Spool, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketEvents, bucketScans, bucketFiles, bucketQueue} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool: init %s: %w", path, err)
+	}
+	return &Spool{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Spool) Close() error { return s.db.Close() }
+
+// Subscribe returns a channel that is signalled (without blocking,
+// coalesced) after every update, so the shipper wakes as soon as there is
+// something new to send.
+func (s *Spool) Subscribe() <-chan struct{} {
+	c := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.subs = append(s.subs, c)
+	s.mu.Unlock()
+	return c
+}
+
+// Update runs fn in one durable transaction.
+func (s *Spool) Update(fn func(*Tx) error) error {
+	err := s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+	if err == nil {
+		s.mu.Lock()
+		for _, c := range s.subs {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// View runs fn in a read-only transaction.
+func (s *Spool) View(fn func(*Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
+}
+
+// Tx is a spool transaction.
+type Tx struct{ tx *bolt.Tx }
+
+// Scan is what the agent knows of one scan folder.
+type Scan struct {
+	NumSnim   string    `json:"num_snim"`
+	FirstSeen time.Time `json:"first_seen"`
+	// Forms counts the form revisions recorded; FormSHA256 is the last one's hash.
+	Forms      uint32 `json:"forms"`
+	FormSHA256 []byte `json:"form_sha256,omitempty"`
+}
+
+// File is one scan file the agent has hashed and queued.
+type File struct {
+	NumSnim   string         `json:"num_snim"`
+	Name      string         `json:"name"`
+	Path      string         `json:"path"` // absolute path on this machine
+	Kind      idkpb.FileKind `json:"kind"`
+	Size      int64          `json:"size"`
+	ModTime   time.Time      `json:"mod_time"`
+	SHA256    []byte         `json:"sha256"`
+	ScanTime  time.Time      `json:"scan_time"`
+	FirstSeen time.Time      `json:"first_seen"`
+	Done      bool           `json:"done"`
+	DoneAt    time.Time      `json:"done_at,omitzero"`
+	StoredAs  string         `json:"stored_as,omitempty"`
+	order     uint64
+}
+
+// Key is the file's identity in the spool.
+func (f File) Key() string { return f.NumSnim + "/" + f.Name }
+
+// AppendEvent gives ev the next sequence number and stores it.
+func (t *Tx) AppendEvent(ev *idkpb.Event) (uint64, error) {
+	seq, err := t.next(keyNextSeq)
+	if err != nil {
+		return 0, err
+	}
+	ev.Seq = seq
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("spool: encode event: %w", err)
+	}
+	return seq, t.tx.Bucket(bucketEvents).Put(u64(seq), b)
+}
+
+// Scan returns the record of a scan.
+func (t *Tx) Scan(numSnim string) (Scan, bool, error) {
+	var sc Scan
+	ok, err := t.getJSON(bucketScans, []byte(numSnim), &sc)
+	return sc, ok, err
+}
+
+// PutScan stores the record of a scan.
+func (t *Tx) PutScan(sc Scan) error { return t.putJSON(bucketScans, []byte(sc.NumSnim), sc) }
+
+// File returns the record of a file by its key (NUM_SNIM/name).
+func (t *Tx) File(key string) (File, bool, error) {
+	var f File
+	ok, err := t.getJSON(bucketFiles, []byte(key), &f)
+	return f, ok, err
+}
+
+// PutFile stores a file record. A file that is not done is queued for
+// shipping behind those queued before it; a done file leaves the queue.
+func (t *Tx) PutFile(f File) error {
+	old, had, err := t.File(f.Key())
+	if err != nil {
+		return err
+	}
+	q := t.tx.Bucket(bucketQueue)
+	if had && !old.Done {
+		f.order = old.order
+		if f.Done {
+			if err := q.Delete(queueKey(old.order, old.Key())); err != nil {
+				return err
+			}
+		}
+	} else if !f.Done {
+		if f.order, err = t.next(keyNextOrder); err != nil {
+			return err
+		}
+		if err := q.Put(queueKey(f.order, f.Key()), nil); err != nil {
+			return err
+		}
+	}
+	return t.putJSON(bucketFiles, []byte(f.Key()), fileRecord{f, f.order})
+}
+
+// fileRecord carries the queue position alongside the exported fields.
+type fileRecord struct {
+	File
+	Order uint64 `json:"order"`
+}
+
+// ErrEmpty is returned when there is nothing pending.
+var ErrEmpty = errors.New("spool: nothing pending")
+
+// NextFile returns the oldest queued file, or ErrEmpty.
+func (s *Spool) NextFile() (File, error) {
+	var f File
+	err := s.View(func(t *Tx) error {
+		k, _ := t.tx.Bucket(bucketQueue).Cursor().First()
+		if k == nil {
+			return ErrEmpty
+		}
+		var ok bool
+		var err error
+		f, ok, err = t.File(string(k[8:]))
+		if err == nil && !ok {
+			err = fmt.Errorf("spool: queued file %q has no record", k[8:])
+		}
+		return err
+	})
+	return f, err
+}
+
+// PendingEvents returns up to max events (and at most maxBytes of them, but
+// always at least one) in sequence order.
+func (s *Spool) PendingEvents(max, maxBytes int) ([]*idkpb.Event, error) {
+	var evs []*idkpb.Event
+	err := s.View(func(t *Tx) error {
+		c := t.tx.Bucket(bucketEvents).Cursor()
+		size := 0
+		for k, v := c.First(); k != nil && len(evs) < max; k, v = c.Next() {
+			if len(evs) > 0 && size+len(v) > maxBytes {
+				break
+			}
+			ev := &idkpb.Event{}
+			if err := proto.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("spool: decode event %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			size += len(v)
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	return evs, err
+}
+
+// AckEvents forgets events the collector has stored.
+func (s *Spool) AckEvents(evs []*idkpb.Event) error {
+	return s.Update(func(t *Tx) error {
+		b := t.tx.Bucket(bucketEvents)
+		for _, ev := range evs {
+			if err := b.Delete(u64(ev.Seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Stats summarises what is waiting to be delivered.
+type Stats struct {
+	Events      int
+	EventBytes  int64
+	Files       int
+	FileBytes   int64
+	OldestEvent time.Time // zero when none
+	OldestFile  time.Time // zero when none
+}
+
+// Stats reads the pending totals. It walks the pending items only, which
+// stay few while the link is up.
+func (s *Spool) Stats() (Stats, error) {
+	var st Stats
+	err := s.View(func(t *Tx) error {
+		c := t.tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if st.Events == 0 {
+				ev := &idkpb.Event{}
+				if err := proto.Unmarshal(v, ev); err == nil {
+					st.OldestEvent = time.Unix(0, ev.TimeUnixNano)
+				}
+			}
+			st.Events++
+			st.EventBytes += int64(len(v))
+		}
+		qc := t.tx.Bucket(bucketQueue).Cursor()
+		for k, _ := qc.First(); k != nil; k, _ = qc.Next() {
+			f, ok, err := t.File(string(k[8:]))
+			if err != nil || !ok {
+				continue
+			}
+			if st.Files == 0 {
+				st.OldestFile = f.FirstSeen
+			}
+			st.Files++
+			st.FileBytes += f.Size
+		}
+		return nil
+	})
+	return st, err
+}
+
+func (t *Tx) next(key []byte) (uint64, error) {
+	m := t.tx.Bucket(bucketMeta)
+	n := uint64(1)
+	if v := m.Get(key); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	return n, m.Put(key, u64(n+1))
+}
+
+func (t *Tx) getJSON(bucket, key []byte, v any) (bool, error) {
+	b := t.tx.Bucket(bucket).Get(key)
+	if b == nil {
+		return false, nil
+	}
+	if f, ok := v.(*File); ok {
+		var r fileRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return false, fmt.Errorf("spool: decode %s/%s: %w", bucket, key, err)
+		}
+		*f = r.File
+		f.order = r.Order
+		return true, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("spool: decode %s/%s: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func (t *Tx) putJSON(bucket, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("spool: encode %s/%s: %w", bucket, key, err)
+	}
+	return t.tx.Bucket(bucket).Put(key, b)
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func queueKey(order uint64, key string) []byte {
+	return append(u64(order), key...)
+}

@@ -1,0 +1,133 @@
+package spool
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"idk/protocol/idkpb"
+)
+
+func open(t *testing.T, path string) *Spool {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestEventsSurviveReopenAndAck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path)
+	for i := range 5 {
+		err := s.Update(func(tx *Tx) error {
+			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: int64(i + 1), Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: "S"}}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = open(t, path)
+	defer s.Close()
+	evs, err := s.PendingEvents(3, 1<<20)
+	if err != nil || len(evs) != 3 || evs[0].Seq != 1 || evs[2].Seq != 3 {
+		t.Fatalf("pending after reopen: %v %v", evs, err)
+	}
+	if err := s.AckEvents(evs); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ = s.PendingEvents(100, 1<<20)
+	if len(evs) != 2 || evs[0].Seq != 4 {
+		t.Fatalf("after ack: %v", evs)
+	}
+	// Sequence numbers are never reused, even after everything is acked.
+	s.AckEvents(evs)
+	var seq uint64
+	s.Update(func(tx *Tx) error { seq, _ = tx.AppendEvent(&idkpb.Event{}); return nil })
+	if seq != 6 {
+		t.Fatalf("next seq = %d, want 6", seq)
+	}
+}
+
+func TestPendingEventsByteBudgetReturnsAtLeastOne(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"))
+	defer s.Close()
+	big := make([]byte, 1000)
+	for range 3 {
+		s.Update(func(tx *Tx) error {
+			_, err := tx.AppendEvent(&idkpb.Event{Body: &idkpb.Event_Form{Form: &idkpb.FormRevision{Content: big}}})
+			return err
+		})
+	}
+	evs, _ := s.PendingEvents(10, 10)
+	if len(evs) != 1 {
+		t.Fatalf("got %d events under a tiny budget, want exactly 1", len(evs))
+	}
+	evs, _ = s.PendingEvents(10, 2100)
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want 2", len(evs))
+	}
+}
+
+func TestFileQueueOrderAndDone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path)
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	put := func(f File) {
+		t.Helper()
+		if err := s.Update(func(tx *Tx) error { return tx.PutFile(f) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(File{NumSnim: "B", Name: "b.raw", Size: 10, FirstSeen: now})
+	put(File{NumSnim: "A", Name: "a.raw", Size: 20, FirstSeen: now.Add(time.Second)})
+	// Re-putting a pending file (say, a new hash) keeps its place in the queue.
+	put(File{NumSnim: "B", Name: "b.raw", Size: 11, FirstSeen: now})
+
+	st, _ := s.Stats()
+	if st.Files != 2 || st.FileBytes != 31 || !st.OldestFile.Equal(now) {
+		t.Fatalf("stats: %+v", st)
+	}
+	f, err := s.NextFile()
+	if err != nil || f.Key() != "B/b.raw" || f.Size != 11 {
+		t.Fatalf("next: %+v %v", f, err)
+	}
+	f.Done = true
+	put(f)
+	s.Close()
+
+	s = open(t, path)
+	defer s.Close()
+	f, err = s.NextFile()
+	if err != nil || f.Key() != "A/a.raw" {
+		t.Fatalf("next after reopen: %+v %v", f, err)
+	}
+	f.Done = true
+	put(f)
+	if _, err := s.NextFile(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("want ErrEmpty, got %v", err)
+	}
+	var got File
+	s.View(func(tx *Tx) error { got, _, _ = tx.File("B/b.raw"); return nil })
+	if !got.Done {
+		t.Fatal("done file lost its record")
+	}
+}
+
+func TestSecondOpenFailsInsteadOfHanging(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path)
+	defer s.Close()
+	start := time.Now()
+	if _, err := Open(path); err == nil {
+		t.Fatal("second open of a locked spool succeeded")
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("second open waited too long")
+	}
+}

@@ -1,0 +1,115 @@
+// Command idk-collector receives scans and events from the agents of one
+// regional customs office and stores them.
+//
+//	idk-collector -config collector.toml        run the collector
+//	idk-collector pki <init|collector|agent|revoke|demo> ...   manage certificates
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/quic-go/quic-go"
+
+	"idk/collector/api"
+	"idk/collector/config"
+	"idk/collector/pki"
+	"idk/collector/server"
+	"idk/collector/store"
+	"idk/protocol"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "pki" {
+		os.Exit(pki.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	cfgPath := flag.String("config", "collector.toml", "configuration file")
+	check := flag.Bool("check", false, "check the configuration and exit")
+	flag.Parse()
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "idk-collector:", err)
+		os.Exit(2)
+	}
+	if *check {
+		fmt.Println("configuration OK:", *cfgPath)
+		return
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("collector stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	loc, err := cfg.Location()
+	if err != nil {
+		return err
+	}
+	tlsConf, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA)
+	if err != nil {
+		return err
+	}
+	tlsConf.NextProtos = []string{protocol.ALPN}
+
+	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Log: log.With("part", "store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(server.Config{
+		Store:   st,
+		Metrics: server.NewMetrics(reg),
+		Log:     log.With("part", "server"),
+		Identify: func(cs tls.ConnectionState) (string, error) {
+			if len(cs.PeerCertificates) == 0 {
+				return "", errors.New("no client certificate")
+			}
+			return pki.IdentityFromCert(cs.PeerCertificates[0])
+		},
+	})
+
+	ln, err := quic.ListenAddr(cfg.Listen.QUIC, tlsConf, server.QUICConfig())
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen.QUIC, err)
+	}
+	defer ln.Close()
+	if cfg.Listen.HTTP != "" {
+		hs := &http.Server{Addr: cfg.Listen.HTTP, Handler: api.Handler(st, reg), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "addr", cfg.Listen.HTTP, "err", err)
+			}
+		}()
+		defer hs.Close()
+	}
+	log.Info("collector listening", "quic", ln.Addr().String(), "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
+	return srv.Serve(ctx, ln)
+}

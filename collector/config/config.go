@@ -1,0 +1,110 @@
+// Package config reads the collector's one configuration file (TOML).
+// Defaults work for a single regional collector; errors name the file and
+// the setting.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the collector's configuration. See deploy/collector.toml.
+type Config struct {
+	Listen Listen `toml:"listen"`
+	TLS    TLS    `toml:"tls"`
+	Store  Store  `toml:"store"`
+	Log    Log    `toml:"log"`
+}
+
+// Listen sets the addresses.
+type Listen struct {
+	QUIC string `toml:"quic"` // UDP address agents connect to
+	HTTP string `toml:"http"` // metrics and API; empty: off
+}
+
+// TLS names the certificate files.
+type TLS struct {
+	CA   string `toml:"ca"`
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	CRL  string `toml:"crl"` // optional revocation list
+}
+
+// Store sets where data lands.
+type Store struct {
+	Root     string `toml:"root"`
+	Timezone string `toml:"timezone"` // of the date folders, e.g. Europe/Moscow
+}
+
+// Log sets logging.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
+		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
+		Store:  Store{Root: "data", Timezone: "Europe/Moscow"},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads path over the defaults; relative paths are taken relative to
+// the file's folder.
+func Load(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
+	}
+	base := filepath.Dir(path)
+	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.Store.Root} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen.QUIC == "" {
+		errs = append(errs, errors.New("listen.quic: required"))
+	}
+	if c.Store.Root == "" {
+		errs = append(errs, errors.New("store.root: required"))
+	}
+	if _, err := c.Location(); err != nil {
+		errs = append(errs, fmt.Errorf("store.timezone: %w", err))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q: want debug, info, warn or error", c.Log.Level))
+	}
+	return errors.Join(errs...)
+}
+
+// Location is the time zone of the date folders.
+func (c Config) Location() (*time.Location, error) {
+	return time.LoadLocation(c.Store.Timezone)
+}

@@ -1,0 +1,60 @@
+package server
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the collector's Prometheus series for the receiving side.
+type Metrics struct {
+	Connections   prometheus.Gauge
+	Refused       *prometheus.CounterVec
+	FilesStored   *prometheus.CounterVec
+	BytesStored   *prometheus.CounterVec
+	BytesReceived prometheus.Counter
+	EventsStored  *prometheus.CounterVec
+	Duplicates    *prometheus.CounterVec
+	StreamErrors  *prometheus.CounterVec
+	Resumed       prometheus.Counter
+	LastSeen      *prometheus.GaugeVec
+	ClockOffset   *prometheus.GaugeVec
+}
+
+// NewMetrics creates the series and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_collector_connections", Help: "Agent connections open now.",
+		}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_connections_refused_total", Help: "Connections refused after the TLS handshake, by reason.",
+		}, []string{"reason"}),
+		FilesStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_files_stored_total", Help: "Scan files stored durably, by ИДК.",
+		}, []string{"num_idk"}),
+		BytesStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_stored_bytes_total", Help: "Bytes of scan files stored durably, by ИДК.",
+		}, []string{"num_idk"}),
+		BytesReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_collector_received_bytes_total", Help: "File bytes received, including partial transfers.",
+		}),
+		EventsStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_events_stored_total", Help: "Events stored, by ИДК.",
+		}, []string{"num_idk"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_duplicates_total", Help: "Files and events delivered again and stored once, by kind.",
+		}, []string{"kind"}),
+		StreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_stream_errors_total", Help: "Streams ended with an error, by stream kind.",
+		}, []string{"kind"}),
+		Resumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_collector_resumed_uploads_total", Help: "File transfers resumed from a partial copy instead of from the start.",
+		}),
+		LastSeen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idk_collector_device_last_seen_timestamp_seconds", Help: "When each ИДК was last heard from.",
+		}, []string{"num_idk"}),
+		ClockOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idk_collector_device_clock_offset_seconds", Help: "Collector clock minus agent clock, measured at the last hello.",
+		}, []string{"num_idk"}),
+	}
+	reg.MustRegister(m.Connections, m.Refused, m.FilesStored, m.BytesStored, m.BytesReceived,
+		m.EventsStored, m.Duplicates, m.StreamErrors, m.Resumed, m.LastSeen, m.ClockOffset)
+	return m
+}

@@ -1,0 +1,419 @@
+// Package harness runs the real programs — idk-collector, idk-agent and
+// idk-sim — as processes on loopback, with real certificates, and checks
+// what the collector holds against what the simulated scanners wrote. The
+// demo, the end-to-end tests and the benchmarks all use it.
+package harness
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Env is a working folder with certificates and configs for one collector
+// and its agents.
+type Env struct {
+	Dir      string // everything lives below
+	Bin      string // folder with idk-collector, idk-agent, idk-sim
+	QUICAddr string
+	HTTPAddr string
+	Agents   []Agent
+}
+
+// Agent is one simulated ИДК.
+type Agent struct {
+	NumIDK      string
+	KodTO       string
+	OutputDir   string // where its scanner writes
+	ConfigPath  string
+	MetricsAddr string
+}
+
+// Options shape an Env.
+type Options struct {
+	Agents  int   // default 1
+	MaxRate int64 // agent's bytes/s cap, 0: none
+	Settle  time.Duration
+}
+
+// NewEnv creates certificates (with the collector's own pki command) and
+// configuration files in dir.
+func NewEnv(dir, bin string, opt Options) (*Env, error) {
+	if opt.Agents <= 0 {
+		opt.Agents = 1
+	}
+	if opt.Settle <= 0 {
+		opt.Settle = 300 * time.Millisecond
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	// Programs run with the working folder as their current directory.
+	if bin, err = filepath.Abs(bin); err != nil {
+		return nil, err
+	}
+	e := &Env{Dir: dir, Bin: bin}
+	if e.QUICAddr, err = freeAddr("udp"); err != nil {
+		return nil, err
+	}
+	if e.HTTPAddr, err = freeAddr("tcp"); err != nil {
+		return nil, err
+	}
+	certs := filepath.Join(dir, "certs")
+	var nums []string
+	for i := range opt.Agents {
+		a := Agent{
+			NumIDK:    strconv.Itoa(850591 + i),
+			KodTO:     "10216100",
+			OutputDir: filepath.Join(dir, fmt.Sprintf("scanner-%d", i)),
+		}
+		if a.MetricsAddr, err = freeAddr("tcp"); err != nil {
+			return nil, err
+		}
+		nums = append(nums, a.NumIDK)
+		e.Agents = append(e.Agents, a)
+	}
+	out, err := exec.Command(filepath.Join(bin, "idk-collector"), "pki", "demo", "--dir", certs,
+		"--num-idk", strings.Join(nums, ",")).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("harness: pki demo: %v: %s", err, out)
+	}
+	collectorConf := fmt.Sprintf(`# written by the test harness
+[listen]
+quic = %q
+http = %q
+[tls]
+ca = "certs/ca.crt"
+cert = "certs/collector.crt"
+key = "certs/collector.key"
+[store]
+root = "collector-data"
+timezone = "Europe/Moscow"
+`, e.QUICAddr, e.HTTPAddr)
+	if err := os.WriteFile(filepath.Join(dir, "collector.toml"), []byte(collectorConf), 0o644); err != nil {
+		return nil, err
+	}
+	for i := range e.Agents {
+		a := &e.Agents[i]
+		if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
+			return nil, err
+		}
+		a.ConfigPath = filepath.Join(dir, "agent-"+a.NumIDK+".toml")
+		conf := fmt.Sprintf(`# written by the test harness
+[device]
+num_idk = %q
+type_idk = 2
+kod_to = %q
+naim_to = "ДАГЕСТАНСКАЯ"
+naim_ztk = "МАПП ЯРАГ-КАЗМАЛЯР"
+disl_idk = 1
+[scanner]
+output_dir = %q
+settle = %q
+rescan = "5s"
+form_grace = "3s"
+[collector]
+addr = %q
+server_name = "localhost"
+ca = "certs/ca.crt"
+cert = "certs/agent-%s.crt"
+key = "certs/agent-%s.key"
+max_rate = %d
+[spool]
+path = "spool-%s.db"
+[metrics]
+listen = %q
+`, a.NumIDK, a.KodTO, a.OutputDir, opt.Settle.String(), e.QUICAddr, a.NumIDK, a.NumIDK, opt.MaxRate, a.NumIDK, a.MetricsAddr)
+		if err := os.WriteFile(a.ConfigPath, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// CollectorRoot is where the collector stores data.
+func (e *Env) CollectorRoot() string { return filepath.Join(e.Dir, "collector-data") }
+
+func freeAddr(network string) (string, error) {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return c.LocalAddr().String(), nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// Proc is a running program.
+type Proc struct {
+	Name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+// Start runs a program from the Env's bin folder, logging to Dir/<name>.log.
+func (e *Env) Start(name, program string, args ...string) (*Proc, error) {
+	logf, err := os.OpenFile(filepath.Join(e.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(e.Bin, program), args...)
+	cmd.Dir = e.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("harness: start %s: %w", program, err)
+	}
+	p := &Proc{Name: name, cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// StartCollector starts the collector and waits until it answers.
+func (e *Env) StartCollector() (*Proc, error) {
+	p, err := e.Start("collector", "idk-collector", "-config", filepath.Join(e.Dir, "collector.toml"))
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get("http://" + e.HTTPAddr + "/healthz"); err == nil {
+			r.Body.Close()
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("harness: collector exited: %v (see %s)", p.err, filepath.Join(e.Dir, "collector.log"))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	p.Kill()
+	return nil, errors.New("harness: collector did not come up in 20s")
+}
+
+// StartAgent starts agent i.
+func (e *Env) StartAgent(i int) (*Proc, error) {
+	return e.Start("agent-"+e.Agents[i].NumIDK, "idk-agent", "-config", e.Agents[i].ConfigPath)
+}
+
+// Kill sends SIGKILL and waits for the process to go.
+func (p *Proc) Kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to 10 s, then kills.
+func (p *Proc) Stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		p.Kill()
+		return fmt.Errorf("harness: %s did not stop on SIGTERM", p.Name)
+	}
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// PeakRSS reads the process's peak resident set (VmHWM) in bytes; Linux only.
+func PeakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
+
+// StoredFile is one entry of the collector's /api/v1/files listing.
+type StoredFile struct {
+	NumIDK   string `json:"num_idk"`
+	NumSnim  string `json:"num_snim"`
+	Name     string `json:"name"`
+	StoredAs string `json:"stored_as"`
+	Kind     string `json:"kind"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+}
+
+// Stored lists what the collector has indexed.
+func (e *Env) Stored() ([]StoredFile, error) {
+	r, err := http.Get("http://" + e.HTTPAddr + "/api/v1/files")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(r.Body)
+		return nil, fmt.Errorf("harness: files listing: %s: %s", r.Status, b)
+	}
+	var files []StoredFile
+	return files, json.NewDecoder(r.Body).Decode(&files)
+}
+
+// Metric reads one sample's value from a Prometheus endpoint; series is
+// the name with labels exactly as exposed, e.g. `idk_collector_connections`.
+func Metric(addr, series string) (float64, error) {
+	r, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("harness: no series %s at %s", series, addr)
+}
+
+// Expected is what a scanner wrote: per scan, per file name, the SHA-256
+// of the final content. Forms are compared with the last stored revision.
+type Expected map[string]map[string]string
+
+// Report is the outcome of Verify.
+type Report struct {
+	Scans, Files       int   // expected
+	Stored, Bytes      int64 // found and byte-identical
+	Missing, Corrupted []string
+	Duplicated         []string
+}
+
+// OK reports whether everything arrived exactly once and intact.
+func (r Report) OK() bool {
+	return len(r.Missing) == 0 && len(r.Corrupted) == 0 && len(r.Duplicated) == 0
+}
+
+func (r Report) String() string {
+	return fmt.Sprintf("scans=%d files=%d stored=%d bytes=%d missing=%d corrupted=%d duplicated=%d",
+		r.Scans, r.Files, r.Stored, r.Bytes, len(r.Missing), len(r.Corrupted), len(r.Duplicated))
+}
+
+// Verify compares the collector's index and the bytes on its disk with
+// what the scanner wrote. Every stored file is hashed again from disk.
+func (e *Env) Verify(exp Expected) (Report, error) {
+	files, err := e.Stored()
+	if err != nil {
+		return Report{}, err
+	}
+	byName := map[string][]StoredFile{} // num_snim/name -> entries
+	lastForm := map[string]StoredFile{} // num_snim -> highest form revision
+	for _, f := range files {
+		if f.Kind == "form" {
+			if cur, ok := lastForm[f.NumSnim]; !ok || f.Name > cur.Name {
+				lastForm[f.NumSnim] = f
+			}
+			continue
+		}
+		byName[f.NumSnim+"/"+f.Name] = append(byName[f.NumSnim+"/"+f.Name], f)
+	}
+	var rep Report
+	for snim, names := range exp {
+		rep.Scans++
+		for name, sum := range names {
+			rep.Files++
+			key := snim + "/" + name
+			var got []StoredFile
+			if strings.HasSuffix(name, ".xml") {
+				if f, ok := lastForm[snim]; ok {
+					got = []StoredFile{f}
+				}
+			} else {
+				got = byName[key]
+			}
+			switch {
+			case len(got) == 0:
+				rep.Missing = append(rep.Missing, key)
+				continue
+			case len(got) > 1:
+				rep.Duplicated = append(rep.Duplicated, key)
+			}
+			disk, size, err := hashFile(filepath.Join(e.CollectorRoot(), filepath.FromSlash(got[0].StoredAs)))
+			if err != nil || disk != sum || got[0].SHA256 != sum {
+				rep.Corrupted = append(rep.Corrupted, key)
+				continue
+			}
+			rep.Stored++
+			rep.Bytes += size
+		}
+	}
+	return rep, nil
+}
+
+// WaitStored polls until the collector holds every expected file (or ctx
+// ends) and returns the final verification.
+func (e *Env) WaitStored(ctx context.Context, exp Expected) (Report, error) {
+	for {
+		rep, err := e.Verify(exp)
+		if err == nil && len(rep.Missing) == 0 {
+			return rep, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return rep, err
+			}
+			return rep, fmt.Errorf("harness: %s after waiting: %w", rep, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}

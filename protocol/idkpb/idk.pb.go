@@ -16,7 +16,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: idk.proto
+// source: idkpb/idk.proto
 
 package idkpb
 
@@ -71,11 +71,11 @@ func (x StreamKind) String() string {
 }
 
 func (StreamKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_idk_proto_enumTypes[0].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[0].Descriptor()
 }
 
 func (StreamKind) Type() protoreflect.EnumType {
-	return &file_idk_proto_enumTypes[0]
+	return &file_idkpb_idk_proto_enumTypes[0]
 }
 
 func (x StreamKind) Number() protoreflect.EnumNumber {
@@ -84,7 +84,7 @@ func (x StreamKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamKind.Descriptor instead.
 func (StreamKind) EnumDescriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{0}
 }
 
 type Decision int32
@@ -120,11 +120,11 @@ func (x Decision) String() string {
 }
 
 func (Decision) Descriptor() protoreflect.EnumDescriptor {
-	return file_idk_proto_enumTypes[1].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[1].Descriptor()
 }
 
 func (Decision) Type() protoreflect.EnumType {
-	return &file_idk_proto_enumTypes[1]
+	return &file_idkpb_idk_proto_enumTypes[1]
 }
 
 func (x Decision) Number() protoreflect.EnumNumber {
@@ -133,7 +133,7 @@ func (x Decision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Decision.Descriptor instead.
 func (Decision) EnumDescriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{1}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{1}
 }
 
 type Direction int32
@@ -172,11 +172,11 @@ func (x Direction) String() string {
 }
 
 func (Direction) Descriptor() protoreflect.EnumDescriptor {
-	return file_idk_proto_enumTypes[2].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[2].Descriptor()
 }
 
 func (Direction) Type() protoreflect.EnumType {
-	return &file_idk_proto_enumTypes[2]
+	return &file_idkpb_idk_proto_enumTypes[2]
 }
 
 func (x Direction) Number() protoreflect.EnumNumber {
@@ -185,7 +185,7 @@ func (x Direction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Direction.Descriptor instead.
 func (Direction) EnumDescriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{2}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{2}
 }
 
 type FileKind int32
@@ -221,11 +221,11 @@ func (x FileKind) String() string {
 }
 
 func (FileKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_idk_proto_enumTypes[3].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[3].Descriptor()
 }
 
 func (FileKind) Type() protoreflect.EnumType {
-	return &file_idk_proto_enumTypes[3]
+	return &file_idkpb_idk_proto_enumTypes[3]
 }
 
 func (x FileKind) Number() protoreflect.EnumNumber {
@@ -234,7 +234,7 @@ func (x FileKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileKind.Descriptor instead.
 func (FileKind) EnumDescriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{3}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{3}
 }
 
 type FileOfferReply_Status int32
@@ -273,11 +273,11 @@ func (x FileOfferReply_Status) String() string {
 }
 
 func (FileOfferReply_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_idk_proto_enumTypes[4].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[4].Descriptor()
 }
 
 func (FileOfferReply_Status) Type() protoreflect.EnumType {
-	return &file_idk_proto_enumTypes[4]
+	return &file_idkpb_idk_proto_enumTypes[4]
 }
 
 func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
@@ -286,7 +286,7 @@ func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOfferReply_Status.Descriptor instead.
 func (FileOfferReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{12, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12, 0}
 }
 
 type StreamHeader struct {
@@ -298,7 +298,7 @@ type StreamHeader struct {
 
 func (x *StreamHeader) Reset() {
 	*x = StreamHeader{}
-	mi := &file_idk_proto_msgTypes[0]
+	mi := &file_idkpb_idk_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +310,7 @@ func (x *StreamHeader) String() string {
 func (*StreamHeader) ProtoMessage() {}
 
 func (x *StreamHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[0]
+	mi := &file_idkpb_idk_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +323,7 @@ func (x *StreamHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHeader.ProtoReflect.Descriptor instead.
 func (*StreamHeader) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *StreamHeader) GetKind() StreamKind {
@@ -349,7 +349,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_idk_proto_msgTypes[1]
+	mi := &file_idkpb_idk_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +361,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[1]
+	mi := &file_idkpb_idk_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +374,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{1}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Device) GetNumIdk() string {
@@ -431,7 +431,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_idk_proto_msgTypes[2]
+	mi := &file_idkpb_idk_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +443,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[2]
+	mi := &file_idkpb_idk_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +456,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{2}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Hello) GetProtocolVersion() uint32 {
@@ -500,7 +500,7 @@ type HelloReply struct {
 
 func (x *HelloReply) Reset() {
 	*x = HelloReply{}
-	mi := &file_idk_proto_msgTypes[3]
+	mi := &file_idkpb_idk_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +512,7 @@ func (x *HelloReply) String() string {
 func (*HelloReply) ProtoMessage() {}
 
 func (x *HelloReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[3]
+	mi := &file_idkpb_idk_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +525,7 @@ func (x *HelloReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HelloReply.ProtoReflect.Descriptor instead.
 func (*HelloReply) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{3}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HelloReply) GetError() string {
@@ -558,7 +558,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_idk_proto_msgTypes[4]
+	mi := &file_idkpb_idk_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +570,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[4]
+	mi := &file_idkpb_idk_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +583,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{4}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -605,7 +605,7 @@ type EventAck struct {
 
 func (x *EventAck) Reset() {
 	*x = EventAck{}
-	mi := &file_idk_proto_msgTypes[5]
+	mi := &file_idkpb_idk_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +617,7 @@ func (x *EventAck) String() string {
 func (*EventAck) ProtoMessage() {}
 
 func (x *EventAck) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[5]
+	mi := &file_idkpb_idk_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +630,7 @@ func (x *EventAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventAck.ProtoReflect.Descriptor instead.
 func (*EventAck) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{5}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EventAck) GetError() string {
@@ -669,7 +669,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_idk_proto_msgTypes[6]
+	mi := &file_idkpb_idk_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +681,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[6]
+	mi := &file_idkpb_idk_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +694,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{6}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -762,7 +762,7 @@ type ScanSeen struct {
 
 func (x *ScanSeen) Reset() {
 	*x = ScanSeen{}
-	mi := &file_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +774,7 @@ func (x *ScanSeen) String() string {
 func (*ScanSeen) ProtoMessage() {}
 
 func (x *ScanSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +787,7 @@ func (x *ScanSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSeen.ProtoReflect.Descriptor instead.
 func (*ScanSeen) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{7}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScanSeen) GetNumSnim() string {
@@ -813,7 +813,7 @@ type FormRevision struct {
 
 func (x *FormRevision) Reset() {
 	*x = FormRevision{}
-	mi := &file_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +825,7 @@ func (x *FormRevision) String() string {
 func (*FormRevision) ProtoMessage() {}
 
 func (x *FormRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +838,7 @@ func (x *FormRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FormRevision.ProtoReflect.Descriptor instead.
 func (*FormRevision) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{8}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FormRevision) GetNumSnim() string {
@@ -909,7 +909,7 @@ type Form struct {
 
 func (x *Form) Reset() {
 	*x = Form{}
-	mi := &file_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +921,7 @@ func (x *Form) String() string {
 func (*Form) ProtoMessage() {}
 
 func (x *Form) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +934,7 @@ func (x *Form) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Form.ProtoReflect.Descriptor instead.
 func (*Form) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{9}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Form) GetNumSnim() string {
@@ -1069,7 +1069,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1081,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1094,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{10}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Container) GetNumber() string {
@@ -1148,7 +1148,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1160,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1173,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{11}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FileOffer) GetNumSnim() string {
@@ -1229,7 +1229,7 @@ type FileOfferReply struct {
 
 func (x *FileOfferReply) Reset() {
 	*x = FileOfferReply{}
-	mi := &file_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1241,7 @@ func (x *FileOfferReply) String() string {
 func (*FileOfferReply) ProtoMessage() {}
 
 func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1254,7 @@ func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOfferReply.ProtoReflect.Descriptor instead.
 func (*FileOfferReply) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{12}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FileOfferReply) GetStatus() FileOfferReply_Status {
@@ -1292,7 +1292,7 @@ type FileData struct {
 
 func (x *FileData) Reset() {
 	*x = FileData{}
-	mi := &file_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1304,7 @@ func (x *FileData) String() string {
 func (*FileData) ProtoMessage() {}
 
 func (x *FileData) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1317,7 @@ func (x *FileData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileData.ProtoReflect.Descriptor instead.
 func (*FileData) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{13}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FileData) GetBody() isFileData_Body {
@@ -1372,7 +1372,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1384,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1397,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{14}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Chunk) GetOffset() uint64 {
@@ -1430,7 +1430,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1442,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1455,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{15}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Commit) GetSha256() []byte {
@@ -1476,7 +1476,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1488,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1501,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_idk_proto_rawDescGZIP(), []int{16}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileResult) GetError() string {
@@ -1525,11 +1525,11 @@ func (x *FileResult) GetStoredAs() string {
 	return ""
 }
 
-var File_idk_proto protoreflect.FileDescriptor
+var File_idkpb_idk_proto protoreflect.FileDescriptor
 
-const file_idk_proto_rawDesc = "" +
+const file_idkpb_idk_proto_rawDesc = "" +
 	"\n" +
-	"\tidk.proto\x12\x06idk.v1\"6\n" +
+	"\x0fidkpb/idk.proto\x12\x06idk.v1\"6\n" +
 	"\fStreamHeader\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.idk.v1.StreamKindR\x04kind\"\xa2\x01\n" +
 	"\x06Device\x12\x17\n" +
@@ -1655,20 +1655,20 @@ const file_idk_proto_rawDesc = "" +
 	"\x12FILE_KIND_DOCUMENT\x10\x02B\x14Z\x12idk/protocol/idkpbb\x06proto3"
 
 var (
-	file_idk_proto_rawDescOnce sync.Once
-	file_idk_proto_rawDescData []byte
+	file_idkpb_idk_proto_rawDescOnce sync.Once
+	file_idkpb_idk_proto_rawDescData []byte
 )
 
-func file_idk_proto_rawDescGZIP() []byte {
-	file_idk_proto_rawDescOnce.Do(func() {
-		file_idk_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_idk_proto_rawDesc), len(file_idk_proto_rawDesc)))
+func file_idkpb_idk_proto_rawDescGZIP() []byte {
+	file_idkpb_idk_proto_rawDescOnce.Do(func() {
+		file_idkpb_idk_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)))
 	})
-	return file_idk_proto_rawDescData
+	return file_idkpb_idk_proto_rawDescData
 }
 
-var file_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
-var file_idk_proto_goTypes = []any{
+var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
 	(Direction)(0),             // 2: idk.v1.Direction
@@ -1692,7 +1692,7 @@ var file_idk_proto_goTypes = []any{
 	(*Commit)(nil),             // 20: idk.v1.Commit
 	(*FileResult)(nil),         // 21: idk.v1.FileResult
 }
-var file_idk_proto_depIdxs = []int32{
+var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
 	6,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
 	11, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
@@ -1713,16 +1713,16 @@ var file_idk_proto_depIdxs = []int32{
 	0,  // [0:13] is the sub-list for field type_name
 }
 
-func init() { file_idk_proto_init() }
-func file_idk_proto_init() {
-	if File_idk_proto != nil {
+func init() { file_idkpb_idk_proto_init() }
+func file_idkpb_idk_proto_init() {
+	if File_idkpb_idk_proto != nil {
 		return
 	}
-	file_idk_proto_msgTypes[6].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[6].OneofWrappers = []any{
 		(*Event_ScanSeen)(nil),
 		(*Event_Form)(nil),
 	}
-	file_idk_proto_msgTypes[13].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[13].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
 		(*FileData_Commit)(nil),
 	}
@@ -1730,18 +1730,18 @@ func file_idk_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idk_proto_rawDesc), len(file_idk_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
 			NumEnums:      5,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_idk_proto_goTypes,
-		DependencyIndexes: file_idk_proto_depIdxs,
-		EnumInfos:         file_idk_proto_enumTypes,
-		MessageInfos:      file_idk_proto_msgTypes,
+		GoTypes:           file_idkpb_idk_proto_goTypes,
+		DependencyIndexes: file_idkpb_idk_proto_depIdxs,
+		EnumInfos:         file_idkpb_idk_proto_enumTypes,
+		MessageInfos:      file_idkpb_idk_proto_msgTypes,
 	}.Build()
-	File_idk_proto = out.File
-	file_idk_proto_goTypes = nil
-	file_idk_proto_depIdxs = nil
+	File_idkpb_idk_proto = out.File
+	file_idkpb_idk_proto_goTypes = nil
+	file_idkpb_idk_proto_depIdxs = nil
 }

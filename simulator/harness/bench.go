@@ -122,7 +122,7 @@ func Bench(ctx context.Context, opt BenchOptions, out io.Writer) error {
 	fmt.Fprintf(out, "%-44s %8.1f MB/s  (%.2f s)\n", "cp + sha256sum (local limit):", mbps(total, cpTime), cpTime.Seconds())
 	fmt.Fprintf(out, "%-44s %8.1f MB/s  (%.2f s)\n", "agent -> collector, QUIC+mTLS, verified:", mbps(total, shipTime), shipTime.Seconds())
 	fmt.Fprintf(out, "%-44s %8.2f\n", "ratio agent / local limit:", mbps(total, shipTime)/mbps(total, cpTime))
-	fmt.Fprintf(out, "%-44s %8.1f MB/s  (%.2f s)\n", fmt.Sprintf("one %.1f GB image shipped:", float64(opt.BigSize)/1e9), mbps(opt.BigSize, bigTime), bigTime.Seconds())
+	fmt.Fprintf(out, "%-44s %8.1f MB/s  (%.2f s)\n", fmt.Sprintf("one %.1f GiB image shipped:", float64(opt.BigSize)/(1<<30)), mbps(opt.BigSize, bigTime), bigTime.Seconds())
 	if rssErr != nil {
 		fmt.Fprintf(out, "%-44s unavailable: %v\n", "agent peak RSS:", rssErr)
 	} else {

@@ -32,8 +32,9 @@ const MaxFormSize = 1 << 20
 // ErrIncomplete is wrapped by ParseForm's error when the data ends before
 // the form does: the program truncates form.xml and rewrites it in place,
 // so a reader can catch it empty or half-written. The agent should read the
-// file again later rather than report it as malformed.
-var ErrIncomplete = errors.New("form incomplete (still being written?)")
+// file again later rather than report it as malformed. It is the layout
+// package's sentinel, so the agent can test for it through the interface.
+var ErrIncomplete = layout.ErrIncomplete
 
 // FieldError is a form field that is missing or has a bad value.
 type FieldError struct {

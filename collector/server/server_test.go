@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/quic-go/quic-go"
+
+	"idk/collector/pki"
+	"idk/collector/store"
+	"idk/protocol"
+	"idk/protocol/idkpb"
+)
+
+type fixture struct {
+	addr    string
+	certs   string
+	store   *store.Store
+	metrics *Metrics
+}
+
+// start runs a real collector server on loopback with real certificates.
+func start(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if _, err := pki.CreateCA(certs, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.IssueCollector(certs, []string{"localhost", "127.0.0.1"}, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"850591", "850592"} {
+		if _, err := pki.IssueAgent(certs, n, pki.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tlsConf, err := pki.ServerTLSConfig(filepath.Join(certs, "collector.crt"), filepath.Join(certs, "collector.key"), filepath.Join(certs, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConf.NextProtos = []string{protocol.ALPN}
+	st, err := store.Open(filepath.Join(dir, "data"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m := NewMetrics(prometheus.NewRegistry())
+	srv := New(Config{Store: st, Metrics: m, Identify: func(cs tls.ConnectionState) (string, error) {
+		if len(cs.PeerCertificates) == 0 {
+			return "", errors.New("no certificate")
+		}
+		return pki.IdentityFromCert(cs.PeerCertificates[0])
+	}})
+	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, QUICConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); ln.Close(); <-done })
+	return &fixture{addr: ln.Addr().String(), certs: certs, store: st, metrics: m}
+}
+
+// dial connects with agent num's certificate and says hello as device.
+func (f *fixture) dial(t *testing.T, num string, device *idkpb.Device) (*quic.Conn, *idkpb.HelloReply, error) {
+	t.Helper()
+	tlsConf, err := pki.ClientTLSConfig(filepath.Join(f.certs, "agent-"+num+".crt"), filepath.Join(f.certs, "agent-"+num+".key"), filepath.Join(f.certs, "ca.crt"), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConf.NextProtos = []string{protocol.ALPN}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, f.addr, tlsConf, QUICConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return conn, nil, err
+	}
+	w, r := protocol.NewWriter(st), protocol.NewReader(st)
+	w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO})
+	w.Write(&idkpb.Hello{ProtocolVersion: protocol.Version, Device: device, AgentTimeUnixNano: time.Now().Add(-7 * time.Minute).UnixNano()})
+	var rep idkpb.HelloReply
+	if err := r.Read(&rep); err != nil {
+		return conn, nil, err
+	}
+	return conn, &rep, nil
+}
+
+func sendEvents(conn *quic.Conn, evs ...*idkpb.Event) (*idkpb.EventAck, error) {
+	st, err := conn.OpenStreamSync(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	w, r := protocol.NewWriter(st), protocol.NewReader(st)
+	w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_EVENTS})
+	w.Write(&idkpb.EventBatch{Events: evs})
+	var ack idkpb.EventAck
+	return &ack, r.Read(&ack)
+}
+
+func TestAgentWritesOnlyUnderItsCertificate(t *testing.T) {
+	f := start(t)
+	// ИДК 850591's certificate, claiming to be 850592: refused at hello.
+	conn, rep, err := f.dial(t, "850591", &idkpb.Device{NumIdk: "850592", KodTo: "10216100"})
+	if err == nil && rep.Error == "" {
+		t.Fatal("hello for another ИДК accepted")
+	}
+	if rep != nil && !strings.Contains(rep.Error, "certificate") {
+		t.Errorf("refusal does not say why: %q", rep.Error)
+	}
+	if conn != nil {
+		if _, err := sendEvents(conn, &idkpb.Event{Seq: 1, Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: "X"}}}); err == nil {
+			t.Error("events accepted on a refused connection")
+		}
+	}
+	if got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues("hello")); got != 1 {
+		t.Errorf("refused{hello} = %v, want 1", got)
+	}
+	if evs, _ := f.store.Events("850592"); len(evs) != 0 {
+		t.Fatalf("850592 has %d events written by 850591", len(evs))
+	}
+}
+
+func TestHelloMeasuresClockOffsetAndEventsAreStored(t *testing.T) {
+	f := start(t)
+	conn, rep, err := f.dial(t, "850592", &idkpb.Device{NumIdk: "850592", KodTo: "10216100"})
+	if err != nil || rep.Error != "" {
+		t.Fatalf("hello: %v %q", err, rep.GetError())
+	}
+	defer conn.CloseWithError(0, "")
+	// The agent's clock is 7 minutes slow.
+	if off := time.Duration(rep.ClockOffsetNanos); off < 6*time.Minute+50*time.Second || off > 7*time.Minute+10*time.Second {
+		t.Errorf("clock offset %v, want about 7m", off)
+	}
+	ack, err := sendEvents(conn, &idkpb.Event{Seq: 1, TimeUnixNano: time.Now().UnixNano(), Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: "S1"}}})
+	if err != nil || ack.Error != "" || ack.Stored != 1 {
+		t.Fatalf("ack: %v %v", ack, err)
+	}
+	if evs, _ := f.store.Events("850592"); len(evs) != 1 {
+		t.Fatalf("stored events: %d", len(evs))
+	}
+}
+
+func TestWrongProtocolVersionRefusedClearly(t *testing.T) {
+	f := start(t)
+	tlsConf, _ := pki.ClientTLSConfig(filepath.Join(f.certs, "agent-850591.crt"), filepath.Join(f.certs, "agent-850591.key"), filepath.Join(f.certs, "ca.crt"), "localhost")
+	tlsConf.NextProtos = []string{protocol.ALPN}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, f.addr, tlsConf, QUICConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	st, _ := conn.OpenStreamSync(ctx)
+	w, r := protocol.NewWriter(st), protocol.NewReader(st)
+	w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO})
+	w.Write(&idkpb.Hello{ProtocolVersion: 99, Device: &idkpb.Device{NumIdk: "850591", KodTo: "10216100"}})
+	// The reason arrives in the reply or, if the connection closes first,
+	// in the connection's close message: the agent logs either.
+	var rep idkpb.HelloReply
+	err = r.Read(&rep)
+	if !strings.Contains(rep.Error, "version 99") && (err == nil || !strings.Contains(err.Error(), "version 99")) {
+		t.Fatalf("reply %q, %v", rep.Error, err)
+	}
+}

@@ -237,6 +237,143 @@ func (FileKind) EnumDescriptor() ([]byte, []int) {
 	return file_idkpb_idk_proto_rawDescGZIP(), []int{3}
 }
 
+// DeviceState is how the ИДК's time is spent, in the categories of table 3
+// of the daily report.
+type DeviceState int32
+
+const (
+	DeviceState_DEVICE_STATE_UNSPECIFIED DeviceState = 0
+	DeviceState_DEVICE_STATE_WORKING     DeviceState = 1 // TIME_JOB: an object is being inspected
+	DeviceState_DEVICE_STATE_WAITING     DeviceState = 2 // TIME_WAIT (also counted in TIME_JOB): ready, waiting for the next object
+	DeviceState_DEVICE_STATE_OPERATIONS  DeviceState = 3 // TIME_OPER: preparatory and closing operations, shift breaks
+	DeviceState_DEVICE_STATE_MAINTENANCE DeviceState = 4 // TIME_TEH: maintenance and repair
+	DeviceState_DEVICE_STATE_INOPERABLE  DeviceState = 5 // TIME_NEPAB: inoperable, with its cause
+	DeviceState_DEVICE_STATE_RELOCATION  DeviceState = 6 // TIME_PEREDISL: a mobile ИДК moving to another site
+	DeviceState_DEVICE_STATE_IDLE        DeviceState = 7 // switched off or not in use: no table 3 category
+	DeviceState_DEVICE_STATE_UNKNOWN     DeviceState = 8 // no data: controller link lost, or the agent was not running (power cut)
+)
+
+// Enum value maps for DeviceState.
+var (
+	DeviceState_name = map[int32]string{
+		0: "DEVICE_STATE_UNSPECIFIED",
+		1: "DEVICE_STATE_WORKING",
+		2: "DEVICE_STATE_WAITING",
+		3: "DEVICE_STATE_OPERATIONS",
+		4: "DEVICE_STATE_MAINTENANCE",
+		5: "DEVICE_STATE_INOPERABLE",
+		6: "DEVICE_STATE_RELOCATION",
+		7: "DEVICE_STATE_IDLE",
+		8: "DEVICE_STATE_UNKNOWN",
+	}
+	DeviceState_value = map[string]int32{
+		"DEVICE_STATE_UNSPECIFIED": 0,
+		"DEVICE_STATE_WORKING":     1,
+		"DEVICE_STATE_WAITING":     2,
+		"DEVICE_STATE_OPERATIONS":  3,
+		"DEVICE_STATE_MAINTENANCE": 4,
+		"DEVICE_STATE_INOPERABLE":  5,
+		"DEVICE_STATE_RELOCATION":  6,
+		"DEVICE_STATE_IDLE":        7,
+		"DEVICE_STATE_UNKNOWN":     8,
+	}
+)
+
+func (x DeviceState) Enum() *DeviceState {
+	p := new(DeviceState)
+	*p = x
+	return p
+}
+
+func (x DeviceState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeviceState) Descriptor() protoreflect.EnumDescriptor {
+	return file_idkpb_idk_proto_enumTypes[4].Descriptor()
+}
+
+func (DeviceState) Type() protoreflect.EnumType {
+	return &file_idkpb_idk_proto_enumTypes[4]
+}
+
+func (x DeviceState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeviceState.Descriptor instead.
+func (DeviceState) EnumDescriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{4}
+}
+
+// InoperableCause is the cause list of TIME_NEPAB.
+type InoperableCause int32
+
+const (
+	InoperableCause_INOPERABLE_CAUSE_UNSPECIFIED InoperableCause = 0
+	InoperableCause_INOPERABLE_CAUSE_REBOOT      InoperableCause = 1 // перезагрузка системы
+	InoperableCause_INOPERABLE_CAUSE_WEATHER     InoperableCause = 2 // погодные условия
+	InoperableCause_INOPERABLE_CAUSE_GENERATOR   InoperableCause = 3 // поломка дизель-генератора
+	InoperableCause_INOPERABLE_CAUSE_BOOM        InoperableCause = 4 // неисправность стрелы
+	InoperableCause_INOPERABLE_CAUSE_ACCELERATOR InoperableCause = 5 // неисправность ускорителя
+	InoperableCause_INOPERABLE_CAUSE_CHASSIS     InoperableCause = 6 // неисправность шасси мобильного ИДК
+	InoperableCause_INOPERABLE_CAUSE_SOFTWARE    InoperableCause = 7 // сбой программного обеспечения
+	InoperableCause_INOPERABLE_CAUSE_OTHER       InoperableCause = 8 // иная неисправность
+)
+
+// Enum value maps for InoperableCause.
+var (
+	InoperableCause_name = map[int32]string{
+		0: "INOPERABLE_CAUSE_UNSPECIFIED",
+		1: "INOPERABLE_CAUSE_REBOOT",
+		2: "INOPERABLE_CAUSE_WEATHER",
+		3: "INOPERABLE_CAUSE_GENERATOR",
+		4: "INOPERABLE_CAUSE_BOOM",
+		5: "INOPERABLE_CAUSE_ACCELERATOR",
+		6: "INOPERABLE_CAUSE_CHASSIS",
+		7: "INOPERABLE_CAUSE_SOFTWARE",
+		8: "INOPERABLE_CAUSE_OTHER",
+	}
+	InoperableCause_value = map[string]int32{
+		"INOPERABLE_CAUSE_UNSPECIFIED": 0,
+		"INOPERABLE_CAUSE_REBOOT":      1,
+		"INOPERABLE_CAUSE_WEATHER":     2,
+		"INOPERABLE_CAUSE_GENERATOR":   3,
+		"INOPERABLE_CAUSE_BOOM":        4,
+		"INOPERABLE_CAUSE_ACCELERATOR": 5,
+		"INOPERABLE_CAUSE_CHASSIS":     6,
+		"INOPERABLE_CAUSE_SOFTWARE":    7,
+		"INOPERABLE_CAUSE_OTHER":       8,
+	}
+)
+
+func (x InoperableCause) Enum() *InoperableCause {
+	p := new(InoperableCause)
+	*p = x
+	return p
+}
+
+func (x InoperableCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InoperableCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_idkpb_idk_proto_enumTypes[5].Descriptor()
+}
+
+func (InoperableCause) Type() protoreflect.EnumType {
+	return &file_idkpb_idk_proto_enumTypes[5]
+}
+
+func (x InoperableCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InoperableCause.Descriptor instead.
+func (InoperableCause) EnumDescriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{5}
+}
+
 type FileOfferReply_Status int32
 
 const (
@@ -273,11 +410,11 @@ func (x FileOfferReply_Status) String() string {
 }
 
 func (FileOfferReply_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_idkpb_idk_proto_enumTypes[4].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[6].Descriptor()
 }
 
 func (FileOfferReply_Status) Type() protoreflect.EnumType {
-	return &file_idkpb_idk_proto_enumTypes[4]
+	return &file_idkpb_idk_proto_enumTypes[6]
 }
 
 func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
@@ -662,6 +799,8 @@ type Event struct {
 	//
 	//	*Event_ScanSeen
 	//	*Event_Form
+	//	*Event_State
+	//	*Event_Position
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -736,6 +875,24 @@ func (x *Event) GetForm() *FormRevision {
 	return nil
 }
 
+func (x *Event) GetState() *StateChange {
+	if x != nil {
+		if x, ok := x.Body.(*Event_State); ok {
+			return x.State
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetPosition() *Position {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Position); ok {
+			return x.Position
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -748,9 +905,21 @@ type Event_Form struct {
 	Form *FormRevision `protobuf:"bytes,11,opt,name=form,proto3,oneof"`
 }
 
+type Event_State struct {
+	State *StateChange `protobuf:"bytes,12,opt,name=state,proto3,oneof"`
+}
+
+type Event_Position struct {
+	Position *Position `protobuf:"bytes,13,opt,name=position,proto3,oneof"`
+}
+
 func (*Event_ScanSeen) isEvent_Body() {}
 
 func (*Event_Form) isEvent_Body() {}
+
+func (*Event_State) isEvent_Body() {}
+
+func (*Event_Position) isEvent_Body() {}
 
 // ScanSeen: a new scan folder appeared in the scanner's output.
 type ScanSeen struct {
@@ -1525,6 +1694,238 @@ func (x *FileResult) GetStoredAs() string {
 	return ""
 }
 
+// Site is where the ИДК stands: the location fields of table 3.
+type Site struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NaimZtk       string                 `protobuf:"bytes,1,opt,name=naim_ztk,json=naimZtk,proto3" json:"naim_ztk,omitempty"` // NAIM_ZTK_M_D
+	KodTo         string                 `protobuf:"bytes,2,opt,name=kod_to,json=kodTo,proto3" json:"kod_to,omitempty"`       // KOD_M_D
+	NaimTo        string                 `protobuf:"bytes,3,opt,name=naim_to,json=naimTo,proto3" json:"naim_to,omitempty"`    // NAIM_M_D
+	Disl          uint32                 `protobuf:"varint,4,opt,name=disl,proto3" json:"disl,omitempty"`                     // DISL_P, 1..5
+	Lat           float64                `protobuf:"fixed64,5,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lon           float64                `protobuf:"fixed64,6,opt,name=lon,proto3" json:"lon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Site) Reset() {
+	*x = Site{}
+	mi := &file_idkpb_idk_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Site) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Site) ProtoMessage() {}
+
+func (x *Site) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Site.ProtoReflect.Descriptor instead.
+func (*Site) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Site) GetNaimZtk() string {
+	if x != nil {
+		return x.NaimZtk
+	}
+	return ""
+}
+
+func (x *Site) GetKodTo() string {
+	if x != nil {
+		return x.KodTo
+	}
+	return ""
+}
+
+func (x *Site) GetNaimTo() string {
+	if x != nil {
+		return x.NaimTo
+	}
+	return ""
+}
+
+func (x *Site) GetDisl() uint32 {
+	if x != nil {
+		return x.Disl
+	}
+	return 0
+}
+
+func (x *Site) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *Site) GetLon() float64 {
+	if x != nil {
+		return x.Lon
+	}
+	return 0
+}
+
+// StateChange: from the event's time on, the ИДК is in this state, until
+// the next StateChange. Intervals are the spans between changes.
+type StateChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         DeviceState            `protobuf:"varint,1,opt,name=state,proto3,enum=idk.v1.DeviceState" json:"state,omitempty"`
+	Cause         InoperableCause        `protobuf:"varint,2,opt,name=cause,proto3,enum=idk.v1.InoperableCause" json:"cause,omitempty"` // for INOPERABLE
+	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`                                // a note staff gave with a declared state
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`                            // controller, staff, gps, agent
+	Site          *Site                  `protobuf:"bytes,5,opt,name=site,proto3" json:"site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateChange) Reset() {
+	*x = StateChange{}
+	mi := &file_idkpb_idk_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateChange) ProtoMessage() {}
+
+func (x *StateChange) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
+func (*StateChange) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *StateChange) GetState() DeviceState {
+	if x != nil {
+		return x.State
+	}
+	return DeviceState_DEVICE_STATE_UNSPECIFIED
+}
+
+func (x *StateChange) GetCause() InoperableCause {
+	if x != nil {
+		return x.Cause
+	}
+	return InoperableCause_INOPERABLE_CAUSE_UNSPECIFIED
+}
+
+func (x *StateChange) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *StateChange) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *StateChange) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+// Position is a GPS fix of a mobile ИДК (sent on movement and periodically).
+type Position struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lat           float64                `protobuf:"fixed64,1,opt,name=lat,proto3" json:"lat,omitempty"`
+	Lon           float64                `protobuf:"fixed64,2,opt,name=lon,proto3" json:"lon,omitempty"`
+	SpeedKmh      float64                `protobuf:"fixed64,3,opt,name=speed_kmh,json=speedKmh,proto3" json:"speed_kmh,omitempty"`
+	Valid         bool                   `protobuf:"varint,4,opt,name=valid,proto3" json:"valid,omitempty"` // false: no fix
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Position) Reset() {
+	*x = Position{}
+	mi := &file_idkpb_idk_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Position) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Position) ProtoMessage() {}
+
+func (x *Position) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Position.ProtoReflect.Descriptor instead.
+func (*Position) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Position) GetLat() float64 {
+	if x != nil {
+		return x.Lat
+	}
+	return 0
+}
+
+func (x *Position) GetLon() float64 {
+	if x != nil {
+		return x.Lon
+	}
+	return 0
+}
+
+func (x *Position) GetSpeedKmh() float64 {
+	if x != nil {
+		return x.SpeedKmh
+	}
+	return 0
+}
+
+func (x *Position) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
 var File_idkpb_idk_proto protoreflect.FileDescriptor
 
 const file_idkpb_idk_proto_rawDesc = "" +
@@ -1557,13 +1958,15 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\xa4\x01\n" +
+	"duplicates\"\x81\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12/\n" +
 	"\tscan_seen\x18\n" +
 	" \x01(\v2\x10.idk.v1.ScanSeenH\x00R\bscanSeen\x12*\n" +
-	"\x04form\x18\v \x01(\v2\x14.idk.v1.FormRevisionH\x00R\x04formB\x06\n" +
+	"\x04form\x18\v \x01(\v2\x14.idk.v1.FormRevisionH\x00R\x04form\x12+\n" +
+	"\x05state\x18\f \x01(\v2\x13.idk.v1.StateChangeH\x00R\x05state\x12.\n" +
+	"\bposition\x18\r \x01(\v2\x10.idk.v1.PositionH\x00R\bpositionB\x06\n" +
 	"\x04body\"%\n" +
 	"\bScanSeen\x12\x19\n" +
 	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\"\xba\x01\n" +
@@ -1633,7 +2036,25 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"FileResult\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
 	"\arestart\x18\x02 \x01(\bR\arestart\x12\x1b\n" +
-	"\tstored_as\x18\x03 \x01(\tR\bstoredAs*n\n" +
+	"\tstored_as\x18\x03 \x01(\tR\bstoredAs\"\x89\x01\n" +
+	"\x04Site\x12\x19\n" +
+	"\bnaim_ztk\x18\x01 \x01(\tR\anaimZtk\x12\x15\n" +
+	"\x06kod_to\x18\x02 \x01(\tR\x05kodTo\x12\x17\n" +
+	"\anaim_to\x18\x03 \x01(\tR\x06naimTo\x12\x12\n" +
+	"\x04disl\x18\x04 \x01(\rR\x04disl\x12\x10\n" +
+	"\x03lat\x18\x05 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lon\x18\x06 \x01(\x01R\x03lon\"\xb5\x01\n" +
+	"\vStateChange\x12)\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x13.idk.v1.DeviceStateR\x05state\x12-\n" +
+	"\x05cause\x18\x02 \x01(\x0e2\x17.idk.v1.InoperableCauseR\x05cause\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12 \n" +
+	"\x04site\x18\x05 \x01(\v2\f.idk.v1.SiteR\x04site\"a\n" +
+	"\bPosition\x12\x10\n" +
+	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
+	"\x03lon\x18\x02 \x01(\x01R\x03lon\x12\x1b\n" +
+	"\tspeed_kmh\x18\x03 \x01(\x01R\bspeedKmh\x12\x14\n" +
+	"\x05valid\x18\x04 \x01(\bR\x05valid*n\n" +
 	"\n" +
 	"StreamKind\x12\x1b\n" +
 	"\x17STREAM_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -1652,7 +2073,27 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\bFileKind\x12\x19\n" +
 	"\x15FILE_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rFILE_KIND_RAW\x10\x01\x12\x16\n" +
-	"\x12FILE_KIND_DOCUMENT\x10\x02B\x14Z\x12idk/protocol/idkpbb\x06proto3"
+	"\x12FILE_KIND_DOCUMENT\x10\x02*\x85\x02\n" +
+	"\vDeviceState\x12\x1c\n" +
+	"\x18DEVICE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14DEVICE_STATE_WORKING\x10\x01\x12\x18\n" +
+	"\x14DEVICE_STATE_WAITING\x10\x02\x12\x1b\n" +
+	"\x17DEVICE_STATE_OPERATIONS\x10\x03\x12\x1c\n" +
+	"\x18DEVICE_STATE_MAINTENANCE\x10\x04\x12\x1b\n" +
+	"\x17DEVICE_STATE_INOPERABLE\x10\x05\x12\x1b\n" +
+	"\x17DEVICE_STATE_RELOCATION\x10\x06\x12\x15\n" +
+	"\x11DEVICE_STATE_IDLE\x10\a\x12\x18\n" +
+	"\x14DEVICE_STATE_UNKNOWN\x10\b*\xa4\x02\n" +
+	"\x0fInoperableCause\x12 \n" +
+	"\x1cINOPERABLE_CAUSE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17INOPERABLE_CAUSE_REBOOT\x10\x01\x12\x1c\n" +
+	"\x18INOPERABLE_CAUSE_WEATHER\x10\x02\x12\x1e\n" +
+	"\x1aINOPERABLE_CAUSE_GENERATOR\x10\x03\x12\x19\n" +
+	"\x15INOPERABLE_CAUSE_BOOM\x10\x04\x12 \n" +
+	"\x1cINOPERABLE_CAUSE_ACCELERATOR\x10\x05\x12\x1c\n" +
+	"\x18INOPERABLE_CAUSE_CHASSIS\x10\x06\x12\x1d\n" +
+	"\x19INOPERABLE_CAUSE_SOFTWARE\x10\a\x12\x1a\n" +
+	"\x16INOPERABLE_CAUSE_OTHER\x10\bB\x14Z\x12idk/protocol/idkpbb\x06proto3"
 
 var (
 	file_idkpb_idk_proto_rawDescOnce sync.Once
@@ -1666,51 +2107,61 @@ func file_idkpb_idk_proto_rawDescGZIP() []byte {
 	return file_idkpb_idk_proto_rawDescData
 }
 
-var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
 	(Direction)(0),             // 2: idk.v1.Direction
 	(FileKind)(0),              // 3: idk.v1.FileKind
-	(FileOfferReply_Status)(0), // 4: idk.v1.FileOfferReply.Status
-	(*StreamHeader)(nil),       // 5: idk.v1.StreamHeader
-	(*Device)(nil),             // 6: idk.v1.Device
-	(*Hello)(nil),              // 7: idk.v1.Hello
-	(*HelloReply)(nil),         // 8: idk.v1.HelloReply
-	(*EventBatch)(nil),         // 9: idk.v1.EventBatch
-	(*EventAck)(nil),           // 10: idk.v1.EventAck
-	(*Event)(nil),              // 11: idk.v1.Event
-	(*ScanSeen)(nil),           // 12: idk.v1.ScanSeen
-	(*FormRevision)(nil),       // 13: idk.v1.FormRevision
-	(*Form)(nil),               // 14: idk.v1.Form
-	(*Container)(nil),          // 15: idk.v1.Container
-	(*FileOffer)(nil),          // 16: idk.v1.FileOffer
-	(*FileOfferReply)(nil),     // 17: idk.v1.FileOfferReply
-	(*FileData)(nil),           // 18: idk.v1.FileData
-	(*Chunk)(nil),              // 19: idk.v1.Chunk
-	(*Commit)(nil),             // 20: idk.v1.Commit
-	(*FileResult)(nil),         // 21: idk.v1.FileResult
+	(DeviceState)(0),           // 4: idk.v1.DeviceState
+	(InoperableCause)(0),       // 5: idk.v1.InoperableCause
+	(FileOfferReply_Status)(0), // 6: idk.v1.FileOfferReply.Status
+	(*StreamHeader)(nil),       // 7: idk.v1.StreamHeader
+	(*Device)(nil),             // 8: idk.v1.Device
+	(*Hello)(nil),              // 9: idk.v1.Hello
+	(*HelloReply)(nil),         // 10: idk.v1.HelloReply
+	(*EventBatch)(nil),         // 11: idk.v1.EventBatch
+	(*EventAck)(nil),           // 12: idk.v1.EventAck
+	(*Event)(nil),              // 13: idk.v1.Event
+	(*ScanSeen)(nil),           // 14: idk.v1.ScanSeen
+	(*FormRevision)(nil),       // 15: idk.v1.FormRevision
+	(*Form)(nil),               // 16: idk.v1.Form
+	(*Container)(nil),          // 17: idk.v1.Container
+	(*FileOffer)(nil),          // 18: idk.v1.FileOffer
+	(*FileOfferReply)(nil),     // 19: idk.v1.FileOfferReply
+	(*FileData)(nil),           // 20: idk.v1.FileData
+	(*Chunk)(nil),              // 21: idk.v1.Chunk
+	(*Commit)(nil),             // 22: idk.v1.Commit
+	(*FileResult)(nil),         // 23: idk.v1.FileResult
+	(*Site)(nil),               // 24: idk.v1.Site
+	(*StateChange)(nil),        // 25: idk.v1.StateChange
+	(*Position)(nil),           // 26: idk.v1.Position
 }
 var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
-	6,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
-	11, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
-	12, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
-	13, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
-	14, // 5: idk.v1.FormRevision.form:type_name -> idk.v1.Form
-	15, // 6: idk.v1.Form.containers:type_name -> idk.v1.Container
-	1,  // 7: idk.v1.Form.decision:type_name -> idk.v1.Decision
-	2,  // 8: idk.v1.Container.direction:type_name -> idk.v1.Direction
-	3,  // 9: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
-	4,  // 10: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
-	19, // 11: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
-	20, // 12: idk.v1.FileData.commit:type_name -> idk.v1.Commit
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	8,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
+	13, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
+	14, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
+	15, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
+	25, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
+	26, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
+	16, // 7: idk.v1.FormRevision.form:type_name -> idk.v1.Form
+	17, // 8: idk.v1.Form.containers:type_name -> idk.v1.Container
+	1,  // 9: idk.v1.Form.decision:type_name -> idk.v1.Decision
+	2,  // 10: idk.v1.Container.direction:type_name -> idk.v1.Direction
+	3,  // 11: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
+	6,  // 12: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
+	21, // 13: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
+	22, // 14: idk.v1.FileData.commit:type_name -> idk.v1.Commit
+	4,  // 15: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
+	5,  // 16: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
+	24, // 17: idk.v1.StateChange.site:type_name -> idk.v1.Site
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_idkpb_idk_proto_init() }
@@ -1721,6 +2172,8 @@ func file_idkpb_idk_proto_init() {
 	file_idkpb_idk_proto_msgTypes[6].OneofWrappers = []any{
 		(*Event_ScanSeen)(nil),
 		(*Event_Form)(nil),
+		(*Event_State)(nil),
+		(*Event_Position)(nil),
 	}
 	file_idkpb_idk_proto_msgTypes[13].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
@@ -1731,8 +2184,8 @@ func file_idkpb_idk_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   17,
+			NumEnums:      7,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"idk/drivers/modbus"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -26,6 +27,36 @@ type Config struct {
 	Spool     Spool     `toml:"spool"`
 	Metrics   Metrics   `toml:"metrics"`
 	Log       Log       `toml:"log"`
+	Telemetry Telemetry `toml:"telemetry"`
+	// Controller is the scanner's PLC, read over Modbus; leave transport
+	// empty on a PC with no controller link.
+	Controller modbus.Config `toml:"controller"`
+	// Sites are the places a mobile ИДК works at, for naming where it
+	// arrived after a relocation.
+	Sites []Site `toml:"sites"`
+}
+
+// Telemetry tunes the device time accounting (table 3 of the daily report).
+type Telemetry struct {
+	Lat              float64       `toml:"lat"` // position of the home site, degrees
+	Lon              float64       `toml:"lon"`
+	GPSPort          string        `toml:"gps_port"` // serial port of the NMEA receiver (mobile ИДК); "": none
+	GPSBaud          int           `toml:"gps_baud"`
+	RelocationRadius float64       `toml:"relocation_radius"` // metres from the site that count as leaving it
+	RelocationSpeed  float64       `toml:"relocation_speed"`  // km/h above which the unit is moving
+	ArrivalDwell     time.Duration `toml:"arrival_dwell"`     // stopped this long at a new place = arrived
+	LinkGrace        time.Duration `toml:"link_grace"`        // controller silence tolerated before the state is unknown
+}
+
+// Site is a known place of work of a mobile ИДК.
+type Site struct {
+	NaimZTK string  `toml:"naim_ztk"`
+	KodTO   string  `toml:"kod_to"`
+	NaimTO  string  `toml:"naim_to"`
+	DislIDK uint32  `toml:"disl_idk"`
+	Lat     float64 `toml:"lat"`
+	Lon     float64 `toml:"lon"`
+	Radius  float64 `toml:"radius"` // metres; 0: telemetry.relocation_radius
 }
 
 // Device is the ИДК's identity, as the daily report names it.
@@ -84,6 +115,8 @@ func Default() Config {
 		Spool:   Spool{Path: "spool.db"},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
+		Telemetry: Telemetry{GPSBaud: 4800, RelocationRadius: 500, RelocationSpeed: 10,
+			ArrivalDwell: 10 * time.Minute, LinkGrace: 30 * time.Second},
 	}
 }
 
@@ -144,6 +177,25 @@ func (c Config) Validate() error {
 	}
 	if c.Collector.Addr == "" {
 		bad("collector.addr", errors.New("required (host:port)"))
+	}
+	if c.Controller.Transport != "" {
+		if err := c.Controller.Map.Validate(); err != nil {
+			bad("controller.map", err)
+		}
+	}
+	for i, st := range c.Sites {
+		if st.NaimZTK == "" {
+			bad(fmt.Sprintf("sites[%d].naim_ztk", i), errors.New("required"))
+		}
+		if err := protocol.CheckKodTO(st.KodTO); err != nil {
+			bad(fmt.Sprintf("sites[%d].kod_to", i), err)
+		}
+		if st.DislIDK < 1 || st.DislIDK > 5 {
+			bad(fmt.Sprintf("sites[%d].disl_idk", i), fmt.Errorf("%d: want 1-5", st.DislIDK))
+		}
+	}
+	if c.Telemetry.GPSPort != "" && c.Device.TypeIDK != 1 {
+		bad("telemetry.gps_port", errors.New("GPS is for a mobile ИДК (device.type_idk = 1)"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -34,6 +34,9 @@ type Config struct {
 	// FormGrace is how long a form may stay half-written before it is
 	// shipped as it is, with its parse error (default 2 minutes).
 	FormGrace time.Duration
+	// OnDecision, if set, is told when a recorded form revision carries
+	// the operator's decision, with the time the form was saved.
+	OnDecision func(numSnim string, at time.Time)
 }
 
 // Intake consumes ready files.
@@ -180,6 +183,7 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 	in.mu.Unlock()
 
 	var rev uint32
+	var decided bool // this revision carries the scan's first decision
 	err = in.cfg.Spool.Update(func(tx *spool.Tx) error {
 		sc, _, err := tx.Scan(f.NumSnim)
 		if err != nil {
@@ -192,6 +196,9 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 		sc.Forms++
 		sc.FormSHA256 = sum[:]
 		rev = sc.Forms
+		if parsed != nil && parsed.Decision != layout.DecisionNone && !sc.Decided {
+			sc.Decided, decided = true, true
+		}
 		if err := tx.PutScan(sc); err != nil {
 			return err
 		}
@@ -208,7 +215,10 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 	if rev > 0 && parseErr != "" {
 		in.cfg.Log.Warn("registration form cannot be parsed; shipped as it is", "file", r.Path, "revision", rev, "err", parseErr)
 	} else if rev > 0 {
-		in.cfg.Log.Info("form revision recorded", "num_snim", f.NumSnim, "revision", rev, "decision", parsed.Decision)
+		in.cfg.Log.Info("form revision recorded", "num_snim", f.NumSnim, "revision", rev, "decision", decisionName(parsed.Decision))
+		if decided && in.cfg.OnDecision != nil {
+			in.cfg.OnDecision(f.NumSnim, r.ModTime)
+		}
 	}
 	return nil
 }
@@ -365,4 +375,14 @@ func FormProto(f *layout.Form) *idkpb.Form {
 		})
 	}
 	return p
+}
+
+func decisionName(d layout.Decision) string {
+	switch d {
+	case layout.DecisionSuspected:
+		return "suspected"
+	case layout.DecisionNotSuspected:
+		return "not suspected"
+	}
+	return "none"
 }

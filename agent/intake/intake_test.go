@@ -26,11 +26,12 @@ func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type fixture struct {
-	out     string
-	sp      *spool.Spool
-	in      *Intake
-	clk     *fakeClock
-	retried []string
+	out       string
+	sp        *spool.Spool
+	in        *Intake
+	clk       *fakeClock
+	retried   []string
+	decisions int
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -43,7 +44,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { sp.Close() })
 	f := &fixture{out: filepath.Join(dir, "out"), sp: sp, clk: &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}}
 	f.in = New(Config{Layout: cargoriw.Layout{}, Spool: sp, Now: f.clk.Now, FormGrace: time.Minute,
-		Retry: func(p string) { f.retried = append(f.retried, p) }})
+		Retry:      func(p string) { f.retried = append(f.retried, p) },
+		OnDecision: func(string, time.Time) { f.decisions++ }})
 	return f
 }
 
@@ -112,13 +114,16 @@ func TestHalfWrittenFormIsRetriedQuietlyThenRecorded(t *testing.T) {
 	if len(f.forms(t)) != 1 {
 		t.Fatal("unchanged form recorded twice")
 	}
-	// A new revision is.
-	if err := w.WriteForm(0); err != nil {
-		t.Fatal(err)
-	}
+	// A new revision is; but it is not a second decision for the
+	// device's time accounting.
+	b, _ := os.ReadFile(form)
+	os.WriteFile(form, []byte(strings.Replace(string(b), "<Marks count=\"", "<Marks count=\"1", 1)), 0o644)
 	f.in.handle(ctx, f.ready(t, form))
-	if revs := f.forms(t); len(revs) != 2 || revs[1].Revision != 2 {
+	if revs := f.forms(t); len(revs) != 2 || revs[1].Revision != 2 || revs[1].ParseError != "" {
 		t.Fatalf("second revision: %+v", revs)
+	}
+	if f.decisions != 1 {
+		t.Fatalf("decisions reported: %d, want 1", f.decisions)
 	}
 }
 

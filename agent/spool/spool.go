@@ -104,6 +104,9 @@ type Scan struct {
 	// Forms counts the form revisions recorded; FormSHA256 is the last one's hash.
 	Forms      uint32 `json:"forms"`
 	FormSHA256 []byte `json:"form_sha256,omitempty"`
+	// Decided is set by the first form revision with a decision; later
+	// revisions (an operator editing comments) are not new decisions.
+	Decided bool `json:"decided,omitempty"`
 }
 
 // File is one scan file the agent has hashed and queued.
@@ -288,6 +291,21 @@ func (s *Spool) Stats() (Stats, error) {
 		return nil
 	})
 	return st, err
+}
+
+// Meta returns a small named value the agent keeps across restarts (the
+// device-state snapshot, the last heartbeat); nil if never set.
+func (t *Tx) Meta(name string) []byte {
+	v := t.tx.Bucket(bucketMeta).Get([]byte("x:" + name))
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// PutMeta stores a small named value.
+func (t *Tx) PutMeta(name string, v []byte) error {
+	return t.tx.Bucket(bucketMeta).Put([]byte("x:"+name), v)
 }
 
 func (t *Tx) next(key []byte) (uint64, error) {

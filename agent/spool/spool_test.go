@@ -131,3 +131,23 @@ func TestSecondOpenFailsInsteadOfHanging(t *testing.T) {
 		t.Fatal("second open waited too long")
 	}
 }
+
+func TestMetaSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path)
+	if err := s.Update(func(tx *Tx) error { return tx.PutMeta("devstate", []byte(`{"a":1}`)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	var got []byte
+	s.View(func(tx *Tx) error { got = tx.Meta("devstate"); return nil })
+	if string(got) != `{"a":1}` {
+		t.Fatalf("meta after reopen: %q", got)
+	}
+	s.View(func(tx *Tx) error { got = tx.Meta("missing"); return nil })
+	if got != nil {
+		t.Fatalf("missing meta: %q", got)
+	}
+}

@@ -13,9 +13,14 @@ import (
 	"idk/collector/store"
 )
 
-// Handler returns the HTTP handler.
-func Handler(st *store.Store, gatherer prometheus.Gatherer) http.Handler {
+// Handler returns the HTTP handler. availability serves the device time
+// accounting (table 3) and incidents under /api/v1/availability and
+// /api/v1/incidents.
+func Handler(st *store.Store, gatherer prometheus.Gatherer, availability http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/api/v1/availability", availability)
+	mux.Handle("/api/v1/incidents", availability)
+	mux.Handle("/api/v1/incidents/", availability)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -35,6 +35,9 @@ type Config struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Identify func(tls.ConnectionState) (numIDK string, err error)
+	// OnEvent, if set, sees every event once, after it is stored, with
+	// CollectorTimeUnixNano set. It must not block for long.
+	OnEvent func(dev *idkpb.Device, ev *idkpb.Event)
 }
 
 // Server serves agents.
@@ -139,6 +142,20 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 		s.mu.Unlock()
 	}()
 	log.Info("agent connected", "kod_to", ss.dev.KodTo, "clock_offset", ss.offset)
+	// A connected agent with nothing to send is alive too: keep its
+	// last-seen fresh so a quiet night does not look like an outage.
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-conn.Context().Done():
+				return
+			case <-t.C:
+				s.seen(ss)
+			}
+		}
+	}()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -197,6 +214,9 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	rtt := conn.ConnectionStats().SmoothedRTT
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
 	ss := &session{dev: h.Device, offset: offset, log: log}
+	if err := s.cfg.Store.PutDevice(h.Device); err != nil {
+		return refuse(err)
+	}
 	s.cfg.Metrics.ClockOffset.WithLabelValues(numIDK).Set(offset.Seconds())
 	s.cfg.Metrics.LastSeen.WithLabelValues(numIDK).Set(float64(now.UnixNano()) / 1e9)
 	if err := w.Write(&idkpb.HelloReply{CollectorTimeUnixNano: now.UnixNano(), ClockOffsetNanos: int64(offset)}); err != nil {
@@ -264,6 +284,11 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 			return err
 		}
 		s.cfg.Metrics.EventsStored.WithLabelValues(ss.dev.NumIdk).Add(float64(res.Stored))
+		if s.cfg.OnEvent != nil {
+			for _, ev := range res.New {
+				s.cfg.OnEvent(ss.dev, ev)
+			}
+		}
 		s.cfg.Metrics.Duplicates.WithLabelValues("event").Add(float64(res.Duplicates))
 		if err := w.Write(&idkpb.EventAck{Stored: uint32(res.Stored), Duplicates: uint32(res.Duplicates)}); err != nil {
 			return err

@@ -37,7 +37,8 @@ var (
 	bucketHashes  = []byte("hashes")  // idk/num_snim/offered_name/sha256hex -> stored_name
 	bucketScans   = []byte("scans")   // idk/num_snim -> ScanEntry
 	bucketEvents  = []byte("events")  // idk/ + seq (8 bytes BE) -> idkpb.Event
-	bucketDevices = []byte("devices") // idk -> DeviceEntry
+	bucketDevices = []byte("devices") // idk -> idkpb.Device from its latest hello
+	bucketAcks    = []byte("acks")    // idk/incident id -> Ack (JSON)
 )
 
 // FileEntry describes one stored file.
@@ -102,7 +103,7 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open index %s: %w", dbPath, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices} {
+		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -404,7 +405,10 @@ func kindName(k idkpb.FileKind) string {
 }
 
 // EventResult counts what PutEvents did.
-type EventResult struct{ Stored, Duplicates int }
+type EventResult struct {
+	Stored, Duplicates int
+	New                []*idkpb.Event // the events stored now, with CollectorTimeUnixNano set
+}
 
 // PutEvents stores a batch of events from one device, each once. Form
 // revisions are also written as files into their scan folder. correct
@@ -425,6 +429,7 @@ func (s *Store) PutEvents(dev *idkpb.Device, evs []*idkpb.Event, correct func(in
 		// same bytes), then the event itself, so a crash in between is
 		// repaired by the agent sending the batch again.
 		when := correct(ev.TimeUnixNano)
+		ev.CollectorTimeUnixNano = when.UnixNano()
 		switch b := ev.Body.(type) {
 		case *idkpb.Event_ScanSeen:
 			if err := protocol.CheckNumSnim(b.ScanSeen.NumSnim); err != nil {
@@ -443,6 +448,7 @@ func (s *Store) PutEvents(dev *idkpb.Device, evs []*idkpb.Event, correct func(in
 			return res, fmt.Errorf("store: encode event %d: %w", ev.Seq, err)
 		}
 		fresh = append(fresh, kv{key, v})
+		res.New = append(res.New, ev)
 	}
 	if len(fresh) == 0 {
 		return res, nil
@@ -496,6 +502,70 @@ func (s *Store) putForm(dev *idkpb.Device, fr *idkpb.FormRevision, when time.Tim
 		sc.Forms = max(sc.Forms, fr.Revision)
 		return putJSON(tx.Bucket(bucketScans), []byte(dev.NumIdk+"/"+fr.NumSnim), sc)
 	})
+}
+
+// PutDevice records a device's identity as its latest hello gave it.
+func (s *Store) PutDevice(dev *idkpb.Device) error {
+	v, err := proto.Marshal(dev)
+	if err != nil {
+		return fmt.Errorf("store: encode device %s: %w", dev.NumIdk, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketDevices).Put([]byte(dev.NumIdk), v) })
+	if err != nil {
+		return fmt.Errorf("store: record device %s: %w", dev.NumIdk, err)
+	}
+	return nil
+}
+
+// Devices lists every device that ever said hello.
+func (s *Store) Devices() ([]*idkpb.Device, error) {
+	var out []*idkpb.Device
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+			d := &idkpb.Device{}
+			if err := proto.Unmarshal(v, d); err != nil {
+				return fmt.Errorf("decode device %s: %w", k, err)
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Ack is an acknowledgement of an incident by a person.
+type Ack struct {
+	NumIDK string    `json:"num_idk"`
+	ID     string    `json:"id"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// SaveAck records an incident acknowledgement durably.
+func (s *Store) SaveAck(numIDK, id, by string, at time.Time) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketAcks), []byte(numIDK+"/"+id), Ack{NumIDK: numIDK, ID: id, By: by, At: at})
+	})
+	if err != nil {
+		return fmt.Errorf("store: record acknowledgement of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Acks lists every recorded acknowledgement.
+func (s *Store) Acks() ([]Ack, error) {
+	var out []Ack
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAcks).ForEach(func(k, v []byte) error {
+			var a Ack
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decode acknowledgement %s: %w", k, err)
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // Files lists stored files, of one device or (numIDK "") of all.

@@ -795,6 +795,10 @@ type Event struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Seq          uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`                                         // per-agent sequence number, from 1, never reused
 	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // when it happened, by the agent's clock
+	// Set by the collector when it stores the event: time_unix_nano
+	// corrected by the agent's clock offset measured at the hello. Agents
+	// leave it 0.
+	CollectorTimeUnixNano int64 `protobuf:"varint,3,opt,name=collector_time_unix_nano,json=collectorTimeUnixNano,proto3" json:"collector_time_unix_nano,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Event_ScanSeen
@@ -846,6 +850,13 @@ func (x *Event) GetSeq() uint64 {
 func (x *Event) GetTimeUnixNano() int64 {
 	if x != nil {
 		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *Event) GetCollectorTimeUnixNano() int64 {
+	if x != nil {
+		return x.CollectorTimeUnixNano
 	}
 	return 0
 }
@@ -1958,10 +1969,11 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\x81\x02\n" +
+	"duplicates\"\xba\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
-	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12/\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x127\n" +
+	"\x18collector_time_unix_nano\x18\x03 \x01(\x03R\x15collectorTimeUnixNano\x12/\n" +
 	"\tscan_seen\x18\n" +
 	" \x01(\v2\x10.idk.v1.ScanSeenH\x00R\bscanSeen\x12*\n" +
 	"\x04form\x18\v \x01(\v2\x14.idk.v1.FormRevisionH\x00R\x04form\x12+\n" +

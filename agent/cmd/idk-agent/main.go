@@ -4,6 +4,8 @@
 //
 //	idk-agent -config agent.toml          run the agent
 //	idk-agent -config agent.toml -check   check the configuration and exit
+//	idk-agent state maintenance -note "..." [-config agent.toml]
+//	                                      declare a state to the running agent
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"idk/agent/layout/cargoriw"
 	"idk/agent/ship"
 	"idk/agent/spool"
+	"idk/agent/telemetry"
 	"idk/agent/watch"
 	"idk/collector/pki"
 	"idk/collector/server"
@@ -39,6 +42,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "state" {
+		os.Exit(stateCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfgPath := flag.String("config", "agent.toml", "configuration file")
 	check := flag.Bool("check", false, "check the configuration and exit")
 	flag.Parse()
@@ -50,6 +56,12 @@ func main() {
 	if *check {
 		fmt.Println("configuration OK:", *cfgPath)
 		return
+	}
+	if isWindowsService() {
+		// No console and no signals under the Service Control Manager:
+		// service_windows.go sends the log to a file and stops the agent
+		// when the service is stopped.
+		os.Exit(runService(*cfgPath, func(ctx context.Context) error { return run(ctx, cfg, newLogger(cfg.Log)) }))
 	}
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -95,6 +107,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := ship.NewMetrics(reg, sp, time.Now)
 
+	tel, err := telemetry.New(telemetry.Config{
+		Engine:     engineConfig(cfg),
+		Controller: controllerConfig(cfg),
+		GPSPort:    cfg.Telemetry.GPSPort,
+		GPSBaud:    cfg.Telemetry.GPSBaud,
+		Spool:      sp,
+		Log:        log.With("part", "telemetry"),
+	})
+	if err != nil {
+		return err
+	}
+
 	w := watch.New(watch.Config{
 		Root:   cfg.Scanner.OutputDir,
 		Settle: cfg.Scanner.Settle,
@@ -107,6 +131,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Log:       log.With("part", "intake"),
 		Retry:     w.Retry,
 		FormGrace: cfg.Scanner.FormGrace,
+		OnDecision: func(_ string, at time.Time) {
+			tel.Decision(at)
+		},
 	})
 	sh := ship.New(ship.Config{
 		Addr:     cfg.Collector.Addr,
@@ -140,8 +167,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	start("watch", w.Run)
 	start("intake", func(ctx context.Context) error { return in.Run(ctx, w.Ready()) })
 	start("ship", sh.Run)
+	start("telemetry", tel.Run)
 	if cfg.Metrics.Listen != "" {
-		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/state", stateHandler(tel))
+		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		start("metrics", func(ctx context.Context) error {
 			go func() { <-ctx.Done(); srv.Close() }()
 			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,11 +24,13 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"idk/collector/api"
+	"idk/collector/availability"
 	"idk/collector/config"
 	"idk/collector/pki"
 	"idk/collector/server"
 	"idk/collector/store"
 	"idk/protocol"
+	"idk/protocol/idkpb"
 )
 
 func main() {
@@ -76,15 +79,33 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	tlsConf.NextProtos = []string{protocol.ALPN}
 
+	crlFile := cfg.TLS.CRL
+	if crlFile == "" {
+		crlFile = filepath.Join(filepath.Dir(cfg.TLS.CA), pki.CRLFile)
+	}
+	revocations, err := pki.NewRevocationChecker(crlFile, cfg.TLS.CA, time.Now)
+	if err != nil {
+		return err
+	}
+
 	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Log: log.With("part", "store")})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
+	tracker := availability.NewTracker(loc, time.Now)
+	if err := tracker.UseAckStore(ackStore{st}); err != nil {
+		return err
+	}
+	if err := replay(st, tracker); err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector())
 	srv := server.New(server.Config{
+		OnEvent: func(dev *idkpb.Device, ev *idkpb.Event) { apply(tracker, dev, ev) },
 		Store:   st,
 		Metrics: server.NewMetrics(reg),
 		Log:     log.With("part", "server"),
@@ -92,7 +113,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			if len(cs.PeerCertificates) == 0 {
 				return "", errors.New("no client certificate")
 			}
-			return pki.IdentityFromCert(cs.PeerCertificates[0])
+			cert := cs.PeerCertificates[0]
+			revoked, err := revocations.Revoked(cert.SerialNumber)
+			if err != nil {
+				log.Error("revocation list unreadable; the last good one stays in force", "file", crlFile, "err", err)
+			}
+			if revoked {
+				return "", fmt.Errorf("certificate %s (serial %s) is revoked", cert.Subject.CommonName, pki.FormatSerial(cert.SerialNumber))
+			}
+			return pki.IdentityFromCert(cert)
 		},
 	})
 
@@ -102,7 +131,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer ln.Close()
 	if cfg.Listen.HTTP != "" {
-		hs := &http.Server{Addr: cfg.Listen.HTTP, Handler: api.Handler(st, reg), ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Addr: cfg.Listen.HTTP, Handler: api.Handler(st, reg, tracker.Handler()), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "addr", cfg.Listen.HTTP, "err", err)
@@ -112,4 +141,46 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("collector listening", "quic", ln.Addr().String(), "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
 	return srv.Serve(ctx, ln)
+}
+
+// apply feeds a stored event to the device time accounting.
+func apply(t *availability.Tracker, dev *idkpb.Device, ev *idkpb.Event) {
+	if sc := ev.GetState(); sc != nil {
+		t.Apply(availability.DeviceFromProto(dev), availability.ChangeFromProto(time.Unix(0, ev.CollectorTimeUnixNano), sc))
+	}
+}
+
+// replay rebuilds the live accounting from the stored events after a
+// restart, so today's figures and open incidents are not lost.
+func replay(st *store.Store, t *availability.Tracker) error {
+	devs, err := st.Devices()
+	if err != nil {
+		return err
+	}
+	for _, dev := range devs {
+		evs, err := st.Events(dev.NumIdk)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			apply(t, dev, ev)
+		}
+	}
+	return nil
+}
+
+// ackStore keeps incident acknowledgements in the collector's index.
+type ackStore struct{ st *store.Store }
+
+func (a ackStore) SaveAck(numIDK, id, by string, at time.Time) error {
+	return a.st.SaveAck(numIDK, id, by, at)
+}
+
+func (a ackStore) LoadAcks() ([]availability.Ack, error) {
+	acks, err := a.st.Acks()
+	out := make([]availability.Ack, len(acks))
+	for i, k := range acks {
+		out[i] = availability.Ack{NumIDK: k.NumIDK, ID: k.ID, By: k.By, At: k.At}
+	}
+	return out, err
 }

@@ -1,0 +1,180 @@
+package availability
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxAckBody bounds an ack request: three short strings.
+const maxAckBody = 64 << 10
+
+// Handler serves the tracker as JSON:
+//
+//	GET  /api/v1/availability?num_idk=N&date=YYYY-MM-DD
+//	     table 3 availability rows; every ИДК if num_idk is empty; today
+//	     (in the tracker's location) if date is empty
+//	GET  /api/v1/incidents?num_idk=N
+//	     incidents, every ИДК if num_idk is empty
+//	POST /api/v1/incidents/ack   {"num_idk": "...", "id": "...", "by": "..."}
+//	     acknowledges an incident and answers with it
+//
+// A bad request (a malformed, future or no longer kept date; an unknown or
+// repeated parameter; a body field missing) is answered 400 with a message
+// naming the parameter; an unknown ИДК or incident 404.
+func (t *Tracker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/availability", t.serveAvailability)
+	mux.HandleFunc("GET /api/v1/incidents", t.serveIncidents)
+	mux.HandleFunc("POST /api/v1/incidents/ack", t.serveAck)
+	return mux
+}
+
+func (t *Tracker) serveAvailability(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "num_idk", "date")
+	if !ok {
+		return
+	}
+	now := t.now()
+	day := now
+	if s := q.Get("date"); s != "" {
+		d, err := time.ParseInLocation("2006-01-02", s, t.loc)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("bad date parameter %q: want YYYY-MM-DD", s), http.StatusBadRequest)
+			return
+		}
+		day = d
+	}
+	from, _ := dayBounds(day, t.loc)
+	today, _ := dayBounds(now, t.loc)
+	if from.After(today) {
+		http.Error(w, fmt.Sprintf("bad date parameter %s: it is in the future", from.Format("2006-01-02")), http.StatusBadRequest)
+		return
+	}
+	// Every day from the first midnight within Retention is exact; older
+	// ones are computed from stored events, not here.
+	cut := now.Add(-Retention)
+	oldest, next := dayBounds(cut, t.loc)
+	if oldest.Before(cut) {
+		oldest = next
+	}
+	if from.Before(oldest) {
+		http.Error(w, fmt.Sprintf("bad date parameter %s: the collector keeps the days from %s on in memory",
+			from.Format("2006-01-02"), oldest.Format("2006-01-02")), http.StatusBadRequest)
+		return
+	}
+	nums, ok := t.selectDevices(w, q.Get("num_idk"))
+	if !ok {
+		return
+	}
+	rows := []Row{}
+	for _, n := range nums {
+		rows = append(rows, t.Rows(n, day)...)
+	}
+	writeJSON(w, rows)
+}
+
+func (t *Tracker) serveIncidents(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "num_idk")
+	if !ok {
+		return
+	}
+	nums, ok := t.selectDevices(w, q.Get("num_idk"))
+	if !ok {
+		return
+	}
+	incs := []Incident{}
+	for _, n := range nums {
+		incs = append(incs, t.Incidents(n)...)
+	}
+	writeJSON(w, incs)
+}
+
+// ackRequest is the body of POST /api/v1/incidents/ack.
+type ackRequest struct {
+	NumIDK string `json:"num_idk"`
+	ID     string `json:"id"`
+	By     string `json:"by"`
+}
+
+func (t *Tracker) serveAck(w http.ResponseWriter, r *http.Request) {
+	var req ackRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAckBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		http.Error(w, fmt.Sprintf("bad body: want JSON {\"num_idk\", \"id\", \"by\"}: %v", err), http.StatusBadRequest)
+		return
+	}
+	for _, f := range []struct{ name, value string }{{"num_idk", req.NumIDK}, {"id", req.ID}, {"by", req.By}} {
+		if strings.TrimSpace(f.value) == "" {
+			http.Error(w, fmt.Sprintf("missing %s in body", f.name), http.StatusBadRequest)
+			return
+		}
+	}
+	if _, ok := t.selectDevices(w, req.NumIDK); !ok {
+		return
+	}
+	if err := t.Ack(req.NumIDK, req.ID, req.By); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, ErrUnknownIncident) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	for _, inc := range t.Incidents(req.NumIDK) {
+		if inc.ID == req.ID {
+			writeJSON(w, inc)
+			return
+		}
+	}
+	// Acked, then dropped from memory in between: the ack itself stands.
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// query returns the request's parameters after checking that each is one
+// of allowed and given once: a misspelt parameter would otherwise
+// silently answer for today or for every ИДК.
+func query(w http.ResponseWriter, r *http.Request, allowed ...string) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("bad query: %v", err), http.StatusBadRequest)
+		return nil, false
+	}
+	for name, vs := range q {
+		if !slices.Contains(allowed, name) {
+			http.Error(w, fmt.Sprintf("unknown parameter %q: want %s", name, strings.Join(allowed, ", ")), http.StatusBadRequest)
+			return nil, false
+		}
+		if len(vs) > 1 {
+			http.Error(w, fmt.Sprintf("parameter %s given %d times", name, len(vs)), http.StatusBadRequest)
+			return nil, false
+		}
+	}
+	return q, true
+}
+
+// selectDevices is every known ИДК for an empty num, else num if known.
+func (t *Tracker) selectDevices(w http.ResponseWriter, num string) ([]string, bool) {
+	known := t.Devices()
+	if num == "" {
+		return known, true
+	}
+	if !slices.Contains(known, num) {
+		http.Error(w, fmt.Sprintf("num_idk %q: no ИДК by that number has reported its state", num), http.StatusNotFound)
+		return nil, false
+	}
+	return []string{num}, true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// The status is already sent; a failed write means the client left.
+	_ = json.NewEncoder(w).Encode(v)
+}

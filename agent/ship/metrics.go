@@ -60,12 +60,14 @@ var (
 	descItems  = prometheus.NewDesc("idk_agent_spool_items", "Items waiting in the spool for the collector's acknowledgement.", []string{"kind"}, nil)
 	descBytes  = prometheus.NewDesc("idk_agent_spool_bytes", "Bytes waiting in the spool (file sizes, encoded events).", []string{"kind"}, nil)
 	descOldest = prometheus.NewDesc("idk_agent_spool_oldest_item_age_seconds", "Age of the oldest item not yet acknowledged; 0 when none.", nil, nil)
+	descRecov  = prometheus.NewDesc("idk_agent_spool_recovered", "1 if the spool file was damaged at start, moved aside and rebuilt.", nil, nil)
 )
 
 func (b *backlog) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descItems
 	ch <- descBytes
 	ch <- descOldest
+	ch <- descRecov
 }
 
 func (b *backlog) Collect(ch chan<- prometheus.Metric) {
@@ -85,4 +87,9 @@ func (b *backlog) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, oldest)
+	recovered := 0.0
+	if b.sp.Recovered != nil {
+		recovered = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descRecov, prometheus.GaugeValue, recovered)
 }

@@ -148,6 +148,7 @@ func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {
 		Device:            s.cfg.Device,
 		AgentTimeUnixNano: s.cfg.Now().UnixNano(),
 		AgentVersion:      s.cfg.Version,
+		SpoolEpoch:        s.cfg.Spool.Epoch(),
 	})
 	if err != nil {
 		return err

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
 	"google.golang.org/protobuf/proto"
+	"idk/internal/boltfile"
 
 	"idk/protocol/idkpb"
 )
@@ -27,37 +29,56 @@ var (
 	bucketQueue  = []byte("queue")  // order (8 bytes BE) + NUM_SNIM/name -> nothing
 	keyNextSeq   = []byte("next_seq")
 	keyNextOrder = []byte("next_order")
+	keyEpoch     = []byte("epoch")
 )
 
 // Spool is the agent's durable queue. It is safe for concurrent use.
 type Spool struct {
-	db *bolt.DB
+	db    *bolt.DB
+	epoch uint64
+	// Recovered is set when the file was damaged and moved aside at Open:
+	// this spool started empty, and the agent rebuilds it from the
+	// scanner's folder and the collector's acknowledgements.
+	Recovered *boltfile.Recovery
 
 	mu   sync.Mutex
 	subs []chan struct{}
 }
 
 // Open opens or creates the spool file. A second agent on the same file
-// gets an error instead of waiting forever.
+// gets an error instead of waiting forever. A damaged file is moved aside
+// and replaced by an empty one (see Recovered).
 func Open(path string) (*Spool, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, rec, err := boltfile.Open(path, time.Now)
 	if err != nil {
-		return nil, fmt.Errorf("spool: open %s: %w", path, err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
+	var epoch uint64
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketEvents, bucketScans, bucketFiles, bucketQueue} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		m := tx.Bucket(bucketMeta)
+		if v := m.Get(keyEpoch); len(v) == 8 {
+			epoch = binary.BigEndian.Uint64(v)
+			return nil
+		}
+		// A new spool: its epoch keeps its sequence numbers apart from
+		// those of any spool before it (see idkpb.Hello.spool_epoch).
+		epoch = uint64(time.Now().UnixNano())
+		return m.Put(keyEpoch, u64(epoch))
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("spool: init %s: %w", path, err)
 	}
-	return &Spool{db: db}, nil
+	return &Spool{db: db, epoch: epoch, Recovered: rec}, nil
 }
+
+// Epoch identifies this spool file; it is fixed when the file is created.
+func (s *Spool) Epoch() uint64 { return s.epoch }
 
 // Close closes the file.
 func (s *Spool) Close() error { return s.db.Close() }

@@ -97,6 +97,7 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 // session is one agent connection after a good hello.
 type session struct {
 	dev    *idkpb.Device
+	epoch  uint64        // of the agent's spool
 	offset time.Duration // collector clock minus agent clock
 	log    *slog.Logger
 }
@@ -213,7 +214,7 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	// The hello left the agent about half a round trip ago.
 	rtt := conn.ConnectionStats().SmoothedRTT
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
-	ss := &session{dev: h.Device, offset: offset, log: log}
+	ss := &session{dev: h.Device, epoch: h.SpoolEpoch, offset: offset, log: log}
 	if err := s.cfg.Store.PutDevice(h.Device); err != nil {
 		return refuse(err)
 	}
@@ -278,7 +279,7 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 			return err
 		}
 		s.seen(ss)
-		res, err := s.cfg.Store.PutEvents(ss.dev, b.Events, ss.correct)
+		res, err := s.cfg.Store.PutEvents(ss.dev, ss.epoch, b.Events, ss.correct)
 		if err != nil {
 			w.Write(&idkpb.EventAck{Error: err.Error()})
 			return err

@@ -28,6 +28,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"idk/internal/boltfile"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -36,7 +37,7 @@ var (
 	bucketFiles   = []byte("files")   // idk/num_snim/stored_name -> FileEntry
 	bucketHashes  = []byte("hashes")  // idk/num_snim/offered_name/sha256hex -> stored_name
 	bucketScans   = []byte("scans")   // idk/num_snim -> ScanEntry
-	bucketEvents  = []byte("events")  // idk/ + seq (8 bytes BE) -> idkpb.Event
+	bucketEvents  = []byte("events")  // idk/ + spool epoch (8 bytes BE) + seq (8 bytes BE) -> idkpb.Event
 	bucketDevices = []byte("devices") // idk -> idkpb.Device from its latest hello
 	bucketAcks    = []byte("acks")    // idk/incident id -> Ack (JSON)
 )
@@ -74,6 +75,10 @@ type Store struct {
 
 	mu     sync.Mutex
 	active map[string]bool // partial files being written
+
+	// Recovered is set when the index was damaged at Open, moved aside,
+	// and rebuilt from the scan folders.
+	Recovered *boltfile.Recovery
 }
 
 // Options configure a Store.
@@ -98,9 +103,9 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: create %s: %w", root, err)
 	}
 	dbPath := filepath.Join(root, "index.db")
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, rec, err := boltfile.Open(dbPath, opt.Now)
 	if err != nil {
-		return nil, fmt.Errorf("store: open index %s: %w", dbPath, err)
+		return nil, fmt.Errorf("store: index: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks} {
@@ -114,7 +119,18 @@ func Open(root string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: init index %s: %w", dbPath, err)
 	}
-	return &Store{root: root, db: db, loc: opt.Location, now: opt.Now, log: opt.Log, active: map[string]bool{}}, nil
+	s := &Store{root: root, db: db, loc: opt.Location, now: opt.Now, log: opt.Log, active: map[string]bool{}, Recovered: rec}
+	if rec != nil {
+		opt.Log.Error("collector index was damaged; moved aside and rebuilt from the stored files",
+			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
+		n, err := s.reindex()
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: rebuild index from %s: %w", root, err)
+		}
+		opt.Log.Warn("index rebuilt", "files", n)
+	}
+	return s, nil
 }
 
 // Close closes the index.
@@ -342,8 +358,8 @@ func (u *Upload) Commit(sum []byte) (string, error) {
 		return "", fmt.Errorf("store: close %s: %w", u.partial, err)
 	}
 	u.f = nil
-	dir := filepath.Join(u.s.root, filepath.FromSlash(u.scan.Dir))
-	if err := mkdirAllSync(u.s.root, dir); err != nil {
+	dir, err := u.s.scanDir(u.scan)
+	if err != nil {
 		return "", err
 	}
 	final := filepath.Join(dir, u.storedAs)
@@ -410,15 +426,15 @@ type EventResult struct {
 	New                []*idkpb.Event // the events stored now, with CollectorTimeUnixNano set
 }
 
-// PutEvents stores a batch of events from one device, each once. Form
-// revisions are also written as files into their scan folder. correct
-// maps the agent's clock to the collector's.
-func (s *Store) PutEvents(dev *idkpb.Device, evs []*idkpb.Event, correct func(int64) time.Time) (EventResult, error) {
+// PutEvents stores a batch of events from one device's spool (epoch),
+// each once. Form revisions are also written as files into their scan
+// folder. correct maps the agent's clock to the collector's.
+func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, correct func(int64) time.Time) (EventResult, error) {
 	var res EventResult
 	type kv struct{ k, v []byte }
 	var fresh []kv
 	for _, ev := range evs {
-		key := append([]byte(dev.NumIdk+"/"), binary.BigEndian.AppendUint64(nil, ev.Seq)...)
+		key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)
 		var have bool
 		s.db.View(func(tx *bolt.Tx) error { have = tx.Bucket(bucketEvents).Get(key) != nil; return nil })
 		if have {
@@ -484,22 +500,36 @@ func (s *Store) putForm(dev *idkpb.Device, fr *idkpb.FormRevision, when time.Tim
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.root, filepath.FromSlash(sc.Dir))
-	if err := mkdirAllSync(s.root, dir); err != nil {
+	dir, err := s.scanDir(sc)
+	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("form-r%03d.xml", fr.Revision)
+	// Forms are numbered by the collector in order of arrival and stored
+	// once per content: an agent whose spool was rebuilt sends the current
+	// form again as its revision 1, and that must neither overwrite the
+	// old revision 1 nor be stored twice.
+	sum := hex.EncodeToString(fr.Sha256)
+	hashKey := []byte(dev.NumIdk + "/" + fr.NumSnim + "/form/" + sum)
+	var have bool
+	s.db.View(func(tx *bolt.Tx) error { have = tx.Bucket(bucketHashes).Get(hashKey) != nil; return nil })
+	if have {
+		return nil
+	}
+	rev := sc.Forms + 1
+	name := fmt.Sprintf("form-r%03d.xml", rev)
 	if err := writeFileSync(filepath.Join(dir, name), fr.Content); err != nil {
 		return err
 	}
-	sum := hex.EncodeToString(fr.Sha256)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		e := FileEntry{NumIDK: dev.NumIdk, NumSnim: fr.NumSnim, Name: name, StoredAs: path.Join(sc.Dir, name),
 			Kind: "form", Size: int64(len(fr.Content)), SHA256: sum, StoredAt: s.now()}
 		if err := putJSON(tx.Bucket(bucketFiles), []byte(dev.NumIdk+"/"+fr.NumSnim+"/"+name), e); err != nil {
 			return err
 		}
-		sc.Forms = max(sc.Forms, fr.Revision)
+		if err := tx.Bucket(bucketHashes).Put(hashKey, []byte(name)); err != nil {
+			return err
+		}
+		sc.Forms = rev
 		return putJSON(tx.Bucket(bucketScans), []byte(dev.NumIdk+"/"+fr.NumSnim), sc)
 	})
 }

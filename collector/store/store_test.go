@@ -269,11 +269,11 @@ func TestStoreEventsOnceAndFormsAsFiles(t *testing.T) {
 		{Seq: 1, TimeUnixNano: t0.UnixNano(), Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: "S8"}}},
 		{Seq: 2, TimeUnixNano: t0.UnixNano(), Body: &idkpb.Event_Form{Form: &idkpb.FormRevision{NumSnim: "S8", Revision: 1, Content: form, Sha256: sum[:]}}},
 	}
-	res, err := s.PutEvents(dev, evs, agent)
+	res, err := s.PutEvents(dev, 1, evs, agent)
 	if err != nil || res.Stored != 2 || res.Duplicates != 0 {
 		t.Fatalf("first delivery: %+v %v", res, err)
 	}
-	res, err = s.PutEvents(dev, evs, agent)
+	res, err = s.PutEvents(dev, 1, evs, agent)
 	if err != nil || res.Stored != 0 || res.Duplicates != 2 {
 		t.Fatalf("second delivery: %+v %v", res, err)
 	}
@@ -286,7 +286,73 @@ func TestStoreEventsOnceAndFormsAsFiles(t *testing.T) {
 		t.Fatalf("events stored: %d", len(stored))
 	}
 	tampered := &idkpb.Event{Seq: 3, Body: &idkpb.Event_Form{Form: &idkpb.FormRevision{NumSnim: "S8", Revision: 2, Content: form, Sha256: make([]byte, 32)}}}
-	if _, err := s.PutEvents(dev, []*idkpb.Event{tampered}, agent); err == nil {
+	if _, err := s.PutEvents(dev, 1, []*idkpb.Event{tampered}, agent); err == nil {
 		t.Fatal("form whose content does not match its hash accepted")
+	}
+}
+
+// A rebuilt agent spool starts its sequence numbers again under a new
+// epoch: those events are new, not duplicates, and a form sent again
+// neither overwrites nor duplicates the stored revision.
+func TestStoreKeepsEpochsApartAndFormsOncePerContent(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root)
+	defer s.Close()
+	form := []byte("<CargoRIWForm/>")
+	sum := sha256.Sum256(form)
+	ev := func(seq uint64) *idkpb.Event {
+		return &idkpb.Event{Seq: seq, TimeUnixNano: t0.UnixNano(), Body: &idkpb.Event_Form{Form: &idkpb.FormRevision{NumSnim: "S9", Revision: 1, Content: form, Sha256: sum[:]}}}
+	}
+	if res, err := s.PutEvents(dev, 1, []*idkpb.Event{ev(1)}, agent); err != nil || res.Stored != 1 {
+		t.Fatal(res, err)
+	}
+	if res, err := s.PutEvents(dev, 2, []*idkpb.Event{ev(1)}, agent); err != nil || res.Stored != 1 || res.Duplicates != 0 {
+		t.Fatalf("seq 1 of a new epoch: %+v %v", res, err)
+	}
+	other := []byte("<CargoRIWForm><Decision/></CargoRIWForm>")
+	osum := sha256.Sum256(other)
+	e3 := &idkpb.Event{Seq: 2, Body: &idkpb.Event_Form{Form: &idkpb.FormRevision{NumSnim: "S9", Revision: 1, Content: other, Sha256: osum[:]}}}
+	if _, err := s.PutEvents(dev, 2, []*idkpb.Event{e3}, agent); err != nil {
+		t.Fatal(err)
+	}
+	forms, _ := filepath.Glob(filepath.Join(root, "10216100", "*", "S9", "form-r*.xml"))
+	if len(forms) != 2 {
+		t.Fatalf("form files %v: want r001 (first content) and r002 (second)", forms)
+	}
+	if b, _ := os.ReadFile(forms[0]); !bytes.Equal(b, form) {
+		t.Fatal("form-r001.xml was overwritten")
+	}
+	if evs, _ := s.Events(dev.NumIdk); len(evs) != 3 {
+		t.Fatalf("events stored: %d, want 3", len(evs))
+	}
+}
+
+// A damaged index is moved aside and rebuilt from the scan folders.
+func TestStoreRebuildsDamagedIndexFromFolders(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root)
+	data := []byte("an image that must not be forgotten")
+	if _, err := send(t, s, offerFor("S10", "S10_1.raw", data), data, 8); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.Truncate(filepath.Join(root, "index.db"), 5000)
+
+	s = openStore(t, root)
+	defer s.Close()
+	if s.Recovered == nil {
+		t.Fatal("damage not reported")
+	}
+	if _, err := os.Stat(s.Recovered.Aside); err != nil {
+		t.Fatalf("damaged index not kept: %v", err)
+	}
+	files, _ := s.Files(dev.NumIdk)
+	if len(files) != 1 || files[0].Name != "S10_1.raw" || files[0].Size != int64(len(data)) {
+		t.Fatalf("rebuilt index: %+v", files)
+	}
+	// The agent offering it again is told it is there.
+	up, rep, err := s.Offer(dev, offerFor("S10", "S10_1.raw", data), t0)
+	if err != nil || up != nil || rep.Status != idkpb.FileOfferReply_STATUS_HAVE {
+		t.Fatalf("offer after rebuild: %v %v", rep, err)
 	}
 }

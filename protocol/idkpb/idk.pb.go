@@ -562,8 +562,12 @@ type Hello struct {
 	Device            *Device                `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
 	AgentTimeUnixNano int64                  `protobuf:"varint,3,opt,name=agent_time_unix_nano,json=agentTimeUnixNano,proto3" json:"agent_time_unix_nano,omitempty"` // the agent's clock when it sent the hello
 	AgentVersion      string                 `protobuf:"bytes,4,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Identifies the agent's spool: set when the spool file is created. If
+	// a damaged spool is replaced, sequence numbers start again from 1 under
+	// a new epoch, and the collector keeps them apart from the old ones.
+	SpoolEpoch    uint64 `protobuf:"varint,5,opt,name=spool_epoch,json=spoolEpoch,proto3" json:"spool_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -622,6 +626,13 @@ func (x *Hello) GetAgentVersion() string {
 		return x.AgentVersion
 	}
 	return ""
+}
+
+func (x *Hello) GetSpoolEpoch() uint64 {
+	if x != nil {
+		return x.SpoolEpoch
+	}
+	return 0
 }
 
 type HelloReply struct {
@@ -793,7 +804,7 @@ func (x *EventAck) GetDuplicates() uint32 {
 
 type Event struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
-	Seq          uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`                                         // per-agent sequence number, from 1, never reused
+	Seq          uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`                                         // per-spool sequence number, from 1, never reused within a spool epoch
 	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // when it happened, by the agent's clock
 	// Set by the collector when it stores the event: time_unix_nano
 	// corrected by the agent's clock offset measured at the hello. Agents
@@ -1950,12 +1961,14 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06kod_to\x18\x03 \x01(\tR\x05kodTo\x12\x17\n" +
 	"\anaim_to\x18\x04 \x01(\tR\x06naimTo\x12\x19\n" +
 	"\bnaim_ztk\x18\x05 \x01(\tR\anaimZtk\x12\x19\n" +
-	"\bdisl_idk\x18\x06 \x01(\rR\adislIdk\"\xb0\x01\n" +
+	"\bdisl_idk\x18\x06 \x01(\rR\adislIdk\"\xd1\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12&\n" +
 	"\x06device\x18\x02 \x01(\v2\x0e.idk.v1.DeviceR\x06device\x12/\n" +
 	"\x14agent_time_unix_nano\x18\x03 \x01(\x03R\x11agentTimeUnixNano\x12#\n" +
-	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\"\x89\x01\n" +
+	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\x12\x1f\n" +
+	"\vspool_epoch\x18\x05 \x01(\x04R\n" +
+	"spoolEpoch\"\x89\x01\n" +
 	"\n" +
 	"HelloReply\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x127\n" +

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -194,15 +195,24 @@ func (s *Scanner) BeginScan() (*ScanWriter, error) {
 	}
 	s.mu.Unlock()
 
-	dir := filepath.Join(s.cfg.Out, num)
 	if err := os.MkdirAll(s.cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", num, err)
 	}
-	// Mkdir, not MkdirAll: an existing folder means a number was reused
-	// (same seed and clock run twice into one folder), and overwriting a
-	// scan the agent may already have sent would be wrong.
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("scan %s: %w", num, err)
+	// Mkdir, not MkdirAll: an existing folder means the number was taken
+	// (by an earlier run of the simulator into the same folder), and a
+	// scan the agent may already have sent must never be overwritten. Like
+	// the real program after a restart, take the next free number.
+	dir := filepath.Join(s.cfg.Out, num)
+	for tries := 0; ; tries++ {
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || tries == 100000 {
+			return nil, fmt.Errorf("scan %s: %w", num, err)
+		}
+		num = s.nextNumSnim(now)
+		dir = filepath.Join(s.cfg.Out, num)
 	}
 	w := &ScanWriter{
 		s:       s,

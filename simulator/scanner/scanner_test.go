@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"image/jpeg"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -318,14 +317,23 @@ func TestNotSuspected(t *testing.T) {
 	}
 }
 
-func TestFolderExists(t *testing.T) {
+// A second run into the same folder continues the numbering, as the real
+// program does after a restart, and never touches an existing scan.
+func TestFolderExistsTakesNextNumber(t *testing.T) {
 	cfg := smallConfig(t.TempDir())
-	if _, err := mustNew(t, cfg, newClock()).BeginScan(); err != nil {
+	first, err := mustNew(t, cfg, newClock()).BeginScan()
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := mustNew(t, cfg, newClock()).BeginScan()
-	if !errors.Is(err, fs.ErrExist) {
-		t.Errorf("second scan with the same number: err = %v, want ErrExist", err)
+	second, err := mustNew(t, cfg, newClock()).BeginScan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.NumSnim() == first.NumSnim() || second.Dir() == first.Dir() {
+		t.Errorf("second run reused %s", first.NumSnim())
+	}
+	if _, err := os.Stat(first.Dir()); err != nil {
+		t.Errorf("first scan folder: %v", err)
 	}
 }
 

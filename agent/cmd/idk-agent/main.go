@@ -102,6 +102,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer sp.Close()
+	if r := sp.Recovered; r != nil {
+		// Nothing is lost: the rescan finds every scan file again, and the
+		// collector answers "have it" for what it already stored.
+		log.Error("spool was damaged; moved aside and starting a new one, rebuilt from the scanner's folder",
+			"spool", cfg.Spool.Path, "moved_to", r.Aside, "cause", r.Cause)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -103,7 +103,16 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "idk_collector_index_recovered",
+			Help: "1 if the index was damaged at start, moved aside and rebuilt from the scan folders.",
+		}, func() float64 {
+			if st.Recovered != nil {
+				return 1
+			}
+			return 0
+		}))
 	srv := server.New(server.Config{
 		OnEvent: func(dev *idkpb.Device, ev *idkpb.Event) { apply(tracker, dev, ev) },
 		Store:   st,

@@ -8,6 +8,7 @@ package protocol
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -157,4 +158,17 @@ func CheckFileName(s string) error {
 		}
 	}
 	return nil
+}
+
+// ChainNext extends a spool's scan chain (see idkpb.ScanSeen): the agent
+// computes it when it records a scan, the collector checks it.
+func ChainNext(prev []byte, index uint64, numSnim string) []byte {
+	if len(prev) == 0 {
+		prev = make([]byte, sha256.Size)
+	}
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(binary.BigEndian.AppendUint64(nil, index))
+	h.Write([]byte(numSnim))
+	return h.Sum(nil)
 }

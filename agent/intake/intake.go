@@ -8,6 +8,7 @@ package intake
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -150,7 +151,22 @@ func (in *Intake) ensureScan(numSnim string) (spool.Scan, error) {
 		if err := tx.PutScan(sc); err != nil {
 			return err
 		}
-		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: now.UnixNano(), Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: numSnim}}})
+		// Chain the scan to the ones before it, so the collector can show
+		// that none was dropped in between.
+		var index uint64
+		if b := tx.Meta("scan_index"); len(b) == 8 {
+			index = binary.BigEndian.Uint64(b)
+		}
+		index++
+		chain := protocol.ChainNext(tx.Meta("scan_chain"), index, numSnim)
+		if err := tx.PutMeta("scan_index", binary.BigEndian.AppendUint64(nil, index)); err != nil {
+			return err
+		}
+		if err := tx.PutMeta("scan_chain", chain); err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: now.UnixNano(),
+			Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: numSnim, Index: index, Chain: chain}}})
 		return err
 	})
 	if err != nil {
@@ -288,6 +304,7 @@ func (in *Intake) blob(r watch.Ready) error {
 		in.cfg.Log.Warn("scan file content changed after it was first seen; the new content is shipped too",
 			"file", r.Path, "was_sha256", fmt.Sprintf("%x", known.SHA256), "now_sha256", fmt.Sprintf("%x", sum))
 	}
+	changed := have
 	rec := spool.File{
 		NumSnim:   f.NumSnim,
 		Name:      f.Name,
@@ -299,7 +316,17 @@ func (in *Intake) blob(r watch.Ready) error {
 		ScanTime:  scan.FirstSeen,
 		FirstSeen: in.cfg.Now(),
 	}
-	return in.cfg.Spool.Update(func(tx *spool.Tx) error { return tx.PutFile(rec) })
+	return in.cfg.Spool.Update(func(tx *spool.Tx) error {
+		if changed {
+			// Evidence for table 5 (substituted images): the collector counts it.
+			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: in.cfg.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+				Kind: idkpb.Integrity_KIND_CHANGED, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: known.SHA256, NowSha256: sum}}})
+			if err != nil {
+				return err
+			}
+		}
+		return tx.PutFile(rec)
+	})
 }
 
 // Rehash is called by the shipper when a queued file's content changed

@@ -260,7 +260,7 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 		// Gone from the scanner before it could be shipped: record it and
 		// move on, so one missing file does not hold up the rest.
 		s.cfg.Log.Error("scan file disappeared before it was shipped", "file", f.Path, "num_snim", f.NumSnim)
-		return s.markDone(f, "")
+		return s.markMissing(f)
 	} else if err != nil {
 		return fmt.Errorf("open %s: %w", f.Path, err)
 	}
@@ -372,6 +372,20 @@ func (s *Shipper) stream(ctx context.Context, src *os.File, w *protocol.Writer, 
 		return fmt.Errorf("%w: %s has another SHA-256", errChanged, f.Path)
 	}
 	return w.Write(&idkpb.FileData{Body: &idkpb.FileData_Commit{Commit: &idkpb.Commit{Sha256: sum}}})
+}
+
+// markMissing closes a file that vanished from the scanner's folder and
+// records the fact as evidence for table 5 (missing images).
+func (s *Shipper) markMissing(f spool.File) error {
+	return s.cfg.Spool.Update(func(tx *spool.Tx) error {
+		_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: s.cfg.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+			Kind: idkpb.Integrity_KIND_MISSING, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: f.SHA256}}})
+		if err != nil {
+			return err
+		}
+		f.Done, f.DoneAt, f.StoredAs = true, s.cfg.Now(), ""
+		return tx.PutFile(f)
+	})
 }
 
 func (s *Shipper) markDone(f spool.File, storedAs string) error {

@@ -37,7 +37,7 @@ type Config struct {
 	Identify func(tls.ConnectionState) (numIDK string, err error)
 	// OnEvent, if set, sees every event once, after it is stored, with
 	// CollectorTimeUnixNano set. It must not block for long.
-	OnEvent func(dev *idkpb.Device, ev *idkpb.Event)
+	OnEvent func(dev *idkpb.Device, epoch uint64, ev *idkpb.Event)
 }
 
 // Server serves agents.
@@ -287,7 +287,7 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 		s.cfg.Metrics.EventsStored.WithLabelValues(ss.dev.NumIdk).Add(float64(res.Stored))
 		if s.cfg.OnEvent != nil {
 			for _, ev := range res.New {
-				s.cfg.OnEvent(ss.dev, ev)
+				s.cfg.OnEvent(ss.dev, ss.epoch, ev)
 			}
 		}
 		s.cfg.Metrics.Duplicates.WithLabelValues("event").Add(float64(res.Duplicates))

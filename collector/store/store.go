@@ -619,6 +619,28 @@ func (s *Store) Files(numIDK string) ([]FileEntry, error) {
 	return out, err
 }
 
+// EachEvent calls fn with each stored event of a device, in order of spool
+// epoch and sequence number.
+func (s *Store) EachEvent(numIDK string, fn func(epoch uint64, ev *idkpb.Event) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(numIDK + "/")
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+16 {
+				return fmt.Errorf("event key %x: want 16 bytes after the prefix", k)
+			}
+			ev := &idkpb.Event{}
+			if err := proto.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("decode event %x: %w", k, err)
+			}
+			if err := fn(binary.BigEndian.Uint64(k[len(prefix):]), ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Events returns a device's stored events in sequence order.
 func (s *Store) Events(numIDK string) ([]*idkpb.Event, error) {
 	var out []*idkpb.Event

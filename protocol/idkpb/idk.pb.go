@@ -374,6 +374,55 @@ func (InoperableCause) EnumDescriptor() ([]byte, []int) {
 	return file_idkpb_idk_proto_rawDescGZIP(), []int{5}
 }
 
+type Integrity_Kind int32
+
+const (
+	Integrity_KIND_UNSPECIFIED Integrity_Kind = 0
+	Integrity_KIND_CHANGED     Integrity_Kind = 1 // content differs from the SHA-256 recorded when first seen
+	Integrity_KIND_MISSING     Integrity_Kind = 2 // gone from the scanner's folder before it was shipped
+)
+
+// Enum value maps for Integrity_Kind.
+var (
+	Integrity_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_CHANGED",
+		2: "KIND_MISSING",
+	}
+	Integrity_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_CHANGED":     1,
+		"KIND_MISSING":     2,
+	}
+)
+
+func (x Integrity_Kind) Enum() *Integrity_Kind {
+	p := new(Integrity_Kind)
+	*p = x
+	return p
+}
+
+func (x Integrity_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Integrity_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_idkpb_idk_proto_enumTypes[6].Descriptor()
+}
+
+func (Integrity_Kind) Type() protoreflect.EnumType {
+	return &file_idkpb_idk_proto_enumTypes[6]
+}
+
+func (x Integrity_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Integrity_Kind.Descriptor instead.
+func (Integrity_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7, 0}
+}
+
 type FileOfferReply_Status int32
 
 const (
@@ -410,11 +459,11 @@ func (x FileOfferReply_Status) String() string {
 }
 
 func (FileOfferReply_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_idkpb_idk_proto_enumTypes[6].Descriptor()
+	return file_idkpb_idk_proto_enumTypes[7].Descriptor()
 }
 
 func (FileOfferReply_Status) Type() protoreflect.EnumType {
-	return &file_idkpb_idk_proto_enumTypes[6]
+	return &file_idkpb_idk_proto_enumTypes[7]
 }
 
 func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
@@ -423,7 +472,7 @@ func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOfferReply_Status.Descriptor instead.
 func (FileOfferReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{12, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type StreamHeader struct {
@@ -816,6 +865,7 @@ type Event struct {
 	//	*Event_Form
 	//	*Event_State
 	//	*Event_Position
+	//	*Event_Integrity
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -915,6 +965,15 @@ func (x *Event) GetPosition() *Position {
 	return nil
 }
 
+func (x *Event) GetIntegrity() *Integrity {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Integrity); ok {
+			return x.Integrity
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -935,6 +994,10 @@ type Event_Position struct {
 	Position *Position `protobuf:"bytes,13,opt,name=position,proto3,oneof"`
 }
 
+type Event_Integrity struct {
+	Integrity *Integrity `protobuf:"bytes,14,opt,name=integrity,proto3,oneof"`
+}
+
 func (*Event_ScanSeen) isEvent_Body() {}
 
 func (*Event_Form) isEvent_Body() {}
@@ -943,17 +1006,104 @@ func (*Event_State) isEvent_Body() {}
 
 func (*Event_Position) isEvent_Body() {}
 
-// ScanSeen: a new scan folder appeared in the scanner's output.
+func (*Event_Integrity) isEvent_Body() {}
+
+// Integrity reports a scan file that did not stay as first seen: evidence
+// for table 5 (KOL_VO_POD_SNIM substituted images, KOL_VO_OT_SNIM missing
+// images).
+type Integrity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          Integrity_Kind         `protobuf:"varint,1,opt,name=kind,proto3,enum=idk.v1.Integrity_Kind" json:"kind,omitempty"`
+	NumSnim       string                 `protobuf:"bytes,2,opt,name=num_snim,json=numSnim,proto3" json:"num_snim,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	FirstSha256   []byte                 `protobuf:"bytes,4,opt,name=first_sha256,json=firstSha256,proto3" json:"first_sha256,omitempty"` // as first seen
+	NowSha256     []byte                 `protobuf:"bytes,5,opt,name=now_sha256,json=nowSha256,proto3" json:"now_sha256,omitempty"`       // CHANGED: the new content's
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Integrity) Reset() {
+	*x = Integrity{}
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Integrity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Integrity) ProtoMessage() {}
+
+func (x *Integrity) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
+func (*Integrity) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Integrity) GetKind() Integrity_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Integrity_KIND_UNSPECIFIED
+}
+
+func (x *Integrity) GetNumSnim() string {
+	if x != nil {
+		return x.NumSnim
+	}
+	return ""
+}
+
+func (x *Integrity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Integrity) GetFirstSha256() []byte {
+	if x != nil {
+		return x.FirstSha256
+	}
+	return nil
+}
+
+func (x *Integrity) GetNowSha256() []byte {
+	if x != nil {
+		return x.NowSha256
+	}
+	return nil
+}
+
+// ScanSeen: a new scan folder appeared in the scanner's output. Scans are
+// numbered and chained per spool: chain = SHA-256(previous chain ||
+// index as 8 bytes big-endian || num_snim), the first previous chain being
+// 32 zero bytes. The collector checks the chain, so a scan dropped between
+// two others cannot go unnoticed.
 type ScanSeen struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NumSnim       string                 `protobuf:"bytes,1,opt,name=num_snim,json=numSnim,proto3" json:"num_snim,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"` // 1, 2, ... per spool epoch
+	Chain         []byte                 `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScanSeen) Reset() {
 	*x = ScanSeen{}
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1115,7 @@ func (x *ScanSeen) String() string {
 func (*ScanSeen) ProtoMessage() {}
 
 func (x *ScanSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1128,7 @@ func (x *ScanSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSeen.ProtoReflect.Descriptor instead.
 func (*ScanSeen) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScanSeen) GetNumSnim() string {
@@ -986,6 +1136,20 @@ func (x *ScanSeen) GetNumSnim() string {
 		return x.NumSnim
 	}
 	return ""
+}
+
+func (x *ScanSeen) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ScanSeen) GetChain() []byte {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
 }
 
 // FormRevision is one saved state of a registration form. The agent sends
@@ -1004,7 +1168,7 @@ type FormRevision struct {
 
 func (x *FormRevision) Reset() {
 	*x = FormRevision{}
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1180,7 @@ func (x *FormRevision) String() string {
 func (*FormRevision) ProtoMessage() {}
 
 func (x *FormRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1193,7 @@ func (x *FormRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FormRevision.ProtoReflect.Descriptor instead.
 func (*FormRevision) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FormRevision) GetNumSnim() string {
@@ -1100,7 +1264,7 @@ type Form struct {
 
 func (x *Form) Reset() {
 	*x = Form{}
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1276,7 @@ func (x *Form) String() string {
 func (*Form) ProtoMessage() {}
 
 func (x *Form) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1289,7 @@ func (x *Form) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Form.ProtoReflect.Descriptor instead.
 func (*Form) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Form) GetNumSnim() string {
@@ -1260,7 +1424,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1436,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1449,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Container) GetNumber() string {
@@ -1339,7 +1503,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1515,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1528,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FileOffer) GetNumSnim() string {
@@ -1420,7 +1584,7 @@ type FileOfferReply struct {
 
 func (x *FileOfferReply) Reset() {
 	*x = FileOfferReply{}
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1596,7 @@ func (x *FileOfferReply) String() string {
 func (*FileOfferReply) ProtoMessage() {}
 
 func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1609,7 @@ func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOfferReply.ProtoReflect.Descriptor instead.
 func (*FileOfferReply) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FileOfferReply) GetStatus() FileOfferReply_Status {
@@ -1483,7 +1647,7 @@ type FileData struct {
 
 func (x *FileData) Reset() {
 	*x = FileData{}
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1659,7 @@ func (x *FileData) String() string {
 func (*FileData) ProtoMessage() {}
 
 func (x *FileData) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1672,7 @@ func (x *FileData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileData.ProtoReflect.Descriptor instead.
 func (*FileData) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FileData) GetBody() isFileData_Body {
@@ -1563,7 +1727,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1739,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1752,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Chunk) GetOffset() uint64 {
@@ -1621,7 +1785,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1797,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1810,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Commit) GetSha256() []byte {
@@ -1667,7 +1831,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1843,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1856,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileResult) GetError() string {
@@ -1731,7 +1895,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1907,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1920,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Site) GetNaimZtk() string {
@@ -1816,7 +1980,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +1992,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2005,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StateChange) GetState() DeviceState {
@@ -1892,7 +2056,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2068,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2081,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Position) GetLat() float64 {
@@ -1982,7 +2146,7 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\xba\x02\n" +
+	"duplicates\"\xed\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x127\n" +
@@ -1991,10 +2155,24 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	" \x01(\v2\x10.idk.v1.ScanSeenH\x00R\bscanSeen\x12*\n" +
 	"\x04form\x18\v \x01(\v2\x14.idk.v1.FormRevisionH\x00R\x04form\x12+\n" +
 	"\x05state\x18\f \x01(\v2\x13.idk.v1.StateChangeH\x00R\x05state\x12.\n" +
-	"\bposition\x18\r \x01(\v2\x10.idk.v1.PositionH\x00R\bpositionB\x06\n" +
-	"\x04body\"%\n" +
+	"\bposition\x18\r \x01(\v2\x10.idk.v1.PositionH\x00R\bposition\x121\n" +
+	"\tintegrity\x18\x0e \x01(\v2\x11.idk.v1.IntegrityH\x00R\tintegrityB\x06\n" +
+	"\x04body\"\xea\x01\n" +
+	"\tIntegrity\x12*\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x16.idk.v1.Integrity.KindR\x04kind\x12\x19\n" +
+	"\bnum_snim\x18\x02 \x01(\tR\anumSnim\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12!\n" +
+	"\ffirst_sha256\x18\x04 \x01(\fR\vfirstSha256\x12\x1d\n" +
+	"\n" +
+	"now_sha256\x18\x05 \x01(\fR\tnowSha256\"@\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fKIND_CHANGED\x10\x01\x12\x10\n" +
+	"\fKIND_MISSING\x10\x02\"Q\n" +
 	"\bScanSeen\x12\x19\n" +
-	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\"\xba\x01\n" +
+	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05chain\x18\x03 \x01(\fR\x05chain\"\xba\x01\n" +
 	"\fFormRevision\x12\x19\n" +
 	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\rR\brevision\x12\x18\n" +
@@ -2132,8 +2310,8 @@ func file_idkpb_idk_proto_rawDescGZIP() []byte {
 	return file_idkpb_idk_proto_rawDescData
 }
 
-var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
@@ -2141,52 +2319,56 @@ var file_idkpb_idk_proto_goTypes = []any{
 	(FileKind)(0),              // 3: idk.v1.FileKind
 	(DeviceState)(0),           // 4: idk.v1.DeviceState
 	(InoperableCause)(0),       // 5: idk.v1.InoperableCause
-	(FileOfferReply_Status)(0), // 6: idk.v1.FileOfferReply.Status
-	(*StreamHeader)(nil),       // 7: idk.v1.StreamHeader
-	(*Device)(nil),             // 8: idk.v1.Device
-	(*Hello)(nil),              // 9: idk.v1.Hello
-	(*HelloReply)(nil),         // 10: idk.v1.HelloReply
-	(*EventBatch)(nil),         // 11: idk.v1.EventBatch
-	(*EventAck)(nil),           // 12: idk.v1.EventAck
-	(*Event)(nil),              // 13: idk.v1.Event
-	(*ScanSeen)(nil),           // 14: idk.v1.ScanSeen
-	(*FormRevision)(nil),       // 15: idk.v1.FormRevision
-	(*Form)(nil),               // 16: idk.v1.Form
-	(*Container)(nil),          // 17: idk.v1.Container
-	(*FileOffer)(nil),          // 18: idk.v1.FileOffer
-	(*FileOfferReply)(nil),     // 19: idk.v1.FileOfferReply
-	(*FileData)(nil),           // 20: idk.v1.FileData
-	(*Chunk)(nil),              // 21: idk.v1.Chunk
-	(*Commit)(nil),             // 22: idk.v1.Commit
-	(*FileResult)(nil),         // 23: idk.v1.FileResult
-	(*Site)(nil),               // 24: idk.v1.Site
-	(*StateChange)(nil),        // 25: idk.v1.StateChange
-	(*Position)(nil),           // 26: idk.v1.Position
+	(Integrity_Kind)(0),        // 6: idk.v1.Integrity.Kind
+	(FileOfferReply_Status)(0), // 7: idk.v1.FileOfferReply.Status
+	(*StreamHeader)(nil),       // 8: idk.v1.StreamHeader
+	(*Device)(nil),             // 9: idk.v1.Device
+	(*Hello)(nil),              // 10: idk.v1.Hello
+	(*HelloReply)(nil),         // 11: idk.v1.HelloReply
+	(*EventBatch)(nil),         // 12: idk.v1.EventBatch
+	(*EventAck)(nil),           // 13: idk.v1.EventAck
+	(*Event)(nil),              // 14: idk.v1.Event
+	(*Integrity)(nil),          // 15: idk.v1.Integrity
+	(*ScanSeen)(nil),           // 16: idk.v1.ScanSeen
+	(*FormRevision)(nil),       // 17: idk.v1.FormRevision
+	(*Form)(nil),               // 18: idk.v1.Form
+	(*Container)(nil),          // 19: idk.v1.Container
+	(*FileOffer)(nil),          // 20: idk.v1.FileOffer
+	(*FileOfferReply)(nil),     // 21: idk.v1.FileOfferReply
+	(*FileData)(nil),           // 22: idk.v1.FileData
+	(*Chunk)(nil),              // 23: idk.v1.Chunk
+	(*Commit)(nil),             // 24: idk.v1.Commit
+	(*FileResult)(nil),         // 25: idk.v1.FileResult
+	(*Site)(nil),               // 26: idk.v1.Site
+	(*StateChange)(nil),        // 27: idk.v1.StateChange
+	(*Position)(nil),           // 28: idk.v1.Position
 }
 var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
-	8,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
-	13, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
-	14, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
-	15, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
-	25, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
-	26, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
-	16, // 7: idk.v1.FormRevision.form:type_name -> idk.v1.Form
-	17, // 8: idk.v1.Form.containers:type_name -> idk.v1.Container
-	1,  // 9: idk.v1.Form.decision:type_name -> idk.v1.Decision
-	2,  // 10: idk.v1.Container.direction:type_name -> idk.v1.Direction
-	3,  // 11: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
-	6,  // 12: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
-	21, // 13: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
-	22, // 14: idk.v1.FileData.commit:type_name -> idk.v1.Commit
-	4,  // 15: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
-	5,  // 16: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
-	24, // 17: idk.v1.StateChange.site:type_name -> idk.v1.Site
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
+	14, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
+	16, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
+	17, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
+	27, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
+	28, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
+	15, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
+	6,  // 8: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
+	18, // 9: idk.v1.FormRevision.form:type_name -> idk.v1.Form
+	19, // 10: idk.v1.Form.containers:type_name -> idk.v1.Container
+	1,  // 11: idk.v1.Form.decision:type_name -> idk.v1.Decision
+	2,  // 12: idk.v1.Container.direction:type_name -> idk.v1.Direction
+	3,  // 13: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
+	7,  // 14: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
+	23, // 15: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
+	24, // 16: idk.v1.FileData.commit:type_name -> idk.v1.Commit
+	4,  // 17: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
+	5,  // 18: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
+	26, // 19: idk.v1.StateChange.site:type_name -> idk.v1.Site
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_idkpb_idk_proto_init() }
@@ -2199,8 +2381,9 @@ func file_idkpb_idk_proto_init() {
 		(*Event_Form)(nil),
 		(*Event_State)(nil),
 		(*Event_Position)(nil),
+		(*Event_Integrity)(nil),
 	}
-	file_idkpb_idk_proto_msgTypes[13].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[14].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
 		(*FileData_Commit)(nil),
 	}
@@ -2209,8 +2392,8 @@ func file_idkpb_idk_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   20,
+			NumEnums:      8,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -26,6 +26,7 @@ import (
 	"idk/collector/api"
 	"idk/collector/availability"
 	"idk/collector/config"
+	"idk/collector/integrity"
 	"idk/collector/pki"
 	"idk/collector/server"
 	"idk/collector/store"
@@ -98,12 +99,17 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := tracker.UseAckStore(ackStore{st}); err != nil {
 		return err
 	}
-	if err := replay(st, tracker); err != nil {
+	checker := integrity.New(log.With("part", "integrity"))
+	apply := func(dev *idkpb.Device, epoch uint64, ev *idkpb.Event) {
+		applyState(tracker, dev, ev)
+		checker.Apply(dev.NumIdk, epoch, ev)
+	}
+	if err := replay(st, apply); err != nil {
 		return err
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(),
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(), checker,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idk_collector_index_recovered",
 			Help: "1 if the index was damaged at start, moved aside and rebuilt from the scan folders.",
@@ -114,7 +120,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return 0
 		}))
 	srv := server.New(server.Config{
-		OnEvent: func(dev *idkpb.Device, ev *idkpb.Event) { apply(tracker, dev, ev) },
+		OnEvent: apply,
 		Store:   st,
 		Metrics: server.NewMetrics(reg),
 		Log:     log.With("part", "server"),
@@ -152,27 +158,28 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return srv.Serve(ctx, ln)
 }
 
-// apply feeds a stored event to the device time accounting.
-func apply(t *availability.Tracker, dev *idkpb.Device, ev *idkpb.Event) {
+// applyState feeds a stored event to the device time accounting.
+func applyState(t *availability.Tracker, dev *idkpb.Device, ev *idkpb.Event) {
 	if sc := ev.GetState(); sc != nil {
 		t.Apply(availability.DeviceFromProto(dev), availability.ChangeFromProto(time.Unix(0, ev.CollectorTimeUnixNano), sc))
 	}
 }
 
-// replay rebuilds the live accounting from the stored events after a
-// restart, so today's figures and open incidents are not lost.
-func replay(st *store.Store, t *availability.Tracker) error {
+// replay rebuilds the live state (device time accounting, integrity
+// checks) from the stored events after a restart, so today's figures and
+// open incidents are not lost.
+func replay(st *store.Store, apply func(*idkpb.Device, uint64, *idkpb.Event)) error {
 	devs, err := st.Devices()
 	if err != nil {
 		return err
 	}
 	for _, dev := range devs {
-		evs, err := st.Events(dev.NumIdk)
+		err := st.EachEvent(dev.NumIdk, func(epoch uint64, ev *idkpb.Event) error {
+			apply(dev, epoch, ev)
+			return nil
+		})
 		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			apply(t, dev, ev)
+			return fmt.Errorf("replay events of %s: %w", dev.NumIdk, err)
 		}
 	}
 	return nil

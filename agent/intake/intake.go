@@ -178,9 +178,14 @@ func (in *Intake) ensureScan(numSnim string) (spool.Scan, error) {
 // form records a new revision of a registration form, if it changed.
 func (in *Intake) form(r watch.Ready, f layout.File) error {
 	data, err := readLimited(r.Path, protocol.MaxFormSize)
+	if errors.Is(err, errTooLarge) {
+		// No real form is this big, but it is the scanner's file and must
+		// reach the collector: it goes as a file, like an image.
+		in.warnOnce(r.Path, "registration form too large to be a form; shipped as a file", "file", r.Path, "limit_bytes", protocol.MaxFormSize)
+		return in.blob(r)
+	}
 	if err != nil {
-		in.warnOnce(r.Path, "cannot read registration form", "file", r.Path, "err", err)
-		return nil
+		return fmt.Errorf("read registration form: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	var parseErr string
@@ -251,6 +256,8 @@ func (in *Intake) stillYoung(path string) bool {
 	return now.Sub(first) < in.cfg.FormGrace
 }
 
+var errTooLarge = errors.New("file too large")
+
 func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -262,7 +269,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
+		return nil, errTooLarge
 	}
 	return data, nil
 }
@@ -359,6 +366,8 @@ func hashFile(path string) ([]byte, int64, error) {
 
 func fileKind(k layout.Kind) idkpb.FileKind {
 	switch k {
+	case layout.KindForm:
+		return idkpb.FileKind_FILE_KIND_UNSPECIFIED // an oversized form, sent as a file
 	case layout.KindRaw:
 		return idkpb.FileKind_FILE_KIND_RAW
 	case layout.KindDocument:

@@ -356,3 +356,12 @@ func TestStoreRebuildsDamagedIndexFromFolders(t *testing.T) {
 		t.Fatalf("offer after rebuild: %v %v", rep, err)
 	}
 }
+
+func TestStoreTakesZeroByteFile(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	got, err := send(t, s, offerFor("S11", "S11_1.raw", nil), nil, 1)
+	if err != nil || !strings.HasSuffix(got, "/S11_1.raw") {
+		t.Fatalf("zero-byte file: %q %v", got, err)
+	}
+}

@@ -38,22 +38,22 @@ func TestGenerateCorpus(t *testing.T) {
 	utf16, _ := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String(text)
 	mixed := bytes.Replace(good, mustCP1251("КАЗАХСТАН"), []byte("КАЗАХСТАН"), 1)
 	files := map[string][]byte{
-		"good.xml":              good,
-		"truncated.xml":         good[:len(good)/2],
-		"empty.xml":             {},
-		"malformed.xml":         []byte(strings.Replace(string(good), "</Vehicle>", "</Vehcle>", 1)),
-		"trailing-garbage.xml":  append(append([]byte{}, good...), []byte("</CargoRIWForm>")...),
-		"cp866.xml":             []byte(cp866),
-		"utf16.xml":             []byte(utf16),
-		"mixed-encoding.xml":    mixed,
-		"huge-field.xml":        bytes.Replace(good, mustCP1251("ЗАПАСНЫЕ ЧАСТИ"), bytes.Repeat([]byte("A"), cargoriw.MaxField+1), 1),
-		"wrong-numsnim.xml":     bytes.Replace(good, []byte("<NumSnim>202611208505910001"), []byte("<NumSnim>202611208505910999"), 1),
-		"no-reason.xml":         bytes.Replace(good, mustCP1251("НЕСООТВЕТСТВИЕ ЗАЯВЛЕННОМУ ТОВАРУ"), nil, 1),
-		"bad-date.xml":          bytes.Replace(good, []byte("<Created>2026-11-20"), []byte("<Created>2026-13-45"), 1),
-		"unknown-decision.xml":  bytes.Replace(good, mustCP1251("Объект под подозрением"), mustCP1251("Объект под вопросом"), 1),
-		"binary.xml":            bytes.Repeat([]byte{0x00, 0xff, 0x13, 0x37}, 64),
-		"external-entity.xml":   []byte(strings.Replace(string(good), "<CargoRIWForm", "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<CargoRIWForm", 1)),
-		"entity-in-field.xml":   bytes.Replace(good, []byte("<Operator>operator01"), []byte("<Operator>&e;"), 1),
+		"good.xml":             good,
+		"truncated.xml":        good[:len(good)/2],
+		"empty.xml":            {},
+		"malformed.xml":        []byte(strings.Replace(string(good), "</Vehicle>", "</Vehcle>", 1)),
+		"trailing-garbage.xml": append(append([]byte{}, good...), []byte("</CargoRIWForm>")...),
+		"cp866.xml":            []byte(cp866),
+		"utf16.xml":            []byte(utf16),
+		"mixed-encoding.xml":   mixed,
+		"huge-field.xml":       bytes.Replace(good, mustCP1251("ЗАПАСНЫЕ ЧАСТИ"), bytes.Repeat([]byte("A"), cargoriw.MaxField+1), 1),
+		"wrong-numsnim.xml":    bytes.Replace(good, []byte("<NumSnim>202611208505910001"), []byte("<NumSnim>202611208505910999"), 1),
+		"no-reason.xml":        bytes.Replace(good, mustCP1251("НЕСООТВЕТСТВИЕ ЗАЯВЛЕННОМУ ТОВАРУ"), nil, 1),
+		"bad-date.xml":         bytes.Replace(good, []byte("<Created>2026-11-20"), []byte("<Created>2026-13-45"), 1),
+		"unknown-decision.xml": bytes.Replace(good, mustCP1251("Объект под подозрением"), mustCP1251("Объект под вопросом"), 1),
+		"binary.xml":           bytes.Repeat([]byte{0x00, 0xff, 0x13, 0x37}, 64),
+		"external-entity.xml":  []byte(strings.Replace(string(good), "<CargoRIWForm", "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<CargoRIWForm", 1)),
+		"entity-in-field.xml":  bytes.Replace(good, []byte("<Operator>operator01"), []byte("<Operator>&e;"), 1),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join("testdata", "forms", name), b, 0o644); err != nil {

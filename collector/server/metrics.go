@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	Connections   prometheus.Gauge
 	Refused       *prometheus.CounterVec
+	Handshakes    *prometheus.CounterVec
 	FilesStored   *prometheus.CounterVec
 	BytesStored   *prometheus.CounterVec
 	BytesReceived prometheus.Counter
@@ -25,6 +26,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idk_collector_connections_refused_total", Help: "Connections refused after the TLS handshake, by reason.",
+		}, []string{"reason"}),
+		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idk_collector_handshakes_refused_total",
+			Help: "TLS handshakes refused, by reason: no_certificate, unknown_ca, expired, revoked, not_an_agent, invalid.",
 		}, []string{"reason"}),
 		FilesStored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idk_collector_files_stored_total", Help: "Scan files stored durably, by ИДК.",
@@ -54,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "idk_collector_device_clock_offset_seconds", Help: "Collector clock minus agent clock, measured at the last hello.",
 		}, []string{"num_idk"}),
 	}
-	reg.MustRegister(m.Connections, m.Refused, m.FilesStored, m.BytesStored, m.BytesReceived,
+	reg.MustRegister(m.Connections, m.Refused, m.Handshakes, m.FilesStored, m.BytesStored, m.BytesReceived,
 		m.EventsStored, m.Duplicates, m.StreamErrors, m.Resumed, m.LastSeen, m.ClockOffset)
 	return m
 }

@@ -119,24 +119,29 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}
 			return 0
 		}))
+	metrics := server.NewMetrics(reg)
+	(&pki.ClientVerifier{
+		Revocations: revocations,
+		OnRefuse: func(reason string, err error) {
+			metrics.Handshakes.WithLabelValues(reason).Inc()
+			log.Warn("agent handshake refused", "reason", reason, "err", err)
+		},
+		OnListError: func(err error) {
+			log.Error("revocation list unreadable; the last good one stays in force", "file", crlFile, "err", err)
+		},
+	}).Apply(tlsConf)
 	srv := server.New(server.Config{
 		OnEvent: apply,
 		Store:   st,
-		Metrics: server.NewMetrics(reg),
+		Metrics: metrics,
 		Log:     log.With("part", "server"),
+		// The certificate was verified in the handshake (ClientVerifier
+		// below); here it only names the ИДК.
 		Identify: func(cs tls.ConnectionState) (string, error) {
 			if len(cs.PeerCertificates) == 0 {
 				return "", errors.New("no client certificate")
 			}
-			cert := cs.PeerCertificates[0]
-			revoked, err := revocations.Revoked(cert.SerialNumber)
-			if err != nil {
-				log.Error("revocation list unreadable; the last good one stays in force", "file", crlFile, "err", err)
-			}
-			if revoked {
-				return "", fmt.Errorf("certificate %s (serial %s) is revoked", cert.Subject.CommonName, pki.FormatSerial(cert.SerialNumber))
-			}
-			return pki.IdentityFromCert(cert)
+			return pki.IdentityFromCert(cs.PeerCertificates[0])
 		},
 	})
 

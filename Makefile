@@ -9,7 +9,9 @@ SCANS       ?= 20
 BENCH_DIR   ?= $(CURDIR)/.bench
 PKGS        := ./...
 
-.PHONY: all build windows demo test lint generate bench clean
+FUZZTIME    ?= 30s
+
+.PHONY: all build windows demo test lint generate bench fuzz clean
 
 all: build
 
@@ -35,6 +37,12 @@ lint:
 # binaries themselves.
 test: lint windows
 	$(GO) test -race -timeout 15m $(PKGS)
+
+# Fuzz the decoders that read untrusted input: the wire protocol (what any
+# client could send) and the registration form (what the scanner PC holds).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseForm$$' -fuzztime $(FUZZTIME) ./agent/layout/cargoriw/
 
 generate:
 	$(GO) generate ./protocol/...

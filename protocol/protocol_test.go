@@ -84,17 +84,26 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// FuzzReader feeds arbitrary bytes to the decoder as each message kind the
+// collector reads from an agent: it must return an error or a message,
+// never panic or allocate without bound.
 func FuzzReader(f *testing.F) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
 	_ = w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_EVENTS})
 	_ = w.Write(&idkpb.EventBatch{Events: []*idkpb.Event{{Seq: 1, Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: "1"}}}}})
 	f.Add(buf.Bytes())
+	buf.Reset()
+	_ = w.Write(&idkpb.FileOffer{NumSnim: "1", Name: "a.raw", Size: 10, Sha256: make([]byte, 32)})
+	_ = w.Write(&idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: &idkpb.Chunk{Data: []byte("0123456789"), Crc32C: 1}}})
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewReader(bytes.NewReader(data))
-		for range 4 {
-			if err := r.Read(&idkpb.EventBatch{}); err != nil {
-				return
+		for _, m := range []proto.Message{&idkpb.StreamHeader{}, &idkpb.Hello{}, &idkpb.EventBatch{}, &idkpb.FileOffer{}, &idkpb.FileData{}} {
+			r := NewReader(bytes.NewReader(data))
+			for range 4 {
+				if err := r.Read(m); err != nil {
+					break
+				}
 			}
 		}
 	})

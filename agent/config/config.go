@@ -92,6 +92,10 @@ type Collector struct {
 // Spool is the local durable queue.
 type Spool struct {
 	Path string `toml:"path"`
+	// MinFreeBytes: below this much free space on the spool's disk the
+	// agent stops recording telemetry detail (positions) first, so the
+	// room left goes to scans and forms, which are never dropped.
+	MinFreeBytes uint64 `toml:"min_free_bytes"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -112,7 +116,7 @@ func Default() Config {
 		Collector: Collector{
 			CA: "certs/ca.crt", Cert: "certs/agent.crt", Key: "certs/agent.key",
 		},
-		Spool:   Spool{Path: "spool.db"},
+		Spool:   Spool{Path: "spool.db", MinFreeBytes: 256 << 20},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 		Telemetry: Telemetry{GPSBaud: 4800, RelocationRadius: 500, RelocationSpeed: 10,

@@ -220,6 +220,7 @@ func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
 
 func (s *Shipper) files(ctx context.Context, conn *quic.Conn) error {
 	changed := s.cfg.Spool.Subscribe()
+	refusedWait := time.Second
 	for {
 		f, err := s.cfg.Spool.NextFile()
 		if errors.Is(err, spool.ErrEmpty) {
@@ -234,16 +235,21 @@ func (s *Shipper) files(ctx context.Context, conn *quic.Conn) error {
 		if err := s.sendFile(ctx, conn, f); err != nil {
 			var busy errBusy
 			if errors.As(err, &busy) {
-				// The collector still holds the old connection's stream for
-				// this file: give it a moment to notice and let go.
+				// The collector cannot take the file now: the old
+				// connection's stream still holds it, or its disk is full.
+				// Keep the file and ask again, less often the longer it
+				// lasts.
+				s.cfg.Log.Warn("collector refused a file for now; keeping it", "err", err, "retry_in", refusedWait)
 				select {
 				case <-ctx.Done():
-				case <-time.After(time.Second):
+				case <-time.After(refusedWait):
 				}
+				refusedWait = min(2*refusedWait, 30*time.Second)
 				continue
 			}
 			return err
 		}
+		refusedWait = time.Second
 	}
 }
 

@@ -13,12 +13,14 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"idk/agent/devstate"
 	"idk/agent/spool"
 	"idk/drivers/gps"
 	"idk/drivers/modbus"
+	"idk/internal/diskfree"
 	"idk/protocol/idkpb"
 )
 
@@ -43,6 +45,11 @@ type Config struct {
 	// PositionEvery is how often a moving or parked mobile ИДК reports
 	// its position (default 1m).
 	PositionEvery time.Duration
+	// SpoolDir and MinFree: when the spool's disk has less than MinFree
+	// bytes left, telemetry detail (positions) is not recorded, so that
+	// the room left goes to scans, forms and state changes.
+	SpoolDir string
+	MinFree  uint64
 }
 
 // Telemetry owns the engine. It is safe for concurrent use.
@@ -57,6 +64,9 @@ type Telemetry struct {
 	// once a second is plenty, since a restart re-derives the state from
 	// the next samples anyway. Changes are always written at once.
 	savedAt time.Time
+
+	shed     atomic.Uint64 // positions not recorded for lack of disk
+	shedding bool          // under mu: a shedding episode is under way (logged once)
 }
 
 // New restores the engine from the spool.
@@ -197,9 +207,38 @@ func (t *Telemetry) GPS(f gps.Fix) {
 		t.lastPos = f.Time
 	}
 	t.mu.Unlock()
+	if due && t.lowDisk() {
+		t.shed.Add(1)
+		return
+	}
 	if due {
 		t.record(f.Time, &idkpb.Event_Position{Position: &idkpb.Position{Lat: f.Lat, Lon: f.Lon, SpeedKmh: f.SpeedKmh, Valid: true}})
 	}
+}
+
+// Shed is how many telemetry details were not recorded for lack of disk.
+func (t *Telemetry) Shed() uint64 { return t.shed.Load() }
+
+// lowDisk reports whether the spool's disk is below MinFree, logging the
+// start and the end of each such episode once.
+func (t *Telemetry) lowDisk() bool {
+	if t.cfg.SpoolDir == "" || t.cfg.MinFree == 0 {
+		return false
+	}
+	free, err := diskfree.Bytes(t.cfg.SpoolDir)
+	low := err == nil && free < t.cfg.MinFree
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if low != t.shedding {
+		t.shedding = low
+		if low {
+			t.cfg.Log.Error("spool disk nearly full: positions are no longer recorded; scans, forms and state changes still are",
+				"dir", t.cfg.SpoolDir, "free_bytes", free, "min_free_bytes", t.cfg.MinFree)
+		} else {
+			t.cfg.Log.Info("spool disk has room again: positions are recorded again", "dir", t.cfg.SpoolDir, "free_bytes", free)
+		}
+	}
+	return low
 }
 
 // Declare records a state declared by staff.

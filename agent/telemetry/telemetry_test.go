@@ -10,6 +10,7 @@ import (
 
 	"idk/agent/devstate"
 	"idk/agent/spool"
+	"idk/drivers/gps"
 	"idk/protocol/idkpb"
 )
 
@@ -100,5 +101,46 @@ func TestParseDeclarationNamesTheBadWord(t *testing.T) {
 	d, err := ParseDeclaration("Inoperable", "WEATHER", "метель")
 	if err != nil || d.State != idkpb.DeviceState_DEVICE_STATE_INOPERABLE || d.Cause != idkpb.InoperableCause_INOPERABLE_CAUSE_WEATHER {
 		t.Errorf("good declaration: %+v %v", d, err)
+	}
+}
+
+// On a nearly full spool disk, positions are shed; state changes are not.
+func TestLowDiskShedsPositionsFirst(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		minFree   uint64
+		positions int
+	}{{0, 3}, {1 << 62, 0}} {
+		sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &clock{now: at(9, 0)}
+		tel, err := New(Config{Engine: devstate.Config{Mobile: true, Home: devstate.Site{Name: "ПКТ", KodTO: "10216100", Disl: 2, Lat: 55, Lon: 37}},
+			Spool: sp, Now: c.Now, SpoolDir: dir, MinFree: tc.minFree, PositionEvery: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			tel.GPS(gps.Fix{Time: at(9, i*2), Lat: 55, Lon: 37, Valid: true})
+		}
+		d, _ := ParseDeclaration("maintenance", "", "")
+		if err := tel.Declare(d); err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := sp.PendingEvents(100, 1<<20)
+		var pos, states int
+		for _, ev := range evs {
+			if ev.GetPosition() != nil {
+				pos++
+			}
+			if ev.GetState() != nil {
+				states++
+			}
+		}
+		if pos != tc.positions || states == 0 || (tc.positions == 0 && tel.Shed() != 3) {
+			t.Errorf("min free %d: %d positions (want %d), %d state changes, %d shed", tc.minFree, pos, tc.positions, states, tel.Shed())
+		}
+		sp.Close()
 	}
 }

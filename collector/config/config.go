@@ -39,6 +39,9 @@ type TLS struct {
 type Store struct {
 	Root     string `toml:"root"`
 	Timezone string `toml:"timezone"` // of the date folders, e.g. Europe/Moscow
+	// MinFreeBytes is kept free on the store's disk: files that would eat
+	// into it are refused until an operator makes room (agents hold them).
+	MinFreeBytes uint64 `toml:"min_free_bytes"`
 }
 
 // Log sets logging.
@@ -52,7 +55,7 @@ func Default() Config {
 	return Config{
 		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
-		Store:  Store{Root: "data", Timezone: "Europe/Moscow"},
+		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }

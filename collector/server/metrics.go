@@ -7,6 +7,7 @@ type Metrics struct {
 	Connections   prometheus.Gauge
 	Refused       *prometheus.CounterVec
 	Handshakes    *prometheus.CounterVec
+	DiskFull      prometheus.Counter
 	FilesStored   *prometheus.CounterVec
 	BytesStored   *prometheus.CounterVec
 	BytesReceived prometheus.Counter
@@ -31,6 +32,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "idk_collector_handshakes_refused_total",
 			Help: "TLS handshakes refused, by reason: no_certificate, unknown_ca, expired, revoked, not_an_agent, invalid.",
 		}, []string{"reason"}),
+		DiskFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_collector_disk_full_refusals_total", Help: "File offers refused because the store's disk is full; agents keep the files and retry.",
+		}),
 		FilesStored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idk_collector_files_stored_total", Help: "Scan files stored durably, by ИДК.",
 		}, []string{"num_idk"}),
@@ -59,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "idk_collector_device_clock_offset_seconds", Help: "Collector clock minus agent clock, measured at the last hello.",
 		}, []string{"num_idk"}),
 	}
-	reg.MustRegister(m.Connections, m.Refused, m.Handshakes, m.FilesStored, m.BytesStored, m.BytesReceived,
+	reg.MustRegister(m.Connections, m.Refused, m.Handshakes, m.DiskFull, m.FilesStored, m.BytesStored, m.BytesReceived,
 		m.EventsStored, m.Duplicates, m.StreamErrors, m.Resumed, m.LastSeen, m.ClockOffset)
 	return m
 }

@@ -310,6 +310,11 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error
 		if errors.Is(err, store.ErrBusy) {
 			return nil
 		}
+		if errors.Is(err, store.ErrDiskFull) {
+			s.cfg.Metrics.DiskFull.Inc()
+			ss.log.Error("file refused: collector disk full", "err", err)
+			return nil
+		}
 		return fmt.Errorf("offer %s/%s: %w", o.NumSnim, o.Name, err)
 	}
 	if up == nil {

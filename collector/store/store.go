@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"idk/internal/boltfile"
+	"idk/internal/diskfree"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -72,6 +73,8 @@ type Store struct {
 	loc  *time.Location
 	now  func() time.Time
 	log  *slog.Logger
+	// minFree, see Options.MinFree.
+	minFree uint64
 
 	mu     sync.Mutex
 	active map[string]bool // partial files being written
@@ -86,6 +89,9 @@ type Options struct {
 	Location *time.Location   // time zone of the date folders; default time.Local
 	Now      func() time.Time // default time.Now
 	Log      *slog.Logger
+	// MinFree is the space the store keeps free: an offer that would eat
+	// into it is refused (ErrDiskFull) instead of failing half-written.
+	MinFree uint64
 }
 
 // Open opens the store rooted at root, creating it if needed.
@@ -119,7 +125,7 @@ func Open(root string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: init index %s: %w", dbPath, err)
 	}
-	s := &Store{root: root, db: db, loc: opt.Location, now: opt.Now, log: opt.Log, active: map[string]bool{}, Recovered: rec}
+	s := &Store{root: root, db: db, loc: opt.Location, now: opt.Now, log: opt.Log, minFree: opt.MinFree, active: map[string]bool{}, Recovered: rec}
 	if rec != nil {
 		opt.Log.Error("collector index was damaged; moved aside and rebuilt from the stored files",
 			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
@@ -138,6 +144,10 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Root is the folder the store writes under.
 func (s *Store) Root() string { return s.root }
+
+// ErrDiskFull means the collector has no room for the file now. The agent
+// keeps it and offers it again later.
+var ErrDiskFull = errors.New("store: collector disk full")
 
 // ErrBusy means another connection is writing the same file right now.
 var ErrBusy = errors.New("store: the same file is being received on another stream")
@@ -248,6 +258,11 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 	if err := u.open(); err != nil {
 		u.Close()
 		return nil, nil, err
+	}
+	if free, err := diskfree.Bytes(s.root); err == nil && free < o.Size-u.offset+s.minFree {
+		u.Close()
+		return nil, nil, fmt.Errorf("%w: %d bytes free, %s/%s needs %d more and %d stay in reserve",
+			ErrDiskFull, free, o.NumSnim, o.Name, o.Size-u.offset, s.minFree)
 	}
 	return u, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_SEND, Offset: u.offset}, nil
 }

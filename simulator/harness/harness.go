@@ -31,6 +31,7 @@ type Env struct {
 	QUICAddr string
 	HTTPAddr string
 	Agents   []Agent
+	root     string
 }
 
 // Agent is one simulated ИДК.
@@ -47,6 +48,11 @@ type Options struct {
 	Agents  int   // default 1
 	MaxRate int64 // agent's bytes/s cap, 0: none
 	Settle  time.Duration
+	// CollectorRoot puts the collector's data elsewhere (a small file
+	// system, say); default Dir/collector-data.
+	CollectorRoot string
+	// CollectorMinFree is the collector's store.min_free_bytes; default 0.
+	CollectorMinFree uint64
 }
 
 // NewEnv creates certificates (with the collector's own pki command) and
@@ -66,7 +72,10 @@ func NewEnv(dir, bin string, opt Options) (*Env, error) {
 	if bin, err = filepath.Abs(bin); err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: dir, Bin: bin}
+	e := &Env{Dir: dir, Bin: bin, root: opt.CollectorRoot}
+	if e.root == "" {
+		e.root = filepath.Join(dir, "collector-data")
+	}
 	if e.QUICAddr, err = freeAddr("udp"); err != nil {
 		return nil, err
 	}
@@ -101,9 +110,10 @@ ca = "certs/ca.crt"
 cert = "certs/collector.crt"
 key = "certs/collector.key"
 [store]
-root = "collector-data"
+root = %q
 timezone = "Europe/Moscow"
-`, e.QUICAddr, e.HTTPAddr)
+min_free_bytes = %d
+`, e.QUICAddr, e.HTTPAddr, e.root, opt.CollectorMinFree)
 	if err := os.WriteFile(filepath.Join(dir, "collector.toml"), []byte(collectorConf), 0o644); err != nil {
 		return nil, err
 	}
@@ -146,7 +156,7 @@ listen = %q
 }
 
 // CollectorRoot is where the collector stores data.
-func (e *Env) CollectorRoot() string { return filepath.Join(e.Dir, "collector-data") }
+func (e *Env) CollectorRoot() string { return e.root }
 
 func freeAddr(network string) (string, error) {
 	if network == "udp" {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -119,11 +120,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		GPSPort:    cfg.Telemetry.GPSPort,
 		GPSBaud:    cfg.Telemetry.GPSBaud,
 		Spool:      sp,
+		SpoolDir:   filepath.Dir(cfg.Spool.Path),
+		MinFree:    cfg.Spool.MinFreeBytes,
 		Log:        log.With("part", "telemetry"),
 	})
 	if err != nil {
 		return err
 	}
+
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "idk_agent_telemetry_shed_total",
+		Help: "Telemetry details (positions) not recorded because the spool's disk was nearly full.",
+	}, func() float64 { return float64(tel.Shed()) }))
 
 	w := watch.New(watch.Config{
 		Root:   cfg.Scanner.OutputDir,

@@ -89,7 +89,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Log: log.With("part", "store")})
+	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, MinFree: cfg.Store.MinFreeBytes, Log: log.With("part", "store")})
 	if err != nil {
 		return err
 	}

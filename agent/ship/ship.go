@@ -81,15 +81,17 @@ func New(cfg Config) *Shipper {
 func (s *Shipper) Run(ctx context.Context) error {
 	backoff := s.cfg.MinBackoff
 	for {
-		began := time.Now()
-		err := s.session(ctx)
+		connected, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		s.cfg.Metrics.Connected.Set(0)
 		s.cfg.Metrics.Reconnects.Inc()
-		if time.Since(began) > time.Minute {
-			backoff = s.cfg.MinBackoff // it worked for a while: retry promptly
+		if connected {
+			// The collector was there a moment ago (a restart, a lost
+			// path): come back promptly. The backoff grows only while it
+			// cannot be reached at all.
+			backoff = s.cfg.MinBackoff
 		}
 		// Jitter keeps a fleet that lost the collector together from
 		// coming back in lockstep.
@@ -104,14 +106,16 @@ func (s *Shipper) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Shipper) session(ctx context.Context) error {
+// session runs one connection; connected reports whether the hello got
+// through.
+func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	conn, err := quic.DialAddr(ctx, s.cfg.Addr, s.cfg.TLS, s.cfg.QUIC)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", s.cfg.Addr, err)
+		return false, fmt.Errorf("dial %s: %w", s.cfg.Addr, err)
 	}
 	defer conn.CloseWithError(0, "agent closing")
 	if err := s.hello(ctx, conn); err != nil {
-		return err
+		return false, err
 	}
 	s.cfg.Metrics.Connected.Set(1)
 	s.cfg.Log.Info("connected to collector", "addr", s.cfg.Addr)
@@ -129,7 +133,7 @@ func (s *Shipper) session(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return context.Cause(ctx)
+	return true, context.Cause(ctx)
 }
 
 func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {

@@ -4,8 +4,10 @@
 package api
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,12 +17,19 @@ import (
 
 // Handler returns the HTTP handler. availability serves the device time
 // accounting (table 3) and incidents under /api/v1/availability and
-// /api/v1/incidents.
-func Handler(st *store.Store, gatherer prometheus.Gatherer, availability http.Handler) http.Handler {
+// /api/v1/incidents; cases serves inspection cases and breaches (table 4)
+// under /api/v1/cases and /api/v1/breaches. Everything under /api/ needs
+// the bearer token (an empty token turns the check off, for tests);
+// /metrics and /healthz stay open for Prometheus and load balancers.
+func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases http.Handler, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/availability", availability)
 	mux.Handle("/api/v1/incidents", availability)
 	mux.Handle("/api/v1/incidents/", availability)
+	mux.Handle("/api/v1/cases", cases)
+	mux.Handle("/api/v1/cases/", cases)
+	mux.Handle("/api/v1/breaches", cases)
+	mux.Handle("/api/v1/breaches/", cases)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -38,5 +47,19 @@ func Handler(st *store.Store, gatherer prometheus.Gatherer, availability http.Ha
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(files)
 	})
-	return mux
+	return requireToken(mux, token)
+}
+
+// requireToken guards /api/ with a bearer token, compared in constant time.
+func requireToken(next http.Handler, token string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && strings.HasPrefix(r.URL.Path, "/api/") &&
+			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="idk-collector"`)
+			http.Error(w, "missing or wrong API token (Authorization: Bearer <token from api.token_file>)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -15,10 +15,18 @@ import (
 
 // Config is the collector's configuration. See deploy/collector.toml.
 type Config struct {
+	API    API    `toml:"api"`
 	Listen Listen `toml:"listen"`
 	TLS    TLS    `toml:"tls"`
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
+}
+
+// API protects the HTTP API.
+type API struct {
+	// TokenFile holds the bearer token that /api/ requests must carry. It
+	// is created with a random token on first start if missing.
+	TokenFile string `toml:"token_file"`
 }
 
 // Listen sets the addresses.
@@ -53,6 +61,7 @@ type Log struct {
 // Default returns the defaults.
 func Default() Config {
 	return Config{
+		API:    API{TokenFile: "api.token"},
 		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
@@ -76,7 +85,7 @@ func Load(path string) (Config, error) {
 		return c, fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
 	}
 	base := filepath.Dir(path)
-	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.Store.Root} {
+	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.Store.Root, &c.API.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

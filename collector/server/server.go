@@ -6,11 +6,14 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -38,6 +41,8 @@ type Config struct {
 	// OnEvent, if set, sees every event once, after it is stored, with
 	// CollectorTimeUnixNano set. It must not block for long.
 	OnEvent func(dev *idkpb.Device, epoch uint64, ev *idkpb.Event)
+	// OnHello, if set, sees each accepted device identity.
+	OnHello func(dev *idkpb.Device)
 }
 
 // Server serves agents.
@@ -218,6 +223,9 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	if err := s.cfg.Store.PutDevice(h.Device); err != nil {
 		return refuse(err)
 	}
+	if s.cfg.OnHello != nil {
+		s.cfg.OnHello(h.Device)
+	}
 	s.cfg.Metrics.ClockOffset.WithLabelValues(numIDK).Set(offset.Seconds())
 	s.cfg.Metrics.LastSeen.WithLabelValues(numIDK).Set(float64(now.UnixNano()) / 1e9)
 	if err := w.Write(&idkpb.HelloReply{CollectorTimeUnixNano: now.UnixNano(), ClockOffsetNanos: int64(offset)}); err != nil {
@@ -363,4 +371,49 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// Listen opens the QUIC listener on addr. Its stateless-reset key is kept
+// in keyFile (created on first start), so that after a restart or a crash
+// the collector can tell agents at once that their old connection is gone
+// (a stateless reset) instead of leaving them to wait for the idle timeout.
+func Listen(addr string, tlsConf *tls.Config, keyFile string) (*quic.Listener, error) {
+	key, err := resetKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	udpAddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen address %q: %w", addr, err)
+	}
+	conn, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
+	}
+	tr := &quic.Transport{Conn: conn, StatelessResetKey: &key}
+	ln, err := tr.Listen(tlsConf, QUICConfig())
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func resetKey(path string) (quic.StatelessResetKey, error) {
+	var key quic.StatelessResetKey
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == len(key) {
+		copy(key[:], b)
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return key, fmt.Errorf("server: reset key %s: %w", path, err)
+	}
+	if _, err := rand.Read(key[:]); err != nil {
+		return key, fmt.Errorf("server: reset key: %w", err)
+	}
+	if err := os.WriteFile(path, key[:], 0o600); err != nil {
+		return key, fmt.Errorf("server: write reset key %s: %w", path, err)
+	}
+	return key, nil
 }

@@ -290,9 +290,24 @@ type StoredFile struct {
 	SHA256   string `json:"sha256"`
 }
 
+// APIGet sends an authenticated GET to the collector's API, with the
+// token the collector created in the working folder.
+func (e *Env) APIGet(path string) (*http.Response, error) {
+	tok, err := os.ReadFile(filepath.Join(e.Dir, "api.token"))
+	if err != nil {
+		return nil, fmt.Errorf("harness: api token: %w", err)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+e.HTTPAddr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	return http.DefaultClient.Do(req)
+}
+
 // Stored lists what the collector has indexed.
 func (e *Env) Stored() ([]StoredFile, error) {
-	r, err := http.Get("http://" + e.HTTPAddr + "/api/v1/files")
+	r, err := e.APIGet("/api/v1/files")
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@
 //
 //	idk-collector -config collector.toml        run the collector
 //	idk-collector pki <init|collector|agent|revoke|demo> ...   manage certificates
+//	idk-collector case <kind> -num-idk N ...    report an inspection event
+//	idk-collector breach <list|reason> ...      breaches of the 15/15/30-minute rules
 package main
 
 import (
@@ -21,10 +23,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/quic-go/quic-go"
 
 	"idk/collector/api"
 	"idk/collector/availability"
+	"idk/collector/cases"
 	"idk/collector/config"
 	"idk/collector/integrity"
 	"idk/collector/pki"
@@ -35,8 +37,13 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "pki" {
-		os.Exit(pki.Main(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "pki":
+			os.Exit(pki.Main(os.Args[2:], os.Stdout, os.Stderr))
+		case "case", "breach":
+			os.Exit(caseCommand(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	cfgPath := flag.String("config", "collector.toml", "configuration file")
 	check := flag.Bool("check", false, "check the configuration and exit")
@@ -100,16 +107,45 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	checker := integrity.New(log.With("part", "integrity"))
+	engine, err := cases.Open(filepath.Join(cfg.Store.Root, "cases.db"), loc, time.Now)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	feed := cases.NewFeed(engine, log.With("part", "cases"))
+	replaying := true
 	apply := func(dev *idkpb.Device, epoch uint64, ev *idkpb.Event) {
 		applyState(tracker, dev, ev)
 		checker.Apply(dev.NumIdk, epoch, ev)
+		// The cases engine keeps its own durable record: on replay it only
+		// needs the device states, to tell an arrival from a later change.
+		feed.Event(dev, ev, !replaying)
 	}
 	if err := replay(st, apply); err != nil {
 		return err
 	}
+	replaying = false
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := engine.Tick(); err != nil {
+					log.Error("deadline check failed", "err", err)
+				}
+			}
+		}
+	}()
+	token, err := loadOrCreateToken(cfg.API.TokenFile)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(), checker,
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(), checker, engine.Collector(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idk_collector_index_recovered",
 			Help: "1 if the index was damaged at start, moved aside and rebuilt from the scan folders.",
@@ -132,6 +168,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}).Apply(tlsConf)
 	srv := server.New(server.Config{
 		OnEvent: apply,
+		OnHello: func(dev *idkpb.Device) {
+			if err := engine.SetDevice(cases.DeviceFromProto(dev)); err != nil {
+				log.Error("cannot record device for table 4", "num_idk", dev.NumIdk, "err", err)
+			}
+		},
 		Store:   st,
 		Metrics: metrics,
 		Log:     log.With("part", "server"),
@@ -145,13 +186,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		},
 	})
 
-	ln, err := quic.ListenAddr(cfg.Listen.QUIC, tlsConf, server.QUICConfig())
+	ln, err := server.Listen(cfg.Listen.QUIC, tlsConf, filepath.Join(cfg.Store.Root, ".quic-reset-key"))
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen.QUIC, err)
+		return err
 	}
 	defer ln.Close()
 	if cfg.Listen.HTTP != "" {
-		hs := &http.Server{Addr: cfg.Listen.HTTP, Handler: api.Handler(st, reg, tracker.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Addr: cfg.Listen.HTTP, Handler: api.Handler(st, reg, tracker.Handler(), engine.Handler(), token), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "addr", cfg.Listen.HTTP, "err", err)

@@ -1,0 +1,290 @@
+package cases
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxBody bounds a request body: one event or one reason.
+const maxBody = 64 << 10
+
+// Handler serves the engine as JSON. The collector puts it behind its
+// authentication. Who did something is taken from the body's "by",
+// because the operators share the collector's credentials.
+//
+//	POST /api/v1/cases/events      an Event: {"kind", "time" (RFC 3339; now if
+//	                               omitted), "num_idk", "num_snim", "docs",
+//	                               "suspected", "case_id", "by", "source" ("api"
+//	                               if omitted)}; answers {"case_id": "..."}
+//	GET  /api/v1/cases             the cases in memory; ?open=1: the open ones
+//	GET  /api/v1/cases/unmatched   cases still without an image after an hour
+//	GET  /api/v1/cases/{id}        one case
+//	GET  /api/v1/breaches?from=YYYY-MM-DD&to=YYYY-MM-DD
+//	                               table 4 rows by DATE_NAR, each day today if
+//	                               omitted
+//	GET  /api/v1/breaches?without_reason=1
+//	                               rows of any date still lacking PRICH_NAR
+//	POST /api/v1/breaches/reason   {"id", "reason", "by"}; answers the row
+//
+// Breaches are answered as {"id", "running", "row"}, where row has exactly
+// the table 4 fields and id is what /breaches/reason takes.
+//
+// A bad request is answered 400 with a message naming the field or
+// parameter. So is an event whose case cannot be found, since the fault
+// is in the body. An unknown case or breach asked for by ID is answered
+// 404.
+func (e *Engine) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/cases/events", e.serveEvent)
+	mux.HandleFunc("GET /api/v1/cases", e.serveCases)
+	mux.HandleFunc("GET /api/v1/cases/unmatched", e.serveUnmatched)
+	mux.HandleFunc("GET /api/v1/cases/{id}", e.serveCase)
+	mux.HandleFunc("GET /api/v1/breaches", e.serveBreaches)
+	mux.HandleFunc("POST /api/v1/breaches/reason", e.serveReason)
+	return mux
+}
+
+// eventRequest is the body of POST /api/v1/cases/events. The time is a
+// string so that a bad one is reported by name.
+type eventRequest struct {
+	Kind      string   `json:"kind"`
+	Time      string   `json:"time"`
+	NumIDK    string   `json:"num_idk"`
+	NumSnim   string   `json:"num_snim"`
+	Docs      []string `json:"docs"`
+	Suspected bool     `json:"suspected"`
+	CaseID    string   `json:"case_id"`
+	By        string   `json:"by"`
+	Source    string   `json:"source"`
+}
+
+func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
+	var req eventRequest
+	if !decode(w, r, &req, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "case_id", "by", "source"}`) {
+		return
+	}
+	at := e.now()
+	if s := strings.TrimSpace(req.Time); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("bad time %q: want RFC 3339, e.g. 2024-03-05T10:00:00+03:00", req.Time), http.StatusBadRequest)
+			return
+		}
+		at = t
+	}
+	src := req.Source
+	if strings.TrimSpace(src) == "" {
+		src = "api"
+	}
+	id, err := e.Add(Event{
+		Kind:      Kind(strings.TrimSpace(req.Kind)),
+		Time:      at,
+		NumIDK:    req.NumIDK,
+		NumSnim:   req.NumSnim,
+		Docs:      req.Docs,
+		Suspected: req.Suspected,
+		CaseID:    req.CaseID,
+		By:        req.By,
+		Source:    src,
+	})
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) {
+			status = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	writeJSON(w, map[string]string{"case_id": id})
+}
+
+func (e *Engine) serveCases(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "open")
+	if !ok {
+		return
+	}
+	switch q.Get("open") {
+	case "":
+		writeJSON(w, e.Cases())
+	case "1":
+		writeJSON(w, e.OpenCases())
+	default:
+		http.Error(w, fmt.Sprintf("bad open parameter %q: want 1", q.Get("open")), http.StatusBadRequest)
+	}
+}
+
+func (e *Engine) serveUnmatched(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	writeJSON(w, e.Unmatched())
+}
+
+func (e *Engine) serveCase(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	c, ok := e.Case(r.PathValue("id"))
+	if !ok {
+		http.Error(w, fmt.Sprintf("case id %q: no such case", r.PathValue("id")), http.StatusNotFound)
+		return
+	}
+	writeJSON(w, c)
+}
+
+// breachJSON is how the API answers a table 4 row: the row as the table
+// has it, plus what names it and whether its time still grows.
+type breachJSON struct {
+	ID      string `json:"id"`
+	Running bool   `json:"running"`
+	Row     Row    `json:"row"`
+}
+
+func breachesJSON(rows []Row) []breachJSON {
+	out := make([]breachJSON, len(rows))
+	for i, r := range rows {
+		out[i] = breachJSON{ID: r.ID, Running: r.Running, Row: r}
+	}
+	return out
+}
+
+func (e *Engine) serveBreaches(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "from", "to", "without_reason")
+	if !ok {
+		return
+	}
+	var rows []Row
+	var err error
+	if v := q.Get("without_reason"); v != "" {
+		if v != "1" {
+			http.Error(w, fmt.Sprintf("bad without_reason parameter %q: want 1", v), http.StatusBadRequest)
+			return
+		}
+		if q.Has("from") || q.Has("to") {
+			http.Error(w, "without_reason lists every date: give it without from and to", http.StatusBadRequest)
+			return
+		}
+		rows, err = e.WithoutReason()
+	} else {
+		today := e.now()
+		from, ok := e.dateParam(w, q, "from", today)
+		if !ok {
+			return
+		}
+		to, ok := e.dateParam(w, q, "to", today)
+		if !ok {
+			return
+		}
+		if to.Before(from) {
+			http.Error(w, fmt.Sprintf("bad to parameter %s: it is before from %s", to.Format("2006-01-02"), from.Format("2006-01-02")), http.StatusBadRequest)
+			return
+		}
+		rows, err = e.Breaches(from, to)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, breachesJSON(rows))
+}
+
+// dateParam parses a YYYY-MM-DD parameter as a day in the engine's zone,
+// or returns def if it is absent.
+func (e *Engine) dateParam(w http.ResponseWriter, q url.Values, name string, def time.Time) (time.Time, bool) {
+	s := q.Get(name)
+	if s == "" {
+		start, _ := e.dayBounds(def)
+		return start, true
+	}
+	t, err := time.ParseInLocation("2006-01-02", s, e.loc)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("bad %s parameter %q: want YYYY-MM-DD", name, s), http.StatusBadRequest)
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// reasonRequest is the body of POST /api/v1/breaches/reason.
+type reasonRequest struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+	By     string `json:"by"`
+}
+
+func (e *Engine) serveReason(w http.ResponseWriter, r *http.Request) {
+	var req reasonRequest
+	if !decode(w, r, &req, `{"id", "reason", "by"}`) {
+		return
+	}
+	for _, f := range []struct{ name, value string }{{"id", req.ID}, {"reason", req.Reason}, {"by", req.By}} {
+		if strings.TrimSpace(f.value) == "" {
+			http.Error(w, fmt.Sprintf("missing %s in body", f.name), http.StatusBadRequest)
+			return
+		}
+	}
+	if err := e.SetReason(req.ID, req.Reason, req.By); err != nil {
+		status := http.StatusInternalServerError
+		switch {
+		case errors.Is(err, ErrInvalid):
+			status = http.StatusBadRequest
+		case errors.Is(err, ErrNotFound):
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	row, ok, err := e.breachRow(req.ID)
+	if err != nil || !ok {
+		http.Error(w, fmt.Sprintf("id %q: the reason is stored but the row cannot be shown: %v", req.ID, err), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, breachJSON{ID: row.ID, Running: row.Running, Row: row})
+}
+
+// decode reads a JSON body into v, refusing unknown fields so that a
+// misspelt one is not silently dropped. want describes the body for the
+// error message.
+func decode(w http.ResponseWriter, r *http.Request, v any, want string) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		http.Error(w, fmt.Sprintf("bad body: want JSON %s: %v", want, err), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// query returns the request's parameters after checking that each is one
+// of allowed and given once. A misspelt parameter would otherwise
+// silently answer for today.
+func query(w http.ResponseWriter, r *http.Request, allowed ...string) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("bad query: %v", err), http.StatusBadRequest)
+		return nil, false
+	}
+	for name, vs := range q {
+		if !slices.Contains(allowed, name) {
+			http.Error(w, fmt.Sprintf("unknown parameter %q: want %s", name, strings.Join(allowed, ", ")), http.StatusBadRequest)
+			return nil, false
+		}
+		if len(vs) > 1 {
+			http.Error(w, fmt.Sprintf("parameter %s given %d times", name, len(vs)), http.StatusBadRequest)
+			return nil, false
+		}
+	}
+	return q, true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// The status is already sent. A failed write means the client left.
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"idk/collector/config"
+)
+
+// loadOrCreateToken reads the API token, creating a random one (0600) on
+// first start so that the API is never open by default.
+func loadOrCreateToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("api token file %s is empty", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	tok := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("api token: write %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// caseCommand is the CLI of the inspection API, for officers and scripts:
+//
+//	idk-collector case risk_detected -num-idk 850591 -docs 10702070/170717/0012345 -by ИВАНОВ
+//	idk-collector case docs_returned -num-snim 201701040006080003 -num-idk 850591 -by ПЕТРОВ
+//	idk-collector breach list [-without-reason] [-from 2026-11-01 -to 2026-11-30]
+//	idk-collector breach reason -id CASE -reason "СБОРНЫЙ ГРУЗ" -by ИВАНОВ
+func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "collector.toml", "the collector's configuration file")
+	numIDK := fs.String("num-idk", "", "NUM_IDK of the ИДК")
+	numSnim := fs.String("num-snim", "", "NUM_SNIM of the scan, if known")
+	docs := fs.String("docs", "", "document numbers (ДТ, transit, МДП), comma-separated")
+	caseID := fs.String("case", "", "case id, if known")
+	at := fs.String("at", "", "when it happened, RFC 3339 (default: now)")
+	by := fs.String("by", "", "who reports it (required)")
+	suspected := fs.Bool("suspected", false, "with decision: «Объект под подозрением»")
+	id := fs.String("id", "", "breach (case) id, with reason")
+	reason := fs.String("reason", "", "reason for the breach (PRICH_NAR), with reason")
+	withoutReason := fs.Bool("without-reason", false, "with list: only breaches still without a reason")
+	from := fs.String("from", "", "with list: first day, YYYY-MM-DD")
+	to := fs.String("to", "", "with list: last day, YYYY-MM-DD")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: idk-collector case <risk_detected|docs_handed|carrier_informed|arrival|decision|docs_returned|act_handed> -num-idk N -by NAME [flags]")
+		fmt.Fprintln(stderr, "       idk-collector breach list [-without-reason] [-from D -to D] | reason -id ID -reason TEXT -by NAME")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return 2
+	}
+	verb := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "idk-collector:", err)
+		return 2
+	}
+	token, err := os.ReadFile(cfg.API.TokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "idk-collector: api token (api.token_file in %s): %v\n", *cfgPath, err)
+		return 2
+	}
+	c := apiClient{base: "http://" + cfg.Listen.HTTP, token: strings.TrimSpace(string(token))}
+	var out any
+	switch {
+	case cmd == "case":
+		body := map[string]any{"kind": verb, "num_idk": *numIDK, "num_snim": *numSnim, "case_id": *caseID, "by": *by, "suspected": *suspected, "source": "cli"}
+		if *docs != "" {
+			body["docs"] = strings.Split(*docs, ",")
+		}
+		if *at != "" {
+			body["time"] = *at
+		}
+		err = c.do(http.MethodPost, "/api/v1/cases/events", body, &out)
+	case verb == "list":
+		q := "?without_reason=1"
+		if !*withoutReason {
+			q = "?from=" + *from + "&to=" + *to
+		}
+		err = c.do(http.MethodGet, "/api/v1/breaches"+q, nil, &out)
+	case verb == "reason":
+		err = c.do(http.MethodPost, "/api/v1/breaches/reason", map[string]string{"id": *id, "reason": *reason, "by": *by}, &out)
+	default:
+		fs.Usage()
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "idk-collector:", err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+	return 0
+}
+
+type apiClient struct{ base, token string }
+
+func (c apiClient) do(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("is the collector running? %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<24))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.Unmarshal(b, out)
+}

@@ -1,0 +1,273 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quic-go/quic-go"
+
+	"idk/collector/cases"
+	"idk/collector/pki"
+	"idk/collector/server"
+	"idk/collector/store"
+	"idk/protocol"
+	"idk/protocol/idkpb"
+)
+
+const plantedIDK = "850591"
+
+// collector is an in-process collector: the real QUIC server, store and
+// cases engine, with the engine's HTTP API.
+type collector struct {
+	addr, certs string
+	engine      *cases.Engine
+	api         *httptest.Server
+}
+
+func startCollector(t *testing.T) *collector {
+	t.Helper()
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if _, err := pki.CreateCA(certs, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.IssueCollector(certs, []string{"localhost"}, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.IssueAgent(certs, plantedIDK, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	tlsConf, err := pki.ServerTLSConfig(filepath.Join(certs, pki.CollectorCertFile), filepath.Join(certs, pki.CollectorKeyFile), filepath.Join(certs, pki.CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConf.NextProtos = []string{protocol.ALPN}
+	st, err := store.Open(filepath.Join(dir, "data"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	engine, err := cases.Open(filepath.Join(dir, "cases.db"), moscow(t), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	feed := cases.NewFeed(engine, nil)
+	srv := server.New(server.Config{
+		Store: st, Metrics: server.NewMetrics(prometheus.NewRegistry()),
+		Identify: func(cs tls.ConnectionState) (string, error) {
+			if len(cs.PeerCertificates) == 0 {
+				return "", errors.New("no certificate")
+			}
+			return pki.IdentityFromCert(cs.PeerCertificates[0])
+		},
+		OnEvent: func(dev *idkpb.Device, _ uint64, ev *idkpb.Event) { feed.Event(dev, ev, true) },
+		OnHello: func(dev *idkpb.Device) { engine.SetDevice(cases.DeviceFromProto(dev)) },
+	})
+	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, server.QUICConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); ln.Close(); <-done })
+	api := httptest.NewServer(engine.Handler())
+	t.Cleanup(api.Close)
+	return &collector{addr: ln.Addr().String(), certs: certs, engine: engine, api: api}
+}
+
+// agent speaks the wire protocol as an agent whose clock is skew off.
+type agent struct {
+	conn *quic.Conn
+	w    *protocol.Writer
+	r    *protocol.Reader
+	seq  uint64
+	skew time.Duration
+}
+
+func dialAgent(t *testing.T, c *collector, skew time.Duration) *agent {
+	t.Helper()
+	conf, err := pki.ClientTLSConfig(filepath.Join(c.certs, pki.AgentCertFile(plantedIDK)), filepath.Join(c.certs, pki.AgentKeyFile(plantedIDK)),
+		filepath.Join(c.certs, pki.CACertFile), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.NextProtos = []string{protocol.ALPN}
+	ctx := context.Background()
+	conn, err := quic.DialAddr(ctx, c.addr, conf, server.QUICConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseWithError(0, "") })
+	hs, _ := conn.OpenStreamSync(ctx)
+	hw, hr := protocol.NewWriter(hs), protocol.NewReader(hs)
+	hw.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO})
+	hw.Write(&idkpb.Hello{ProtocolVersion: protocol.Version, SpoolEpoch: 1, AgentTimeUnixNano: time.Now().Add(skew).UnixNano(),
+		Device: &idkpb.Device{NumIdk: plantedIDK, TypeIdk: 2, KodTo: "10802000", NaimTo: "ДАГЕСТАНСКАЯ", NaimZtk: "МАПП ЯРАГ-КАЗМАЛЯР", DislIdk: 1}})
+	var rep idkpb.HelloReply
+	if err := hr.Read(&rep); err != nil || rep.Error != "" {
+		t.Fatalf("hello: %v %q", err, rep.Error)
+	}
+	es, _ := conn.OpenStreamSync(ctx)
+	a := &agent{conn: conn, w: protocol.NewWriter(es), r: protocol.NewReader(es), skew: skew}
+	a.w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_EVENTS})
+	return a
+}
+
+// send delivers events that happened at collector time at, stamped with
+// the agent's (skewed) clock, and waits for the collector's ack.
+func (a *agent) send(t *testing.T, at time.Time, bodies ...func(*idkpb.Event)) {
+	t.Helper()
+	var batch idkpb.EventBatch
+	for _, b := range bodies {
+		a.seq++
+		ev := &idkpb.Event{Seq: a.seq, TimeUnixNano: at.Add(a.skew).UnixNano()}
+		b(ev)
+		batch.Events = append(batch.Events, ev)
+	}
+	if err := a.w.Write(&batch); err != nil {
+		t.Fatal(err)
+	}
+	var ack idkpb.EventAck
+	if err := a.r.Read(&ack); err != nil || ack.Error != "" {
+		t.Fatalf("ack: %v %q", err, ack.Error)
+	}
+}
+
+func state(s idkpb.DeviceState) func(*idkpb.Event) {
+	return func(ev *idkpb.Event) {
+		ev.Body = &idkpb.Event_State{State: &idkpb.StateChange{State: s, Source: "controller"}}
+	}
+}
+
+func form(numSnim string, suspected bool, docs []string) func(*idkpb.Event) {
+	return func(ev *idkpb.Event) {
+		d := idkpb.Decision_DECISION_NOT_SUSPECTED
+		if suspected {
+			d = idkpb.Decision_DECISION_SUSPECTED
+		}
+		content := []byte(fmt.Sprintf("<CargoRIWForm><NumSnim>%s</NumSnim></CargoRIWForm>", numSnim))
+		sum := sha256.Sum256(content)
+		f := &idkpb.Form{NumSnim: numSnim, Decision: d, Operator: "operator01"}
+		if len(docs) > 0 {
+			f.CustomsInfo1 = docs[0]
+		}
+		ev.Body = &idkpb.Event_Form{Form: &idkpb.FormRevision{NumSnim: numSnim, Revision: 1, Content: content, Sha256: sum[:], Form: f}}
+	}
+}
+
+func (c *collector) post(t *testing.T, at time.Time, st InspectionStep) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"kind": st.Kind, "time": at.Format(time.RFC3339Nano), "num_idk": plantedIDK,
+		"num_snim": st.NumSnim, "docs": st.Docs, "by": "ИНСПЕКТОР ОТДЕЛА", "source": "api"})
+	resp, err := http.Post(c.api.URL+"/api/v1/cases/events", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		var msg bytes.Buffer
+		msg.ReadFrom(resp.Body)
+		t.Fatalf("%s at %v: %s: %s", st.Kind, at, resp.Status, msg.String())
+	}
+}
+
+// runPlanted plays the planted inspections with the agent's clock skew off
+// and returns the table 4 rows the collector produced.
+func runPlanted(t *testing.T, skew time.Duration) (Inspections, []cases.Row) {
+	return runPlantedC(t, startCollector(t), skew)
+}
+
+func runPlantedC(t *testing.T, c *collector, skew time.Duration) (Inspections, []cases.Row) {
+	plan := PlantedInspections(plantedIDK)
+	a := dialAgent(t, c, skew)
+	// The day happened this morning: every event is in the past, as when
+	// officers enter their events after the fact.
+	base := time.Now().Add(-8 * time.Hour).Truncate(time.Minute)
+	steps := append([]InspectionStep(nil), plan.Steps...)
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].At < steps[j].At })
+	a.send(t, base.Add(-time.Minute), state(idkpb.DeviceState_DEVICE_STATE_WAITING))
+	for _, st := range steps {
+		at := base.Add(st.At)
+		switch {
+		case st.Via == ByAPI:
+			c.post(t, at, st)
+		case st.Kind == "arrival":
+			a.send(t, at, state(idkpb.DeviceState_DEVICE_STATE_WORKING))
+		case st.Kind == "scan":
+			a.send(t, at, func(ev *idkpb.Event) { ev.Body = &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: st.NumSnim}} })
+		case st.Kind == "decision":
+			a.send(t, at, form(st.NumSnim, st.Suspected, st.Docs), state(idkpb.DeviceState_DEVICE_STATE_WAITING))
+		default:
+			t.Fatalf("no way to send %+v", st)
+		}
+	}
+	if err := c.engine.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.engine.Breaches(base.Add(-24*time.Hour), base.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, rows
+}
+
+func checkPlanted(t *testing.T, plan Inspections, rows []cases.Row) {
+	t.Helper()
+	type key struct{ snim, rule, value string }
+	want := map[key]bool{}
+	for _, b := range plan.Breaches {
+		want[key{b.NumSnim, b.Rule, b.Value}] = true
+	}
+	got := map[key]bool{}
+	for _, r := range rows {
+		for rule, v := range map[string]string{"time_1": r.TIME_1, "time_2": r.TIME_2, "time_3": r.TIME_3} {
+			if v != "" {
+				got[key{r.NUM_SNIM, rule, v}] = true
+			}
+		}
+		if r.NUM_IDK != plantedIDK || r.KOD_TO != "10802000" || r.NAIM_ZTK != "МАПП ЯРАГ-КАЗМАЛЯР" || r.TYPE_IDK != 2 || r.DISL_IDK != 1 {
+			t.Errorf("row identity: %+v", r)
+		}
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("planted breach missing: %+v", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("false breach: %+v", k)
+		}
+	}
+	if len(rows) != len(plan.Breaches) {
+		t.Errorf("%d table 4 rows, want %d: %+v", len(rows), len(plan.Breaches), rows)
+	}
+}
+
+// Each rule at 14:59, 15:00 and 15:01 (29:59, 30:00, 30:01 for TIME_3):
+// exactly the planted rows, no miss, no false breach.
+func TestPlantedBreachesExactly(t *testing.T) {
+	plan, rows := runPlanted(t, 0)
+	checkPlanted(t, plan, rows)
+}
+
+// The same with an agent whose clock runs 7 minutes slow: the collector
+// measures the offset at the hello and corrects the agent's event times.
+func TestPlantedBreachesWithAgentClockSevenMinutesOff(t *testing.T) {
+	plan, rows := runPlanted(t, -7*time.Minute)
+	checkPlanted(t, plan, rows)
+}

@@ -11,7 +11,9 @@ PKGS        := ./...
 
 FUZZTIME    ?= 30s
 
-.PHONY: all build windows demo test lint generate bench fuzz clean
+CHAOS_DIR   ?= $(CURDIR)/.chaos
+
+.PHONY: all build windows demo test lint generate bench fuzz chaos clean
 
 all: build
 
@@ -44,6 +46,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./protocol/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseForm$$' -fuzztime $(FUZZTIME) ./agent/layout/cargoriw/
 
+# SIGKILLs both daemons, cuts the link and fills the disk while 1000 scans
+# are written; prints scans written, stored, lost, duplicated, corrupted.
+chaos: build
+	rm -rf $(CHAOS_DIR)
+	$(BIN)/idk-sim chaos -bin $(BIN) -dir $(CHAOS_DIR)
+	rm -rf $(CHAOS_DIR)
+
 generate:
 	$(GO) generate ./protocol/...
 
@@ -53,4 +62,4 @@ bench: build
 	rm -rf $(BENCH_DIR)
 
 clean:
-	rm -rf $(BIN) $(DEMO_DIR) $(BENCH_DIR)
+	rm -rf $(BIN) $(DEMO_DIR) $(BENCH_DIR) $(CHAOS_DIR)

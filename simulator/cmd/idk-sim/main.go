@@ -10,12 +10,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"idk/simulator/harness"
+	"idk/simulator/relay"
 	"idk/simulator/scanner"
 )
 
@@ -33,6 +36,10 @@ func main() {
 		err = runDemo(ctx, os.Args[2:])
 	case "bench":
 		err = runBench(ctx, os.Args[2:])
+	case "relay":
+		err = runRelay(ctx, os.Args[2:])
+	case "chaos":
+		err = runChaos(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -111,6 +118,33 @@ func runDemo(ctx context.Context, args []string) error {
 	return harness.Demo(ctx, o, os.Stdout)
 }
 
+func runChaos(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("chaos", flag.ExitOnError)
+	var o harness.ChaosOptions
+	fs.StringVar(&o.Bin, "bin", "bin", "folder with the built programs")
+	fs.StringVar(&o.Dir, "dir", ".chaos", "working folder")
+	fs.IntVar(&o.Scans, "scans", 1000, "scans the simulated scanner writes")
+	fs.DurationVar(&o.Interval, "interval", 100*time.Millisecond, "pause between scans")
+	fs.IntVar(&o.AgentKills, "agent-kills", 50, "SIGKILLs of the agent")
+	fs.IntVar(&o.CollectorKills, "collector-kills", 50, "SIGKILLs of the collector")
+	fs.IntVar(&o.Outages, "outages", 10, "link outages")
+	fs.DurationVar(&o.MaxOutage, "max-outage", 5*time.Second, "longest link outage")
+	fs.IntVar(&o.DiskFulls, "disk-fulls", 3, "times the collector's disk is filled (needs root for a tmpfs)")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed: the same seed plays the same faults")
+	fs.DurationVar(&o.Drain, "drain", 5*time.Minute, "time allowed to catch up at the end")
+	fs.Parse(args)
+	rep, err := harness.Chaos(ctx, o, os.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println(rep)
+	if !rep.OK() {
+		return fmt.Errorf("chaos: something was lost, duplicated or corrupted")
+	}
+	return nil
+}
+
 func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	var o harness.BenchOptions
@@ -121,4 +155,70 @@ func runBench(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.BigSize, "big", 2<<30, "size of the image shipped for the memory figure, bytes")
 	fs.Parse(args)
 	return harness.Bench(ctx, o, os.Stdout)
+}
+
+// runRelay puts an emulated bad link between agents and a collector: it
+// prints the address the agents should dial and forwards until SIGTERM.
+func runRelay(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "UDP address the agents dial")
+	upstream := fs.String("upstream", "", "the collector's QUIC address, host:port (required)")
+	var cfg relay.Config
+	fs.DurationVar(&cfg.Latency, "latency", 0, "one-way delay")
+	fs.DurationVar(&cfg.Jitter, "jitter", 0, "uniform ± spread of each datagram's delay (reorders datagrams)")
+	fs.Float64Var(&cfg.Loss, "loss", 0, "probability that a datagram is dropped, each direction")
+	fs.Float64Var(&cfg.Reorder, "reorder", 0, "probability that a datagram is held back by -reorder-delay")
+	fs.DurationVar(&cfg.ReorderDelay, "reorder-delay", 0, "extra delay of a held-back datagram (default: latency+jitter, at least 10ms)")
+	fs.Int64Var(&cfg.Bandwidth, "bandwidth", 0, "bytes per second, each direction; 0: no cap")
+	fs.IntVar(&cfg.MaxQueue, "queue", 0, "datagrams held per direction before tail drop (default 1024)")
+	fs.DurationVar(&cfg.SessionIdle, "session-idle", 0, "forget a client idle this long, as a NAT does; 0: never")
+	fs.Func("outage", "drop everything for FOR from AT after start, as AT+FOR, e.g. 30s+5s (repeatable)", func(v string) error {
+		at, dur, ok := strings.Cut(v, "+")
+		a, err1 := time.ParseDuration(at)
+		d, err2 := time.ParseDuration(dur)
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("%q: want AT+FOR, e.g. 30s+5s", v)
+		}
+		cfg.Outages = append(cfg.Outages, relay.Outage{At: a, For: d})
+		return nil
+	})
+	rebind := fs.Duration("rebind-every", 0, "give every client a new upstream port this often (NAT rebinding); 0: never")
+	every := fs.Duration("stats", 10*time.Second, "print the counters to stderr this often; 0: only at the end")
+	seed := fs.Uint64("seed", 1, "random seed: the same seed makes the same decisions")
+	fs.Parse(args)
+	if *upstream == "" {
+		return fmt.Errorf("relay: -upstream is required")
+	}
+	r, err := relay.Listen(*listen, *upstream, cfg, rand.NewPCG(*seed, *seed))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	// The address alone on the first line, for scripts that let the
+	// system pick the port.
+	fmt.Println(r.Addr())
+	var rebinds, stats <-chan time.Time
+	if *rebind > 0 {
+		t := time.NewTicker(*rebind)
+		defer t.Stop()
+		rebinds = t.C
+	}
+	if *every > 0 {
+		t := time.NewTicker(*every)
+		defer t.Stop()
+		stats = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(os.Stderr, "relay: %+v\n", r.Stats())
+			return nil
+		case <-rebinds:
+			if err := r.Rebind(); err != nil {
+				fmt.Fprintln(os.Stderr, "relay: rebind:", err)
+			}
+		case <-stats:
+			fmt.Fprintf(os.Stderr, "relay: %+v\n", r.Stats())
+		}
+	}
 }

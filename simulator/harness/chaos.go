@@ -1,0 +1,241 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"idk/simulator/relay"
+)
+
+// ChaosOptions size a chaos run.
+type ChaosOptions struct {
+	Dir, Bin       string
+	Scans          int           // scans the simulated scanner writes
+	Interval       time.Duration // between scans; the faults are spread over the scanner's run
+	AgentKills     int
+	CollectorKills int
+	Outages        int           // link cuts through the relay
+	MaxOutage      time.Duration // longest cut (each lasts a random time up to it)
+	DiskFulls      int           // collector disk filled and freed (needs a tmpfs, so root)
+	Seed           uint64
+	Drain          time.Duration // how long the system may take to catch up at the end
+}
+
+// ChaosReport is what a chaos run found.
+type ChaosReport struct {
+	Written, Stored             int // scans
+	Files, FilesStored          int
+	Lost, Duplicated, Corrupted int // files
+	AgentKills, CollectorKills  int
+	Outages, DiskFulls          int
+	LongestOutage               time.Duration
+	DrainAfterFaults            time.Duration // from the last fault to everything stored
+	Elapsed                     time.Duration
+	DiskFullSkipped             string
+}
+
+// OK reports whether nothing was lost, duplicated or corrupted.
+func (r ChaosReport) OK() bool {
+	return r.Lost == 0 && r.Duplicated == 0 && r.Corrupted == 0 && r.Stored == r.Written
+}
+
+func (r ChaosReport) String() string {
+	s := fmt.Sprintf("scans written %d, stored %d; files %d, stored %d; lost %d, duplicated %d, corrupted %d\n",
+		r.Written, r.Stored, r.Files, r.FilesStored, r.Lost, r.Duplicated, r.Corrupted)
+	s += fmt.Sprintf("kills survived: agent %d, collector %d; link outages %d (longest %.1f s); collector disk full %d times",
+		r.AgentKills, r.CollectorKills, r.Outages, r.LongestOutage.Seconds(), r.DiskFulls)
+	if r.DiskFullSkipped != "" {
+		s += " (skipped: " + r.DiskFullSkipped + ")"
+	}
+	s += fmt.Sprintf("\ndrained %.1f s after the last fault; whole run %.1f s", r.DrainAfterFaults.Seconds(), r.Elapsed.Seconds())
+	return s
+}
+
+// Chaos runs a scanner, an agent and a collector as real processes, with
+// the agent's link through a relay, and while scans are being written it
+// SIGKILLs the agent and the collector at random moments, cuts the link,
+// and fills the collector's disk. At the end it waits for the system to
+// catch up and compares what the scanner wrote with what the collector
+// holds, byte for byte.
+func Chaos(ctx context.Context, opt ChaosOptions, out io.Writer) (ChaosReport, error) {
+	began := time.Now()
+	var rep ChaosReport
+	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
+		return rep, err
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xc4a05))
+
+	// The collector's data on a small tmpfs, so its disk can be filled.
+	root := ""
+	mnt := filepath.Join(opt.Dir, "collector-disk")
+	if opt.DiskFulls > 0 {
+		os.MkdirAll(mnt, 0o755)
+		if b, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", mnt).CombinedOutput(); err != nil {
+			rep.DiskFullSkipped = fmt.Sprintf("cannot mount a tmpfs: %s", bytes.TrimSpace(b))
+			opt.DiskFulls = 0
+		} else {
+			defer exec.Command("umount", "-l", mnt).Run()
+			root = filepath.Join(mnt, "data")
+		}
+	}
+	env, err := NewEnv(filepath.Join(opt.Dir, "env"), opt.Bin, Options{Settle: 150 * time.Millisecond,
+		CollectorRoot: root, CollectorMinFree: 16 << 20})
+	if err != nil {
+		return rep, err
+	}
+	rl, err := env.Relay(0, relay.Config{Latency: 2 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.002})
+	if err != nil {
+		return rep, err
+	}
+	defer rl.Close()
+
+	var mu sync.Mutex // guards the two processes against the fault loop and the final stop
+	coll, err := env.StartCollector()
+	if err != nil {
+		return rep, err
+	}
+	agent, err := env.StartAgent(0)
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		agent.Stop()
+		coll.Stop()
+	}()
+	a := env.Agents[0]
+	manifest := filepath.Join(env.Dir, "manifest.jsonl")
+	sim, err := env.Start("scanner", "idk-sim", "scanner", "-out", a.OutputDir, "-num-idk", a.NumIDK,
+		"-scans", strconv.Itoa(opt.Scans), "-interval", opt.Interval.String(),
+		"-raw-min", "40000", "-raw-max", "160000", "-docs", "1", "-seed", strconv.FormatUint(opt.Seed, 10), "-manifest", manifest)
+	if err != nil {
+		return rep, err
+	}
+
+	// The faults, in random order, spread over the scanner's expected run.
+	type fault int
+	const (
+		killAgent fault = iota
+		killCollector
+		outage
+		diskFull
+	)
+	var faults []fault
+	for range opt.AgentKills {
+		faults = append(faults, killAgent)
+	}
+	for range opt.CollectorKills {
+		faults = append(faults, killCollector)
+	}
+	for range opt.Outages {
+		faults = append(faults, outage)
+	}
+	for range opt.DiskFulls {
+		faults = append(faults, diskFull)
+	}
+	rng.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
+	span := time.Duration(opt.Scans) * opt.Interval
+	gap := span / time.Duration(len(faults)+1)
+	fmt.Fprintf(out, "chaos: %d scans over ~%v; %d faults, one every ~%v\n", opt.Scans, span.Round(time.Second), len(faults), gap.Round(time.Millisecond))
+
+	var lastFault time.Time
+	for i, f := range faults {
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(gap/2 + time.Duration(rng.Int64N(int64(gap)+1))):
+		}
+		switch f {
+		case killAgent:
+			mu.Lock()
+			agent.Kill()
+			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			agent, err = env.StartAgent(0)
+			mu.Unlock()
+			if err != nil {
+				return rep, err
+			}
+			rep.AgentKills++
+		case killCollector:
+			mu.Lock()
+			coll.Kill()
+			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			coll, err = env.StartCollector()
+			mu.Unlock()
+			if err != nil {
+				return rep, fmt.Errorf("chaos: collector did not come back after kill %d: %w", rep.CollectorKills+1, err)
+			}
+			rep.CollectorKills++
+		case outage:
+			d := time.Duration(rng.Int64N(int64(opt.MaxOutage))) + 500*time.Millisecond
+			rl.SetOutage(true)
+			time.Sleep(d)
+			rl.SetOutage(false)
+			rep.Outages++
+			rep.LongestOutage = max(rep.LongestOutage, d)
+		case diskFull:
+			if err := fillDisk(mnt, 2*time.Second+time.Duration(rng.IntN(2000))*time.Millisecond); err != nil {
+				return rep, err
+			}
+			rep.DiskFulls++
+		}
+		lastFault = time.Now()
+		if (i+1)%20 == 0 {
+			fmt.Fprintf(out, "chaos: %d/%d faults\n", i+1, len(faults))
+		}
+	}
+	<-sim.done
+	if sim.err != nil {
+		return rep, fmt.Errorf("chaos: scanner: %v", sim.err)
+	}
+	exp, err := ReadManifest(manifest)
+	if err != nil {
+		return rep, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, opt.Drain)
+	defer cancel()
+	v, werr := env.WaitStored(dctx, exp)
+	rep.DrainAfterFaults = time.Since(lastFault)
+	rep.Elapsed = time.Since(began)
+	if werr != nil && v.Files == 0 {
+		return rep, werr
+	}
+	rep.Written, rep.Files = len(exp), v.Files
+	rep.FilesStored = int(v.Stored)
+	rep.Lost, rep.Duplicated, rep.Corrupted = len(v.Missing), len(v.Duplicated), len(v.Corrupted)
+	bad := map[string]bool{}
+	for _, k := range append(append(v.Missing, v.Corrupted...), v.Duplicated...) {
+		bad[filepath.Dir(k)] = true
+	}
+	rep.Stored = rep.Written - len(bad)
+	return rep, nil
+}
+
+// fillDisk fills the tmpfs at mnt to the brim for d, then frees it, as a
+// careless copy to the collector's disk would.
+func fillDisk(mnt string, d time.Duration) error {
+	p := filepath.Join(mnt, "filler.bin")
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break // ENOSPC: full
+		}
+	}
+	f.Close()
+	time.Sleep(d)
+	return os.Remove(p)
+}

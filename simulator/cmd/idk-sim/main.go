@@ -3,6 +3,8 @@
 //	idk-sim scanner -out DIR -num-idk N -scans 20     write CargoRIW-style scans
 //	idk-sim demo -bin bin -dir .demo -scans 20        collector + agent + scanner, verified
 //	idk-sim bench -bin bin -dir .bench                throughput and memory figures
+//	idk-sim chaos -bin bin -dir .chaos                kills, outages, full disks; nothing lost
+//	idk-sim relay -listen ADDR -upstream ADDR ...     a bad link between an agent and a collector
 package main
 
 import (
@@ -50,7 +52,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench [flags]   (idk-sim <command> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
 	os.Exit(2)
 }
 

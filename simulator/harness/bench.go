@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,6 +47,9 @@ func Bench(ctx context.Context, opt BenchOptions, out io.Writer) error {
 	var raws []string
 	for snim, files := range exp {
 		for name := range files {
+			if !strings.HasSuffix(name, ".raw") {
+				continue // the forms: a few kB, shipped too but not counted
+			}
 			p := filepath.Join(a.OutputDir, snim, name)
 			fi, err := os.Stat(p)
 			if err != nil {
@@ -85,7 +89,7 @@ func Bench(ctx context.Context, opt BenchOptions, out io.Writer) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	rep, err := env.WaitStored(wctx, exp)
+	rep, err := env.WaitStored(wctx, exp, agent, coll)
 	shipTime := time.Since(began)
 	agent.Stop()
 	if err != nil {
@@ -109,7 +113,7 @@ func Bench(ctx context.Context, opt BenchOptions, out io.Writer) error {
 		return err
 	}
 	bigBegan := time.Now()
-	if _, err := env.WaitStored(wctx, bigExp); err != nil {
+	if _, err := env.WaitStored(wctx, bigExp, bigAgent, coll); err != nil {
 		bigAgent.Kill()
 		return err
 	}

@@ -67,7 +67,7 @@ func Demo(ctx context.Context, opt DemoOptions, out io.Writer) error {
 	fmt.Fprintf(out, "demo: scanner wrote %d scans in %.1f s; waiting for the collector\n", len(exp), time.Since(began).Seconds())
 	wctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
-	rep, err := env.WaitStored(wctx, exp)
+	rep, err := env.WaitStored(wctx, exp, agent, coll)
 	took := time.Since(began)
 	if err != nil {
 		return err

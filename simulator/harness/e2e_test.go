@@ -55,6 +55,24 @@ func dumpLogs(t *testing.T, env *Env) {
 	})
 }
 
+// startEnv makes an Env in a temporary folder, dumps the programs' logs if
+// the test fails, and starts the collector (stopped at the end of the test;
+// a test that restarts it stops the new one itself).
+func startEnv(t *testing.T, opt Options) (*Env, *Proc) {
+	t.Helper()
+	env, err := NewEnv(t.TempDir(), bin, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dumpLogs(t, env)
+	coll, err := env.StartCollector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { coll.Stop() })
+	return env, coll
+}
+
 // partialBytes is the size of the largest partial file the collector is
 // receiving, 0 if none.
 func partialBytes(env *Env) int64 {
@@ -84,16 +102,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // restarted; in the end every file is at the collector exactly once,
 // byte for byte, and the interrupted image was resumed, not resent.
 func TestEndToEndShipsFiftyScansAcrossAgentKill(t *testing.T) {
-	env, err := NewEnv(t.TempDir(), bin, Options{MaxRate: 24 << 20, Settle: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dumpLogs(t, env)
-	coll, err := env.StartCollector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coll.Stop()
+	env, _ := startEnv(t, Options{MaxRate: 24 << 20, Settle: 200 * time.Millisecond})
 	agent, err := env.StartAgent(0)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -158,7 +159,25 @@ listen = %q
 // CollectorRoot is where the collector stores data.
 func (e *Env) CollectorRoot() string { return e.root }
 
+// taken remembers the addresses handed out in this process: the kernel can
+// give a port just released to the next caller, and two programs of one
+// Env must never be told to listen on the same one.
+var taken sync.Map
+
 func freeAddr(network string) (string, error) {
+	for range 100 {
+		a, err := pickAddr(network)
+		if err != nil {
+			return "", err
+		}
+		if _, dup := taken.LoadOrStore(network+" "+a, true); !dup {
+			return a, nil
+		}
+	}
+	return "", errors.New("harness: no free port after 100 tries")
+}
+
+func pickAddr(network string) (string, error) {
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
@@ -414,9 +433,15 @@ func (e *Env) Verify(exp Expected) (Report, error) {
 }
 
 // WaitStored polls until the collector holds every expected file (or ctx
-// ends) and returns the final verification.
-func (e *Env) WaitStored(ctx context.Context, exp Expected) (Report, error) {
+// ends) and returns the final verification. It gives up at once if one of
+// the watched processes exits.
+func (e *Env) WaitStored(ctx context.Context, exp Expected, watch ...*Proc) (Report, error) {
 	for {
+		for _, p := range watch {
+			if p.Exited() {
+				return Report{}, fmt.Errorf("harness: %s exited (%v) while waiting; see %s.log", p.Name, p.err, filepath.Join(e.Dir, p.Name))
+			}
+		}
 		rep, err := e.Verify(exp)
 		if err == nil && len(rep.Missing) == 0 {
 			return rep, nil

@@ -22,36 +22,11 @@ func TestEndToEndPrometheusFiresForPlantedBreach(t *testing.T) {
 	if err != nil {
 		t.Skip("prometheus not installed (Debian: apt-get install prometheus; .ci/run does)")
 	}
-	env, err := NewEnv(t.TempDir(), bin, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dumpLogs(t, env)
-	coll, err := env.StartCollector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coll.Stop()
+	env, _ := startEnv(t, Options{})
 
 	// A risk was detected 16 minutes ago and the direction to the ИДК is
 	// still not documented: TIME_1 is over its 15 minutes.
-	tok, err := os.ReadFile(filepath.Join(env.Dir, "api.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"kind": "risk_detected", "num_idk": "850591", "by": "ИНСПЕКТОР",
-		"docs": []string{"10702070/201126/0000777"}, "time": time.Now().Add(-16 * time.Minute).Format(time.RFC3339)})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+env.HTTPAddr+"/api/v1/cases/events", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		t.Fatalf("planting the case: %s: %s", resp.Status, msg)
-	}
+	body := plantRisk(t, env, "10702070/201126/0000777", time.Now().Add(-16*time.Minute))
 	// Without the token the API refuses.
 	if r, err := http.Post("http://"+env.HTTPAddr+"/api/v1/cases/events", "application/json", bytes.NewReader(body)); err != nil || r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("API without token: %v %v", r.Status, err)
@@ -126,26 +101,10 @@ func tail(b []byte, n int) []byte {
 // A collector SIGKILLed in the middle of an open case comes back with the
 // case and its deadline.
 func TestEndToEndCollectorRestartKeepsOpenCase(t *testing.T) {
-	env, err := NewEnv(t.TempDir(), bin, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dumpLogs(t, env)
-	coll, err := env.StartCollector()
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, coll := startEnv(t, Options{})
 	risk := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
-	tok, _ := os.ReadFile(filepath.Join(env.Dir, "api.token"))
-	body, _ := json.Marshal(map[string]any{"kind": "risk_detected", "num_idk": "850591", "by": "ИНСПЕКТОР",
-		"docs": []string{"10702070/201126/0000888"}, "time": risk.Format(time.RFC3339)})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+env.HTTPAddr+"/api/v1/cases/events", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode >= 300 {
-		t.Fatalf("planting: %v %v", resp.Status, err)
-	}
-	resp.Body.Close()
+	plantRisk(t, env, "10702070/201126/0000888", risk)
+	var err error
 
 	coll.Kill()
 	if coll, err = env.StartCollector(); err != nil {
@@ -171,16 +130,7 @@ func TestEndToEndCollectorRestartKeepsOpenCase(t *testing.T) {
 // The officers' command line reports events and lists breaches through the
 // running collector's API.
 func TestEndToEndCaseCommandLine(t *testing.T) {
-	env, err := NewEnv(t.TempDir(), bin, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dumpLogs(t, env)
-	coll, err := env.StartCollector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coll.Stop()
+	env, _ := startEnv(t, Options{})
 	cli := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(bin, "idk-collector"), append(args, "-config", filepath.Join(env.Dir, "collector.toml"))...)
@@ -212,4 +162,28 @@ func TestEndToEndCaseCommandLine(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "400") {
 		t.Fatalf("an end event with no case was accepted: %v %s", err, out)
 	}
+}
+
+// plantRisk reports through the authenticated API that a risk was detected
+// at the given time for ИДК 850591, and returns the request body.
+func plantRisk(t *testing.T, env *Env, doc string, at time.Time) []byte {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(env.Dir, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"kind": "risk_detected", "num_idk": "850591", "by": "ИНСПЕКТОР",
+		"docs": []string{doc}, "time": at.Format(time.RFC3339)})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+env.HTTPAddr+"/api/v1/cases/events", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("planting a risk: %s: %s", resp.Status, msg)
+	}
+	return body
 }

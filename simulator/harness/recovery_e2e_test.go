@@ -13,16 +13,7 @@ import (
 // must start anyway, keep the damaged file, and still deliver every scan —
 // those shipped before and those written since — exactly once.
 func TestEndToEndDamagedSpoolIsRebuilt(t *testing.T) {
-	env, err := NewEnv(t.TempDir(), bin, Options{Settle: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dumpLogs(t, env)
-	coll, err := env.StartCollector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coll.Stop()
+	env, _ := startEnv(t, Options{Settle: 200 * time.Millisecond})
 	a := env.Agents[0]
 	manifest := filepath.Join(env.Dir, "manifest.jsonl")
 	scan := func(n, seed string) {

@@ -85,6 +85,15 @@ func signal(name modbus.Signal, on bool) func(Target, time.Time) error {
 	return func(t Target, _ time.Time) error { return t.SetSignal(name, on) }
 }
 
+// powerOff switches the scanner off as its operator does: not ready, then
+// no power.
+func powerOff(t Target, _ time.Time) error {
+	if err := t.SetSignal(modbus.Ready, false); err != nil {
+		return err
+	}
+	return t.SetSignal(modbus.Powered, false)
+}
+
 func declare(state, cause, note string) func(Target, time.Time) error {
 	return func(t Target, _ time.Time) error { return t.Declare(state, cause, note) }
 }
@@ -173,12 +182,7 @@ func Stationary() Scenario {
 	b.step(h(18, 0), "maintenance done", declare("clear", "", ""))
 	end = b.objects(h(18, 0), h(20, 0), 20*time.Minute, 10*time.Minute)
 	b.truth(end, h(22, 0), waiting, 0)
-	b.step(h(22, 0), "power off", func(t Target, at time.Time) error {
-		if err := t.SetSignal(modbus.Ready, false); err != nil {
-			return err
-		}
-		return t.SetSignal(modbus.Powered, false)
-	})
+	b.step(h(22, 0), "power off", powerOff)
 	b.truth(h(22, 0), h(24, 0), idle, 0)
 	return b.done()
 }
@@ -208,12 +212,7 @@ func Mobile() Scenario {
 	end := b.objects(h(7, 0), h(11, 0), 30*time.Minute, 15*time.Minute)
 	b.truth(end, h(11, 0), waiting, 0)
 	b.step(h(11, 0), "folding up", declare("operations", "", "свертывание"))
-	b.step(h(11, 20), "power off for the drive", func(t Target, _ time.Time) error {
-		if err := t.SetSignal(modbus.Ready, false); err != nil {
-			return err
-		}
-		return t.SetSignal(modbus.Powered, false)
-	})
+	b.step(h(11, 20), "power off for the drive", powerOff)
 	b.truth(h(11, 0), h(11, 30), operations, 0)
 	// 11:30-12:00 driving at 40 km/h (the engine sees it from the GPS).
 	b.truth(h(11, 30), h(12, 0), relocation, 0)
@@ -230,12 +229,7 @@ func Mobile() Scenario {
 	b.truth(h(12, 40), h(13, 0), waiting, 0)
 	end = b.objects(h(13, 0), h(17, 0), 30*time.Minute, 15*time.Minute)
 	b.truth(end, h(18, 0), waiting, 0)
-	b.step(h(18, 0), "power off", func(t Target, _ time.Time) error {
-		if err := t.SetSignal(modbus.Ready, false); err != nil {
-			return err
-		}
-		return t.SetSignal(modbus.Powered, false)
-	})
+	b.step(h(18, 0), "power off", powerOff)
 	b.truth(h(18, 0), h(24, 0), idle, 0)
 	b.s.Route = []gpssim.Leg{
 		gpssim.Stay(h(11, 30)),

@@ -7,13 +7,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"idk/drivers/modbus"
+	"idk/internal/tomlfile"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -128,23 +125,10 @@ func Default() Config {
 // relative to the file's folder, so a config folder can be moved whole.
 func Load(path string) (Config, error) {
 	c := Default()
-	md, err := toml.DecodeFile(path, &c)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
+	if err := tomlfile.Decode(path, &c); err != nil {
+		return c, err
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return c, fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
-	}
-	base := filepath.Dir(path)
-	for _, p := range []*string{&c.Scanner.OutputDir, &c.Collector.CA, &c.Collector.Cert, &c.Collector.Key, &c.Spool.Path} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	}
+	tomlfile.Resolve(path, &c.Scanner.OutputDir, &c.Collector.CA, &c.Collector.Cert, &c.Collector.Key, &c.Spool.Path)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}

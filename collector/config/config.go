@@ -6,11 +6,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"idk/internal/tomlfile"
 )
 
 // Config is the collector's configuration. See deploy/collector.toml.
@@ -73,23 +71,10 @@ func Default() Config {
 // the file's folder.
 func Load(path string) (Config, error) {
 	c := Default()
-	md, err := toml.DecodeFile(path, &c)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
+	if err := tomlfile.Decode(path, &c); err != nil {
+		return c, err
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return c, fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
-	}
-	base := filepath.Dir(path)
-	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.Store.Root, &c.API.TokenFile} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	}
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.Store.Root, &c.API.TokenFile)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}

@@ -5,7 +5,6 @@ package api
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"idk/collector/store"
+	"idk/internal/httpjson"
 )
 
 // Handler returns the HTTP handler. availability serves the device time
@@ -44,8 +44,7 @@ func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases 
 		if files == nil {
 			files = []store.FileEntry{}
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(files)
+		httpjson.Write(w, files)
 	})
 	return requireToken(mux, token)
 }

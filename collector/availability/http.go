@@ -1,15 +1,14 @@
 package availability
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"idk/internal/httpjson"
 )
 
 // maxAckBody bounds an ack request: three short strings.
@@ -37,7 +36,7 @@ func (t *Tracker) Handler() http.Handler {
 }
 
 func (t *Tracker) serveAvailability(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "num_idk", "date")
+	q, ok := httpjson.Query(w, r, "num_idk", "date")
 	if !ok {
 		return
 	}
@@ -77,11 +76,11 @@ func (t *Tracker) serveAvailability(w http.ResponseWriter, r *http.Request) {
 	for _, n := range nums {
 		rows = append(rows, t.Rows(n, day)...)
 	}
-	writeJSON(w, rows)
+	httpjson.Write(w, rows)
 }
 
 func (t *Tracker) serveIncidents(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "num_idk")
+	q, ok := httpjson.Query(w, r, "num_idk")
 	if !ok {
 		return
 	}
@@ -93,7 +92,7 @@ func (t *Tracker) serveIncidents(w http.ResponseWriter, r *http.Request) {
 	for _, n := range nums {
 		incs = append(incs, t.Incidents(n)...)
 	}
-	writeJSON(w, incs)
+	httpjson.Write(w, incs)
 }
 
 // ackRequest is the body of POST /api/v1/incidents/ack.
@@ -105,10 +104,7 @@ type ackRequest struct {
 
 func (t *Tracker) serveAck(w http.ResponseWriter, r *http.Request) {
 	var req ackRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxAckBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		http.Error(w, fmt.Sprintf("bad body: want JSON {\"num_idk\", \"id\", \"by\"}: %v", err), http.StatusBadRequest)
+	if !httpjson.Decode(w, r, &req, maxAckBody, `{"num_idk", "id", "by"}`) {
 		return
 	}
 	for _, f := range []struct{ name, value string }{{"num_idk", req.NumIDK}, {"id", req.ID}, {"by", req.By}} {
@@ -130,34 +126,12 @@ func (t *Tracker) serveAck(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, inc := range t.Incidents(req.NumIDK) {
 		if inc.ID == req.ID {
-			writeJSON(w, inc)
+			httpjson.Write(w, inc)
 			return
 		}
 	}
 	// Acked, then dropped from memory in between: the ack itself stands.
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// query returns the request's parameters after checking that each is one
-// of allowed and given once: a misspelt parameter would otherwise
-// silently answer for today or for every ИДК.
-func query(w http.ResponseWriter, r *http.Request, allowed ...string) (url.Values, bool) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		http.Error(w, fmt.Sprintf("bad query: %v", err), http.StatusBadRequest)
-		return nil, false
-	}
-	for name, vs := range q {
-		if !slices.Contains(allowed, name) {
-			http.Error(w, fmt.Sprintf("unknown parameter %q: want %s", name, strings.Join(allowed, ", ")), http.StatusBadRequest)
-			return nil, false
-		}
-		if len(vs) > 1 {
-			http.Error(w, fmt.Sprintf("parameter %s given %d times", name, len(vs)), http.StatusBadRequest)
-			return nil, false
-		}
-	}
-	return q, true
 }
 
 // selectDevices is every known ИДК for an empty num, else num if known.
@@ -171,10 +145,4 @@ func (t *Tracker) selectDevices(w http.ResponseWriter, num string) ([]string, bo
 		return nil, false
 	}
 	return []string{num}, true
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	// The status is already sent; a failed write means the client left.
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,15 +1,14 @@
 package cases
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
+
+	"idk/internal/httpjson"
 )
 
 // maxBody bounds a request body: one event or one reason.
@@ -67,7 +66,7 @@ type eventRequest struct {
 
 func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 	var req eventRequest
-	if !decode(w, r, &req, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "case_id", "by", "source"}`) {
+	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "case_id", "by", "source"}`) {
 		return
 	}
 	at := e.now()
@@ -102,33 +101,33 @@ func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	writeJSON(w, map[string]string{"case_id": id})
+	httpjson.Write(w, map[string]string{"case_id": id})
 }
 
 func (e *Engine) serveCases(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "open")
+	q, ok := httpjson.Query(w, r, "open")
 	if !ok {
 		return
 	}
 	switch q.Get("open") {
 	case "":
-		writeJSON(w, e.Cases())
+		httpjson.Write(w, e.Cases())
 	case "1":
-		writeJSON(w, e.OpenCases())
+		httpjson.Write(w, e.OpenCases())
 	default:
 		http.Error(w, fmt.Sprintf("bad open parameter %q: want 1", q.Get("open")), http.StatusBadRequest)
 	}
 }
 
 func (e *Engine) serveUnmatched(w http.ResponseWriter, r *http.Request) {
-	if _, ok := query(w, r); !ok {
+	if _, ok := httpjson.Query(w, r); !ok {
 		return
 	}
-	writeJSON(w, e.Unmatched())
+	httpjson.Write(w, e.Unmatched())
 }
 
 func (e *Engine) serveCase(w http.ResponseWriter, r *http.Request) {
-	if _, ok := query(w, r); !ok {
+	if _, ok := httpjson.Query(w, r); !ok {
 		return
 	}
 	c, ok := e.Case(r.PathValue("id"))
@@ -136,7 +135,7 @@ func (e *Engine) serveCase(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("case id %q: no such case", r.PathValue("id")), http.StatusNotFound)
 		return
 	}
-	writeJSON(w, c)
+	httpjson.Write(w, c)
 }
 
 // breachJSON is how the API answers a table 4 row: the row as the table
@@ -156,7 +155,7 @@ func breachesJSON(rows []Row) []breachJSON {
 }
 
 func (e *Engine) serveBreaches(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "from", "to", "without_reason")
+	q, ok := httpjson.Query(w, r, "from", "to", "without_reason")
 	if !ok {
 		return
 	}
@@ -192,7 +191,7 @@ func (e *Engine) serveBreaches(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, breachesJSON(rows))
+	httpjson.Write(w, breachesJSON(rows))
 }
 
 // dateParam parses a YYYY-MM-DD parameter as a day in the engine's zone,
@@ -220,7 +219,7 @@ type reasonRequest struct {
 
 func (e *Engine) serveReason(w http.ResponseWriter, r *http.Request) {
 	var req reasonRequest
-	if !decode(w, r, &req, `{"id", "reason", "by"}`) {
+	if !httpjson.Decode(w, r, &req, maxBody, `{"id", "reason", "by"}`) {
 		return
 	}
 	for _, f := range []struct{ name, value string }{{"id", req.ID}, {"reason", req.Reason}, {"by", req.By}} {
@@ -245,46 +244,5 @@ func (e *Engine) serveReason(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("id %q: the reason is stored but the row cannot be shown: %v", req.ID, err), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, breachJSON{ID: row.ID, Running: row.Running, Row: row})
-}
-
-// decode reads a JSON body into v, refusing unknown fields so that a
-// misspelt one is not silently dropped. want describes the body for the
-// error message.
-func decode(w http.ResponseWriter, r *http.Request, v any, want string) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		http.Error(w, fmt.Sprintf("bad body: want JSON %s: %v", want, err), http.StatusBadRequest)
-		return false
-	}
-	return true
-}
-
-// query returns the request's parameters after checking that each is one
-// of allowed and given once. A misspelt parameter would otherwise
-// silently answer for today.
-func query(w http.ResponseWriter, r *http.Request, allowed ...string) (url.Values, bool) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		http.Error(w, fmt.Sprintf("bad query: %v", err), http.StatusBadRequest)
-		return nil, false
-	}
-	for name, vs := range q {
-		if !slices.Contains(allowed, name) {
-			http.Error(w, fmt.Sprintf("unknown parameter %q: want %s", name, strings.Join(allowed, ", ")), http.StatusBadRequest)
-			return nil, false
-		}
-		if len(vs) > 1 {
-			http.Error(w, fmt.Sprintf("parameter %s given %d times", name, len(vs)), http.StatusBadRequest)
-			return nil, false
-		}
-	}
-	return q, true
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	// The status is already sent. A failed write means the client left.
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, breachJSON{ID: row.ID, Running: row.Running, Row: row})
 }

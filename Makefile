@@ -12,8 +12,9 @@ PKGS        := ./...
 FUZZTIME    ?= 30s
 
 CHAOS_DIR   ?= $(CURDIR)/.chaos
+CHAOS_FLAGS ?=
 
-.PHONY: all build windows demo test lint generate bench fuzz chaos clean
+.PHONY: all build windows demo test lint generate bench fuzz chaos chaos-hostile clean
 
 all: build
 
@@ -41,25 +42,37 @@ test: lint windows
 	$(GO) test -race -timeout 15m $(PKGS)
 
 # Fuzz the decoders that read untrusted input: the wire protocol (what any
-# client could send) and the registration form (what the scanner PC holds).
+# client could send), the file-name rule both ends share (what any scanner
+# folder may hold) and the registration form (what the scanner PC holds).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzSafeName$$' -fuzztime $(FUZZTIME) ./protocol/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseForm$$' -fuzztime $(FUZZTIME) ./agent/layout/cargoriw/
 
 # SIGKILLs both daemons, cuts the link and fills the disk while 1000 scans
 # are written; prints scans written, stored, lost, duplicated, corrupted.
 chaos: build
 	rm -rf $(CHAOS_DIR)
-	$(BIN)/idk-sim chaos -bin $(BIN) -dir $(CHAOS_DIR)
+	$(BIN)/idk-sim chaos -bin $(BIN) -dir $(CHAOS_DIR) $(CHAOS_FLAGS)
 	rm -rf $(CHAOS_DIR)
+
+# The same with a hostile agent in the fleet: a second ИДК's stolen
+# certificate forges the honest one's scans all along; the honest ИДК's
+# evidence must come through byte for byte.
+chaos-hostile:
+	$(MAKE) chaos CHAOS_FLAGS="-hostile $(CHAOS_FLAGS)"
 
 generate:
 	$(GO) generate ./protocol/...
 
+# Then the collector's start-up time with 1, 30 and 365 days of events
+# (50 ИДК, 300 scans a day): it must not grow with history. Generating the
+# year takes minutes and a few GB under $$TMPDIR.
 bench: build
 	rm -rf $(BENCH_DIR)
 	$(BIN)/idk-sim bench -bin $(BIN) -dir $(BENCH_DIR)
 	rm -rf $(BENCH_DIR)
+	$(GO) test -run '^$$' -bench '^BenchmarkStartup$$' -benchtime 1x -timeout 3h ./collector/ingest/
 
 clean:
 	rm -rf $(BIN) $(DEMO_DIR) $(BENCH_DIR) $(CHAOS_DIR)

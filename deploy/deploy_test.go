@@ -24,6 +24,7 @@ import (
 
 	agentconfig "idk/agent/config"
 	collectorconfig "idk/collector/config"
+	"idk/internal/testenv"
 )
 
 func TestAgentExampleLoads(t *testing.T) {
@@ -332,9 +333,7 @@ func TestPrometheusFilesUseRealMetrics(t *testing.T) {
 }
 
 func TestPromtool(t *testing.T) {
-	if _, err := exec.LookPath("promtool"); err != nil {
-		t.Skip("promtool not installed (Debian: apt-get install prometheus)")
-	}
+	promtool := testenv.RequireTool(t, "promtool", "prometheus")
 	rules, _ := filepath.Glob("prometheus/rules/*.yml")
 	tests, _ := filepath.Glob("prometheus/tests/*_test.yml")
 	calls := [][]string{{"check", "config", "prometheus/prometheus.yml"}, append([]string{"check", "rules"}, rules...)}
@@ -342,7 +341,7 @@ func TestPromtool(t *testing.T) {
 		calls = append(calls, []string{"test", "rules", tf})
 	}
 	for _, args := range calls {
-		out, err := exec.Command("promtool", args...).CombinedOutput()
+		out, err := exec.Command(promtool, args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -436,19 +435,21 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 }
 
+// The install script is checked twice: bash -n catches syntax errors,
+// shellcheck the mistakes bash accepts (unquoted variables, ignored cd
+// failures).
 func TestInstallScript(t *testing.T) {
 	const script = "systemd/install-collector.sh"
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not installed")
-	}
-	if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
-		t.Fatalf("bash -n %s: %v\n%s", script, err, out)
-	}
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		t.Log("shellcheck not installed: only the syntax was checked")
-		return
-	}
-	if out, err := exec.Command("shellcheck", script).CombinedOutput(); err != nil {
-		t.Errorf("shellcheck %s: %v\n%s", script, err, out)
-	}
+	t.Run("bash", func(t *testing.T) {
+		bash := testenv.RequireTool(t, "bash", "bash")
+		if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
+			t.Fatalf("bash -n %s: %v\n%s", script, err, out)
+		}
+	})
+	t.Run("shellcheck", func(t *testing.T) {
+		shellcheck := testenv.RequireTool(t, "shellcheck", "shellcheck")
+		if out, err := exec.Command(shellcheck, script).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck %s: %v\n%s", script, err, out)
+		}
+	})
 }

@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strings"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -71,12 +71,24 @@ func (w *Writer) Write(m proto.Message) error {
 
 // Reader reads messages written by Writer, reusing its buffer.
 type Reader struct {
-	r   *bufio.Reader
-	buf []byte
+	r     *bufio.Reader
+	buf   []byte
+	limit uint64
 }
 
-// NewReader returns a Reader on r.
-func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 64<<10)} }
+// NewReader returns a Reader on r that accepts frames up to MaxMessageSize.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), limit: MaxMessageSize}
+}
+
+// SetLimit lowers the largest frame the Reader accepts, for a stream that
+// may carry only small messages (a hello, an offer).
+func (r *Reader) SetLimit(n int) { r.limit = uint64(min(n, MaxMessageSize)) }
+
+// growStep is how much more buffer a frame gets for each step of data that
+// arrives: a peer that announces a large frame and then stalls holds only
+// what it really sent, not what it announced.
+const growStep = 256 << 10
 
 // Read reads the next message into m. It returns io.EOF only at a clean
 // end of stream between messages.
@@ -88,16 +100,21 @@ func (r *Reader) Read(m proto.Message) error {
 		}
 		return fmt.Errorf("protocol: read length: %w", err)
 	}
-	if size > MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
+	if size > r.limit {
+		return fmt.Errorf("%w: %d bytes, at most %d here", ErrTooLarge, size, r.limit)
 	}
-	if uint64(cap(r.buf)) < size {
-		r.buf = make([]byte, size)
+	b := r.buf[:0]
+	for uint64(len(b)) < size {
+		n := min(size-uint64(len(b)), growStep)
+		b = slices.Grow(b, int(n))
+		part := b[len(b) : len(b)+int(n)]
+		if _, err := io.ReadFull(r.r, part); err != nil {
+			r.buf = b[:0]
+			return fmt.Errorf("protocol: read %T: %w", m, noEOF(err))
+		}
+		b = b[:len(b)+int(n)]
 	}
-	b := r.buf[:size]
-	if _, err := io.ReadFull(r.r, b); err != nil {
-		return fmt.Errorf("protocol: read %T: %w", m, noEOF(err))
-	}
+	r.buf = b[:0]
 	if err := proto.Unmarshal(b, m); err != nil {
 		return fmt.Errorf("protocol: decode %T: %w", m, err)
 	}
@@ -137,25 +154,6 @@ func CheckNumIDK(s string) error {
 func CheckKodTO(s string) error {
 	if !kodToRE.MatchString(s) {
 		return fmt.Errorf("KOD_TO %q: want 8 digits", s)
-	}
-	return nil
-}
-
-// CheckFileName checks a file's base name before the collector writes it:
-// no separators, no traversal, nothing hidden, nothing Windows refuses.
-func CheckFileName(s string) error {
-	switch {
-	case s == "" || len(s) > 200:
-		return fmt.Errorf("file name %q: want 1-200 bytes", s)
-	case s == "." || s == ".." || strings.HasPrefix(s, "."):
-		return fmt.Errorf("file name %q: must not start with a dot", s)
-	case strings.ContainsAny(s, "/\\:*?\"<>|\x00"):
-		return fmt.Errorf("file name %q: has a path separator or a reserved character", s)
-	}
-	for _, r := range s {
-		if r < 0x20 {
-			return fmt.Errorf("file name %q: has a control character", s)
-		}
 	}
 	return nil
 }

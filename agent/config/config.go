@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"idk/drivers/modbus"
+	"idk/internal/logging"
 	"idk/internal/tomlfile"
 	"idk/protocol"
 	"idk/protocol/idkpb"
@@ -100,11 +101,8 @@ type Metrics struct {
 	Listen string `toml:"listen"` // empty: off
 }
 
-// Log sets logging.
-type Log struct {
-	Level  string `toml:"level"`  // debug, info, warn, error
-	Format string `toml:"format"` // text or json
-}
+// Log sets logging; both daemons share its form.
+type Log = logging.Config
 
 // Default returns the defaults.
 func Default() Config {

@@ -68,7 +68,7 @@ func TestCorpusForms(t *testing.T) {
 				if len(f.forms(t)) != 0 || len(f.retried) != 1 {
 					t.Fatalf("an incomplete form was not retried quietly")
 				}
-				f.clk.Add(2 * time.Minute)
+				f.clk.Advance(2 * time.Minute)
 				f.in.handle(ctx, f.ready(t, form))
 			}
 			revs := f.forms(t)
@@ -103,7 +103,7 @@ func TestOversizedFormIsShippedAsAFile(t *testing.T) {
 	if err := f.in.handle(context.Background(), f.ready(t, form)); err != nil {
 		t.Fatal(err)
 	}
-	queued, err := f.sp.NextFile()
+	queued, err := f.sp.NextFile(nil)
 	if err != nil || queued.Name != "form.xml" || queued.Size != 1200000 || queued.Kind != idkpb.FileKind_FILE_KIND_UNSPECIFIED {
 		t.Fatalf("queued: %+v %v", queued, err)
 	}
@@ -136,7 +136,7 @@ func TestCorpusFolders(t *testing.T) {
 	if err := f.in.blob(r); err != nil {
 		t.Fatal(err)
 	}
-	q, err := f.sp.NextFile()
+	q, err := f.sp.NextFile(nil)
 	if err != nil || q.Size != 0 || len(q.SHA256) != 32 {
 		t.Fatalf("zero-byte image: %+v %v", q, err)
 	}

@@ -20,6 +20,8 @@ import (
 	"idk/agent/layout"
 	"idk/agent/spool"
 	"idk/agent/watch"
+	"idk/internal/clock"
+	"idk/internal/filehash"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -28,7 +30,7 @@ import (
 type Config struct {
 	Layout layout.Layout
 	Spool  *spool.Spool
-	Now    func() time.Time
+	Clock  clock.Clock // the form grace and the times recorded; default clock.Real
 	Log    *slog.Logger
 	// Retry asks the watcher to offer a path again once settled.
 	Retry func(path string)
@@ -52,9 +54,7 @@ type Intake struct {
 
 // New returns an Intake.
 func New(cfg Config) *Intake {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -146,7 +146,7 @@ func (in *Intake) ensureScan(numSnim string) (spool.Scan, error) {
 		if sc, ok, err = tx.Scan(numSnim); err != nil || ok {
 			return err
 		}
-		now := in.cfg.Now()
+		now := in.cfg.Clock.Now()
 		sc = spool.Scan{NumSnim: numSnim, FirstSeen: now}
 		if err := tx.PutScan(sc); err != nil {
 			return err
@@ -245,7 +245,7 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 }
 
 func (in *Intake) stillYoung(path string) bool {
-	now := in.cfg.Now()
+	now := in.cfg.Clock.Now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	first, ok := in.incomplete[path]
@@ -296,7 +296,7 @@ func (in *Intake) blob(r watch.Ready) error {
 	if have && known.Size == r.Size && known.ModTime.Equal(r.ModTime) {
 		return nil
 	}
-	sum, size, err := hashFile(r.Path)
+	sum, size, err := filehash.File(r.Path)
 	if err != nil {
 		return fmt.Errorf("hash: %w", err)
 	}
@@ -321,12 +321,30 @@ func (in *Intake) blob(r watch.Ready) error {
 		ModTime:   r.ModTime,
 		SHA256:    sum,
 		ScanTime:  scan.FirstSeen,
-		FirstSeen: in.cfg.Now(),
+		FirstSeen: in.cfg.Clock.Now(),
+	}
+	// A name the collector could not store as it is (":" in it, a Windows
+	// device name, too long with the scan folder) is still queued under
+	// its real name, so that two originals that map to one safe name stay
+	// two files; the shipper offers it as protocol.SafeName(name), and the
+	// event keeps the link between the two as evidence.
+	var renamed string
+	if !have && protocol.CheckFileName(f.Name) != nil {
+		renamed = protocol.SafeName(f.Name)
+		in.cfg.Log.Warn("scan file name cannot be stored as it is; shipped under a safe name",
+			"file", r.Path, "num_snim", f.NumSnim, "name", f.Name, "shipped_as", renamed)
 	}
 	return in.cfg.Spool.Update(func(tx *spool.Tx) error {
+		if renamed != "" {
+			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: in.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+				Kind: idkpb.Integrity_KIND_RENAMED, NumSnim: f.NumSnim, Name: renamed, OriginalName: f.Name, FirstSha256: sum}}})
+			if err != nil {
+				return err
+			}
+		}
 		if changed {
 			// Evidence for table 5 (substituted images): the collector counts it.
-			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: in.cfg.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: in.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
 				Kind: idkpb.Integrity_KIND_CHANGED, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: known.SHA256, NowSha256: sum}}})
 			if err != nil {
 				return err
@@ -348,20 +366,6 @@ func (in *Intake) Rehash(f spool.File) {
 	if err := in.blob(r); err != nil {
 		in.cfg.Log.Error("cannot re-hash changed scan file", "file", f.Path, "err", err)
 	}
-}
-
-func hashFile(path string) ([]byte, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
-	if err != nil {
-		return nil, 0, err
-	}
-	return h.Sum(nil), n, nil
 }
 
 func fileKind(k layout.Kind) idkpb.FileKind {

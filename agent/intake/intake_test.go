@@ -4,8 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,23 +13,17 @@ import (
 	"idk/agent/layout/cargoriw"
 	"idk/agent/spool"
 	"idk/agent/watch"
+	"idk/protocol"
 	"idk/protocol/idkpb"
 	"idk/simulator/scanner"
+	"idk/simulator/simclock"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type fixture struct {
 	out       string
 	sp        *spool.Spool
 	in        *Intake
-	clk       *fakeClock
+	clk       *simclock.Clock
 	retried   []string
 	decisions int
 }
@@ -42,8 +36,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sp.Close() })
-	f := &fixture{out: filepath.Join(dir, "out"), sp: sp, clk: &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}}
-	f.in = New(Config{Layout: cargoriw.Layout{}, Spool: sp, Now: f.clk.Now, FormGrace: time.Minute,
+	f := &fixture{out: filepath.Join(dir, "out"), sp: sp, clk: simclock.New(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))}
+	f.in = New(Config{Layout: cargoriw.Layout{}, Spool: sp, Clock: f.clk, FormGrace: time.Minute,
 		Retry:      func(p string) { f.retried = append(f.retried, p) },
 		OnDecision: func(string, time.Time) { f.decisions++ }})
 	return f
@@ -61,14 +55,21 @@ func (f *fixture) ready(t *testing.T, path string) watch.Ready {
 
 func (f *fixture) forms(t *testing.T) []*idkpb.FormRevision {
 	t.Helper()
+	return pending(t, f, (*idkpb.Event).GetForm)
+}
+
+// pending returns the body of each pending event that has one of the kind
+// get picks.
+func pending[T any](t *testing.T, f *fixture, get func(*idkpb.Event) *T) []*T {
+	t.Helper()
 	evs, err := f.sp.PendingEvents(1000, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*idkpb.FormRevision
+	var out []*T
 	for _, ev := range evs {
-		if fr := ev.GetForm(); fr != nil {
-			out = append(out, fr)
+		if b := get(ev); b != nil {
+			out = append(out, b)
 		}
 	}
 	return out
@@ -134,12 +135,12 @@ func TestFormBrokenPastGraceIsShippedWithItsError(t *testing.T) {
 	w.WriteFormPartial(1, 300)
 	ctx := context.Background()
 	f.in.handle(ctx, f.ready(t, form))
-	f.clk.Add(59 * time.Second)
+	f.clk.Advance(59 * time.Second)
 	f.in.handle(ctx, f.ready(t, form))
 	if len(f.forms(t)) != 0 {
 		t.Fatal("shipped before the grace period ended")
 	}
-	f.clk.Add(2 * time.Second)
+	f.clk.Advance(2 * time.Second)
 	f.in.handle(ctx, f.ready(t, form))
 	revs := f.forms(t)
 	if len(revs) != 1 || revs[0].ParseError == "" || revs[0].Form != nil || len(revs[0].Content) != 300 {
@@ -174,15 +175,15 @@ func TestImagesAreHashedOnceAndRehashedWhenChanged(t *testing.T) {
 	if err := f.in.blob(r); err != nil {
 		t.Fatal(err)
 	}
-	first, err := f.sp.NextFile()
+	first, err := f.sp.NextFile(nil)
 	if err != nil || first.Kind != idkpb.FileKind_FILE_KIND_RAW || len(first.SHA256) != 32 || !first.ScanTime.Equal(f.clk.Now()) {
 		t.Fatalf("queued: %+v %v", first, err)
 	}
-	f.clk.Add(time.Hour)
+	f.clk.Advance(time.Hour)
 	if err := f.in.blob(r); err != nil { // the same file again, as after a restart
 		t.Fatal(err)
 	}
-	again, _ := f.sp.NextFile()
+	again, _ := f.sp.NextFile(nil)
 	if !again.FirstSeen.Equal(first.FirstSeen) {
 		t.Fatal("an unchanged file was hashed and recorded again")
 	}
@@ -191,7 +192,7 @@ func TestImagesAreHashedOnceAndRehashedWhenChanged(t *testing.T) {
 	if err := f.in.blob(f.ready(t, raw)); err != nil {
 		t.Fatal(err)
 	}
-	changed, _ := f.sp.NextFile()
+	changed, _ := f.sp.NextFile(nil)
 	if string(changed.SHA256) == string(first.SHA256) || changed.Size != 13 {
 		t.Fatalf("changed file: %+v", changed)
 	}
@@ -211,3 +212,54 @@ func TestStrayFilesAreIgnored(t *testing.T) {
 }
 
 var _ layout.Layout = cargoriw.Layout{}
+
+// A name the collector cannot store is queued under its real name (two
+// originals that map to one safe name stay two files) and reported once,
+// when first seen, with the safe name it will be shipped as.
+func TestUnstorableNameIsQueuedAndReportedRenamed(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.out, "S1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bad, twin, ok := "a:b.jpg", "a%3Ab.jpg", "ok.jpg"
+	for i, name := range []string{bad, twin, ok} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte{byte(i)}, 0o644); err != nil {
+			t.Skipf("this file system does not take the name %q: %v", name, err)
+		}
+	}
+	if protocol.SafeName(bad) != twin {
+		t.Fatalf("SafeName(%q) = %q; the test expects %q", bad, protocol.SafeName(bad), twin)
+	}
+	for range 2 { // the second pass is a rescan: nothing new
+		for _, name := range []string{bad, twin, ok} {
+			r := f.ready(t, filepath.Join(dir, name))
+			if err := f.in.handle(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.in.blob(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	var keys []string
+	for {
+		q, err := f.sp.NextFile(func(key string) bool { return slices.Contains(keys, key) })
+		if err != nil {
+			break
+		}
+		keys = append(keys, q.Key())
+	}
+	if want := []string{"S1/" + bad, "S1/" + twin, "S1/" + ok}; !slices.Equal(keys, want) {
+		t.Fatalf("queued %v, want %v", keys, want)
+	}
+
+	renamed := pending(t, f, (*idkpb.Event).GetIntegrity)
+	if len(renamed) != 1 {
+		t.Fatalf("integrity events: %v, want one RENAMED", renamed)
+	}
+	if ig := renamed[0]; ig.Kind != idkpb.Integrity_KIND_RENAMED || ig.NumSnim != "S1" || ig.Name != twin || ig.OriginalName != bad || len(ig.FirstSha256) != 32 {
+		t.Fatalf("renamed event: %v", ig)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"idk/agent/spool"
+	"idk/internal/clock"
 )
 
 // Metrics are the shipping side's Prometheus series.
@@ -14,14 +15,16 @@ type Metrics struct {
 	Reconnects    prometheus.Counter
 	SentBytes     prometheus.Counter
 	FilesShipped  prometheus.Counter
+	FilesRejected prometheus.Counter
 	EventsShipped prometheus.Counter
 	FileRestarts  prometheus.Counter
 	ClockOffset   prometheus.Gauge
 }
 
 // NewMetrics creates the series and registers them, with the spool's
-// backlog read at scrape time, on reg.
-func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, now func() time.Time) *Metrics {
+// backlog read at scrape time, on reg. clk is the clock the backlog's age
+// is measured on, the shipper's.
+func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, clk clock.Clock) *Metrics {
 	m := &Metrics{
 		Connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "idk_agent_connected", Help: "1 while a connection to the collector is up.",
@@ -35,6 +38,9 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, now func() time.Time
 		FilesShipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "idk_agent_files_shipped_total", Help: "Files the collector acknowledged as stored.",
 		}),
+		FilesRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_agent_files_rejected_total", Help: "Files the collector refused for good: set aside with an Integrity event, never offered again.",
+		}),
 		EventsShipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "idk_agent_events_shipped_total", Help: "Events the collector acknowledged as stored.",
 		}),
@@ -45,15 +51,15 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, now func() time.Time
 			Name: "idk_agent_clock_offset_seconds", Help: "Collector clock minus this agent's clock, measured at the last hello.",
 		}),
 	}
-	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.EventsShipped, m.FileRestarts, m.ClockOffset,
-		&backlog{sp: sp, now: now})
+	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.FilesRejected, m.EventsShipped, m.FileRestarts, m.ClockOffset,
+		&backlog{sp: sp, clk: clock.Or(clk)})
 	return m
 }
 
 // backlog reports the spool's pending items when scraped.
 type backlog struct {
 	sp  *spool.Spool
-	now func() time.Time
+	clk clock.Clock
 }
 
 var (
@@ -83,7 +89,7 @@ func (b *backlog) Collect(ch chan<- prometheus.Metric) {
 	oldest := 0.0
 	for _, t := range []time.Time{st.OldestEvent, st.OldestFile} {
 		if !t.IsZero() {
-			oldest = max(oldest, b.now().Sub(t).Seconds())
+			oldest = max(oldest, b.clk.Now().Sub(t).Seconds())
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, oldest)

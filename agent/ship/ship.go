@@ -4,6 +4,10 @@
 // own so a form never waits behind an image, resumes a file from the byte
 // the collector already holds, and marks an item done in the spool only
 // after the collector has acknowledged it as stored.
+//
+// A file the collector cannot take now (busy, disk full) waits on a backoff
+// of its own while the files queued after it go on; a file it will never
+// take is set aside with an Integrity event. No one file holds up the queue.
 package ship
 
 import (
@@ -16,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -25,20 +30,25 @@ import (
 	"golang.org/x/time/rate"
 
 	"idk/agent/spool"
+	"idk/internal/clock"
 	"idk/protocol"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
 )
 
 // Config wires a Shipper.
 type Config struct {
-	Addr       string // collector host:port
-	TLS        *tls.Config
-	QUIC       *quic.Config
-	Device     *idkpb.Device
-	Spool      *spool.Spool
-	Metrics    *Metrics
-	Log        *slog.Logger
-	Now        func() time.Time
+	Addr    string // collector host:port
+	TLS     *tls.Config
+	QUIC    *quic.Config
+	Device  *idkpb.Device
+	Spool   *spool.Spool
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Clock times reconnections, polls of the spool and the waits of
+	// files the collector could not take yet, and dates the hello and the
+	// shipper's events; default clock.Real.
+	Clock      clock.Clock
 	Version    string
 	MinBackoff time.Duration // default 500ms
 	MaxBackoff time.Duration // default 30s
@@ -54,6 +64,29 @@ type Config struct {
 type Shipper struct {
 	cfg     Config
 	limiter *rate.Limiter
+
+	// retries holds, by spool key, the files the collector could not take
+	// yet. Only the files loop uses it, and sessions run one after the
+	// other, so a file's backoff outlives a reconnection.
+	retries map[string]*retry
+	walk    uint64 // counts NextFile calls, to find retries of files gone from the queue
+	// pause is how long every file waits after the collector refused one
+	// for a reason that holds for all (see errLater.all).
+	pause time.Duration
+}
+
+// Files the collector will not take now are offered again after a wait of
+// their own, growing from retryMin to retryMax while the refusals last.
+const (
+	retryMin = time.Second
+	retryMax = 30 * time.Second
+)
+
+// retry is a file the shipper waits to offer again.
+type retry struct {
+	due  time.Time     // not offered before this (on Config.Clock)
+	wait time.Duration // the wait after its next refusal
+	walk uint64        // the last walk of the queue that saw the file pending
 }
 
 // New returns a shipper.
@@ -64,9 +97,7 @@ func New(cfg Config) *Shipper {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -74,7 +105,7 @@ func New(cfg Config) *Shipper {
 	if cfg.MaxRate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.MaxRate), protocol.ChunkSize)
 	}
-	return &Shipper{cfg: cfg, limiter: limiter}
+	return &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin}
 }
 
 // Run ships until ctx ends.
@@ -97,10 +128,8 @@ func (s *Shipper) Run(ctx context.Context) error {
 		// coming back in lockstep.
 		wait := backoff/2 + rand.N(backoff/2+1)
 		s.cfg.Log.Warn("connection to collector lost; retrying", "addr", s.cfg.Addr, "err", err, "retry_in", wait.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, s.cfg.Clock, wait) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, s.cfg.MaxBackoff)
 	}
@@ -141,7 +170,9 @@ func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {
 	if err != nil {
 		return fmt.Errorf("open hello stream: %w", err)
 	}
-	defer endStream(st)
+	defer transport.EndStream(st)
+	// On the wall clock, not Config.Clock: the stream measures its
+	// deadline against it.
 	st.SetDeadline(time.Now().Add(15 * time.Second))
 	w, r := protocol.NewWriter(st), protocol.NewReader(st)
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO}); err != nil {
@@ -150,7 +181,7 @@ func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {
 	err = w.Write(&idkpb.Hello{
 		ProtocolVersion:   protocol.Version,
 		Device:            s.cfg.Device,
-		AgentTimeUnixNano: s.cfg.Now().UnixNano(),
+		AgentTimeUnixNano: s.cfg.Clock.Now().UnixNano(),
 		AgentVersion:      s.cfg.Version,
 		SpoolEpoch:        s.cfg.Spool.Epoch(),
 	})
@@ -172,24 +203,18 @@ func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {
 	return nil
 }
 
-// wait blocks until the spool changes, a poll interval passes, or ctx ends.
-func wait(ctx context.Context, changed <-chan struct{}) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-changed:
-	case <-time.After(2 * time.Second):
-	}
-	return nil
-}
+// pollEvery is how long a loop with nothing to send waits for the spool to
+// change before it looks again anyway.
+const pollEvery = 2 * time.Second
 
 func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
-	changed := s.cfg.Spool.Subscribe()
+	changed, unsubscribe := s.cfg.Spool.Subscribe()
+	defer unsubscribe()
 	st, err := conn.OpenStreamSync(ctx)
 	if err != nil {
 		return fmt.Errorf("open event stream: %w", err)
 	}
-	defer endStream(st)
+	defer transport.EndStream(st)
 	w, r := protocol.NewWriter(st), protocol.NewReader(st)
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_EVENTS}); err != nil {
 		return err
@@ -200,7 +225,7 @@ func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
 			return err
 		}
 		if len(evs) == 0 {
-			if err := wait(ctx, changed); err != nil {
+			if err := s.sleep(ctx, changed, pollEvery); err != nil {
 				return err
 			}
 			continue
@@ -222,13 +247,42 @@ func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
 	}
 }
 
+// files offers the queued files oldest first, passing over those waiting
+// to be offered again.
 func (s *Shipper) files(ctx context.Context, conn *quic.Conn) error {
-	changed := s.cfg.Spool.Subscribe()
-	refusedWait := time.Second
+	changed, unsubscribe := s.cfg.Spool.Subscribe()
+	defer unsubscribe()
 	for {
-		f, err := s.cfg.Spool.NextFile()
+		if err := ctx.Err(); err != nil {
+			return err // a file that fails before any network call must not keep the loop from seeing this
+		}
+		now := s.cfg.Clock.Now()
+		s.walk++
+		var due time.Time // the earliest a file passed over may be offered again
+		f, err := s.cfg.Spool.NextFile(func(key string) bool {
+			r := s.retries[key]
+			if r == nil {
+				return false
+			}
+			r.walk = s.walk
+			if !now.Before(r.due) {
+				return false
+			}
+			if due.IsZero() || r.due.Before(due) {
+				due = r.due
+			}
+			return true
+		})
 		if errors.Is(err, spool.ErrEmpty) {
-			if err := wait(ctx, changed); err != nil {
+			// This walk saw every queued file: forget the waits of files
+			// that have left the queue (re-queued later, they start afresh).
+			maps.DeleteFunc(s.retries, func(_ string, r *retry) bool { return r.walk != s.walk })
+			if due.IsZero() {
+				err = s.sleep(ctx, changed, pollEvery)
+			} else {
+				err = s.sleep(ctx, changed, due.Sub(now))
+			}
+			if err != nil {
 				return err
 			}
 			continue
@@ -236,30 +290,70 @@ func (s *Shipper) files(ctx context.Context, conn *quic.Conn) error {
 		if err != nil {
 			return err
 		}
-		if err := s.sendFile(ctx, conn, f); err != nil {
-			var busy errBusy
-			if errors.As(err, &busy) {
-				// The collector cannot take the file now: the old
-				// connection's stream still holds it, or its disk is full.
-				// Keep the file and ask again, less often the longer it
-				// lasts.
-				s.cfg.Log.Warn("collector refused a file for now; keeping it", "err", err, "retry_in", refusedWait)
-				select {
-				case <-ctx.Done():
-				case <-time.After(refusedWait):
+		err = s.sendFile(ctx, conn, f)
+		var later errLater
+		switch {
+		case errors.As(err, &later):
+			s.later(f, err)
+			if later.all {
+				// Every file would get the same answer: wait as a whole,
+				// backing off, instead of offering the queue file by file.
+				if err := s.sleep(ctx, nil, s.pause); err != nil {
+					return err
 				}
-				refusedWait = min(2*refusedWait, 30*time.Second)
-				continue
+				s.pause = min(2*s.pause, retryMax)
 			}
+		case err != nil:
 			return err
+		default:
+			delete(s.retries, f.Key())
+			s.pause = retryMin
 		}
-		refusedWait = time.Second
 	}
 }
 
-type errBusy struct{ msg string }
+// sleep blocks for d on the shipper's clock, until the spool changes, or
+// until ctx ends.
+func (s *Shipper) sleep(ctx context.Context, changed <-chan struct{}, d time.Duration) error {
+	t := s.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-changed:
+	case <-t.C():
+	}
+	return nil
+}
 
-func (e errBusy) Error() string { return e.msg }
+// later puts f aside until its backoff has passed.
+func (s *Shipper) later(f spool.File, err error) {
+	r := s.retries[f.Key()]
+	if r == nil {
+		r = &retry{wait: retryMin}
+		s.retries[f.Key()] = r
+		s.cfg.Log.Warn("scan file not delivered now; offering it again later while the rest of the queue goes on",
+			"file", f.Key(), "err", err, "retry_in", r.wait)
+	} else {
+		// Once per file is enough: a collector with a full disk refuses
+		// every file, again and again.
+		s.cfg.Log.Debug("scan file still not delivered", "file", f.Key(), "err", err, "retry_in", r.wait)
+	}
+	r.due = s.cfg.Clock.Now().Add(r.wait)
+	r.wait = min(2*r.wait, retryMax)
+}
+
+// errLater means the file could not be delivered now, for a reason that
+// concerns that file only (the collector refused it for now, could not
+// store it, or this PC cannot read it): the shipper offers it again later
+// and goes on with the rest of the queue.
+type errLater struct {
+	err error
+	all bool // the reason holds for every file (a full collector disk)
+}
+
+func (e errLater) Error() string { return e.err.Error() }
+func (e errLater) Unwrap() error { return e.err }
 
 // errChanged means the file on disk no longer matches the spool record.
 var errChanged = errors.New("file changed since it was first seen")
@@ -272,7 +366,9 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 		s.cfg.Log.Error("scan file disappeared before it was shipped", "file", f.Path, "num_snim", f.NumSnim)
 		return s.markMissing(f)
 	} else if err != nil {
-		return fmt.Errorf("open %s: %w", f.Path, err)
+		// Locked by the scanner's program, no permission, a path Windows
+		// cannot open: perhaps later, and the rest need not wait.
+		return errLater{err: fmt.Errorf("open %s: %w", f.Path, err)}
 	}
 	defer src.Close()
 
@@ -280,20 +376,23 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 	if err != nil {
 		return fmt.Errorf("open file stream: %w", err)
 	}
-	defer endStream(st)
+	defer transport.EndStream(st)
 	w, r := protocol.NewWriter(st), protocol.NewReader(st)
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_FILE}); err != nil {
 		return err
 	}
-	err = w.Write(&idkpb.FileOffer{
+	offer := &idkpb.FileOffer{
 		NumSnim:          f.NumSnim,
-		Name:             f.Name,
+		Name:             protocol.SafeName(f.Name),
 		Kind:             f.Kind,
 		Size:             uint64(f.Size),
 		Sha256:           f.SHA256,
 		ScanTimeUnixNano: f.ScanTime.UnixNano(),
-	})
-	if err != nil {
+	}
+	if offer.Name != f.Name {
+		offer.OriginalName = f.Name
+	}
+	if err := w.Write(offer); err != nil {
 		return err
 	}
 	var rep idkpb.FileOfferReply
@@ -304,14 +403,21 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 	case idkpb.FileOfferReply_STATUS_HAVE:
 		return s.markDone(f, "")
 	case idkpb.FileOfferReply_STATUS_SEND:
-	default:
+	case idkpb.FileOfferReply_STATUS_REJECTED:
 		if rep.Error == "" {
 			rep.Error = rep.Status.String()
 		}
-		return errBusy{fmt.Sprintf("collector refused %s: %s", f.Key(), rep.Error)}
+		return s.markRejected(f, offer, rep.Error)
+	default:
+		// STATUS_REFUSED ("not now": busy, disk full), or a status this
+		// agent does not know, which must not lose the file either.
+		if rep.Error == "" {
+			rep.Error = rep.Status.String()
+		}
+		return errLater{err: fmt.Errorf("collector refused %s for now: %s", f.Key(), rep.Error), all: rep.AllFiles}
 	}
 	if rep.Offset > uint64(f.Size) {
-		return fmt.Errorf("collector asks for %s from %d, beyond its %d bytes", f.Key(), rep.Offset, f.Size)
+		return errLater{err: fmt.Errorf("collector asks for %s from %d, beyond its %d bytes", f.Key(), rep.Offset, f.Size)}
 	}
 
 	err = s.stream(ctx, src, w, f, rep.Offset)
@@ -321,7 +427,12 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 		if s.cfg.OnRehash != nil {
 			s.cfg.OnRehash(f)
 		}
-		return nil
+		if s.requeued(f) {
+			return nil // the new content goes now
+		}
+		// Not re-hashed (it cannot be read, or is still changing):
+		// offered again at once, it would keep the rest waiting.
+		return errLater{err: err}
 	}
 	if err != nil {
 		return err
@@ -336,7 +447,7 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 		return nil
 	}
 	if res.Error != "" {
-		return fmt.Errorf("collector did not store %s: %s", f.Key(), res.Error)
+		return errLater{err: fmt.Errorf("collector did not store %s: %s", f.Key(), res.Error)}
 	}
 	s.cfg.Metrics.FilesShipped.Inc()
 	return s.markDone(f, res.StoredAs)
@@ -388,14 +499,62 @@ func (s *Shipper) stream(ctx context.Context, src *os.File, w *protocol.Writer, 
 // records the fact as evidence for table 5 (missing images).
 func (s *Shipper) markMissing(f spool.File) error {
 	return s.cfg.Spool.Update(func(tx *spool.Tx) error {
-		_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: s.cfg.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+		_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: s.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
 			Kind: idkpb.Integrity_KIND_MISSING, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: f.SHA256}}})
 		if err != nil {
 			return err
 		}
-		f.Done, f.DoneAt, f.StoredAs = true, s.cfg.Now(), ""
+		f.Done, f.DoneAt, f.StoredAs = true, s.cfg.Clock.Now(), ""
 		return tx.PutFile(f)
 	})
+}
+
+// markRejected sets aside a file the collector will never store: done in
+// the spool with nothing stored, so it is never offered again, and an
+// Integrity event with the collector's reason, so the collector still
+// learns that the file exists. The file stays in the scanner's folder.
+func (s *Shipper) markRejected(f spool.File, offer *idkpb.FileOffer, reason string) error {
+	rejected := false
+	err := s.cfg.Spool.Update(func(tx *spool.Tx) error {
+		cur, ok, err := tx.File(f.Key())
+		if err != nil {
+			return err
+		}
+		if ok && string(cur.SHA256) != string(f.SHA256) {
+			return nil // re-hashed meanwhile: the new content is offered on its own
+		}
+		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: s.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+			Kind: idkpb.Integrity_KIND_REJECTED, NumSnim: f.NumSnim, Name: offer.Name, OriginalName: offer.OriginalName,
+			FirstSha256: f.SHA256, Reason: reason}}})
+		if err != nil {
+			return err
+		}
+		f.Done, f.DoneAt, f.StoredAs = true, s.cfg.Clock.Now(), ""
+		rejected = true
+		return tx.PutFile(f)
+	})
+	if err != nil {
+		return fmt.Errorf("set aside %s: %w", f.Key(), err)
+	}
+	if rejected {
+		s.cfg.Metrics.FilesRejected.Inc()
+		s.cfg.Log.Error("collector rejected a scan file for good; it stays in the scanner's folder and is not offered again",
+			"file", f.Path, "num_snim", f.NumSnim, "name", f.Name, "offered_as", offer.Name, "reason", reason)
+	}
+	return nil
+}
+
+// requeued reports whether the spool no longer holds f as it was offered:
+// re-hashed to new content, or done.
+func (s *Shipper) requeued(f spool.File) bool {
+	var cur spool.File
+	var ok bool
+	err := s.cfg.Spool.View(func(tx *spool.Tx) error {
+		var err error
+		cur, ok, err = tx.File(f.Key())
+		return err
+	})
+	return err == nil && (!ok || cur.Done || string(cur.SHA256) != string(f.SHA256))
 }
 
 func (s *Shipper) markDone(f spool.File, storedAs string) error {
@@ -407,14 +566,7 @@ func (s *Shipper) markDone(f spool.File, storedAs string) error {
 		if ok && string(cur.SHA256) != string(f.SHA256) {
 			return nil // re-hashed meanwhile: the new content still has to go
 		}
-		f.Done, f.DoneAt, f.StoredAs = true, s.cfg.Now(), storedAs
+		f.Done, f.DoneAt, f.StoredAs = true, s.cfg.Clock.Now(), storedAs
 		return tx.PutFile(f)
 	})
-}
-
-// endStream finishes both directions: QUIC counts a stream against the
-// collector's limit until its receive side is read or cancelled as well.
-func endStream(st *quic.Stream) {
-	st.CancelRead(0)
-	st.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -81,17 +82,22 @@ func Open(path string) (*Spool, error) {
 func (s *Spool) Epoch() uint64 { return s.epoch }
 
 // Close closes the file.
-func (s *Spool) Close() error { return s.db.Close() }
+func (s *Spool) Close() error { return boltfile.Close(s.db) }
 
 // Subscribe returns a channel that is signalled (without blocking,
 // coalesced) after every update, so the shipper wakes as soon as there is
-// something new to send.
-func (s *Spool) Subscribe() <-chan struct{} {
+// something new to send, and a function that ends the subscription (each
+// connection subscribes anew, so a subscription must not outlive it).
+func (s *Spool) Subscribe() (<-chan struct{}, func()) {
 	c := make(chan struct{}, 1)
 	s.mu.Lock()
 	s.subs = append(s.subs, c)
 	s.mu.Unlock()
-	return c
+	return c, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.subs = slices.DeleteFunc(s.subs, func(x chan struct{}) bool { return x == c })
+	}
 }
 
 // Update runs fn in one durable transaction.
@@ -213,14 +219,26 @@ type fileRecord struct {
 	Order uint64 `json:"order"`
 }
 
-// ErrEmpty is returned when there is nothing pending.
+// ErrEmpty is returned when there is nothing pending (that the caller does
+// not skip).
 var ErrEmpty = errors.New("spool: nothing pending")
 
-// NextFile returns the oldest queued file, or ErrEmpty.
-func (s *Spool) NextFile() (File, error) {
+// NextFile returns the oldest queued file that skip does not pass over,
+// or ErrEmpty. skip is given each queued file's key (NUM_SNIM/name),
+// oldest first, until it returns false; a nil skip passes over nothing.
+// The shipper skips the files it is waiting to offer again, so one file
+// the collector will not take now does not hold up those queued after it.
+// ErrEmpty means skip has seen every queued key.
+func (s *Spool) NextFile(skip func(key string) bool) (File, error) {
 	var f File
 	err := s.View(func(t *Tx) error {
-		k, _ := t.tx.Bucket(bucketQueue).Cursor().First()
+		c := t.tx.Bucket(bucketQueue).Cursor()
+		k, _ := c.First()
+		for ; k != nil; k, _ = c.Next() {
+			if skip == nil || !skip(string(k[8:])) {
+				break
+			}
+		}
 		if k == nil {
 			return ErrEmpty
 		}

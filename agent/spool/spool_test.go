@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func TestFileQueueOrderAndDone(t *testing.T) {
 	if st.Files != 2 || st.FileBytes != 31 || !st.OldestFile.Equal(now) {
 		t.Fatalf("stats: %+v", st)
 	}
-	f, err := s.NextFile()
+	f, err := s.NextFile(nil)
 	if err != nil || f.Key() != "B/b.raw" || f.Size != 11 {
 		t.Fatalf("next: %+v %v", f, err)
 	}
@@ -103,13 +104,13 @@ func TestFileQueueOrderAndDone(t *testing.T) {
 
 	s = open(t, path)
 	defer s.Close()
-	f, err = s.NextFile()
+	f, err = s.NextFile(nil)
 	if err != nil || f.Key() != "A/a.raw" {
 		t.Fatalf("next after reopen: %+v %v", f, err)
 	}
 	f.Done = true
 	put(f)
-	if _, err := s.NextFile(); !errors.Is(err, ErrEmpty) {
+	if _, err := s.NextFile(nil); !errors.Is(err, ErrEmpty) {
 		t.Fatalf("want ErrEmpty, got %v", err)
 	}
 	var got File
@@ -149,5 +150,44 @@ func TestMetaSurvivesReopen(t *testing.T) {
 	s.View(func(tx *Tx) error { got = tx.Meta("missing"); return nil })
 	if got != nil {
 		t.Fatalf("missing meta: %q", got)
+	}
+}
+
+func TestNextFileSkipsKeepingOrder(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"))
+	defer s.Close()
+	for _, name := range []string{"1.raw", "2.raw", "3.raw"} {
+		if err := s.Update(func(tx *Tx) error { return tx.PutFile(File{NumSnim: "S", Name: name}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waiting := map[string]bool{"S/1.raw": true}
+	var seen []string
+	skip := func(key string) bool {
+		seen = append(seen, key)
+		return waiting[key]
+	}
+	f, err := s.NextFile(skip)
+	if err != nil || f.Key() != "S/2.raw" {
+		t.Fatalf("next skipping the head: %+v %v", f, err)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("skip saw %v, want the head and the file returned only", seen)
+	}
+
+	// When every queued file is skipped, skip has seen them all, oldest first.
+	waiting["S/2.raw"], waiting["S/3.raw"] = true, true
+	seen = nil
+	if _, err := s.NextFile(skip); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("all skipped: want ErrEmpty, got %v", err)
+	}
+	if want := []string{"S/1.raw", "S/2.raw", "S/3.raw"}; !slices.Equal(seen, want) {
+		t.Fatalf("skip saw %v, want %v", seen, want)
+	}
+
+	// The head is offered again once it is no longer skipped.
+	delete(waiting, "S/1.raw")
+	if f, err := s.NextFile(skip); err != nil || f.Key() != "S/1.raw" {
+		t.Fatalf("head after its wait: %+v %v", f, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"idk/agent/spool"
 	"idk/drivers/gps"
 	"idk/drivers/modbus"
+	"idk/internal/clock"
 	"idk/internal/diskfree"
 	"idk/protocol/idkpb"
 )
@@ -37,8 +38,10 @@ type Config struct {
 	GPSPort    string         // serial device of the NMEA receiver; "": none
 	GPSBaud    int            // default 4800
 	Spool      *spool.Spool
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Clock times the heartbeat and the engine's steps; default
+	// clock.Real. A Controller without a clock of its own polls on it.
+	Clock clock.Clock
+	Log   *slog.Logger
 	// Heartbeat is how often the agent notes that it is alive, which
 	// bounds how much of a power cut could be booked as the last state.
 	Heartbeat time.Duration // default 15s
@@ -71,9 +74,7 @@ type Telemetry struct {
 
 // New restores the engine from the spool.
 func New(cfg Config) (*Telemetry, error) {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -108,7 +109,7 @@ func New(cfg Config) (*Telemetry, error) {
 
 // Run feeds the engine until ctx ends.
 func (t *Telemetry) Run(ctx context.Context) error {
-	now := t.cfg.Now()
+	now := t.cfg.Clock.Now()
 	var lastAlive time.Time
 	t.cfg.Spool.View(func(tx *spool.Tx) error {
 		if b := tx.Meta(metaHeartbeat); b != nil {
@@ -128,6 +129,9 @@ func (t *Telemetry) Run(ctx context.Context) error {
 	if c := t.cfg.Controller; c != nil {
 		cc := *c
 		cc.Logger = t.cfg.Log.With("part", "controller")
+		if cc.Clock == nil {
+			cc.Clock = t.cfg.Clock
+		}
 		p, err := modbus.New(cc)
 		if err != nil {
 			return fmt.Errorf("telemetry: controller: %w", err)
@@ -147,14 +151,14 @@ func (t *Telemetry) Run(ctx context.Context) error {
 			t.runGPS(ctx)
 		}()
 	}
-	tick := time.NewTicker(t.cfg.Heartbeat)
+	tick := t.cfg.Clock.NewTicker(t.cfg.Heartbeat)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			t.heartbeat()
 			return nil
-		case <-tick.C:
+		case <-tick.C():
 			t.heartbeat()
 		}
 	}
@@ -168,10 +172,8 @@ func (t *Telemetry) runGPS(ctx context.Context) {
 		port, err := gps.Open(t.cfg.GPSPort, t.cfg.GPSBaud)
 		if err != nil {
 			log.Warn("cannot open GPS receiver; retrying", "err", err)
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, t.cfg.Clock, 10*time.Second) != nil {
 				return
-			case <-time.After(10 * time.Second):
 			}
 			continue
 		}
@@ -245,7 +247,7 @@ func (t *Telemetry) lowDisk() bool {
 func (t *Telemetry) Declare(d devstate.Declaration) error {
 	var derr error
 	t.apply(func(e *devstate.Engine) []devstate.Change {
-		ch, err := e.Declare(t.cfg.Now(), d)
+		ch, err := e.Declare(t.cfg.Clock.Now(), d)
 		derr = err
 		return ch
 	})
@@ -271,6 +273,8 @@ func (t *Telemetry) apply(step func(*devstate.Engine) []devstate.Change) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	changes := step(t.eng)
+	// The throttle is on the wall clock, not Config.Clock: it bounds the
+	// disk syncs per real second, which a virtual day must not multiply.
 	if len(changes) == 0 && time.Since(t.savedAt) < time.Second {
 		return
 	}
@@ -309,7 +313,7 @@ func (t *Telemetry) record(at time.Time, body *idkpb.Event_Position) {
 }
 
 func (t *Telemetry) heartbeat() {
-	now := t.cfg.Now().UTC().Format(time.RFC3339Nano)
+	now := t.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)
 	if err := t.cfg.Spool.Update(func(tx *spool.Tx) error { return tx.PutMeta(metaHeartbeat, []byte(now)) }); err != nil {
 		t.cfg.Log.Error("cannot record heartbeat", "err", err)
 	}

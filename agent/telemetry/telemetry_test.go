@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,22 +11,19 @@ import (
 	"idk/agent/spool"
 	"idk/drivers/gps"
 	"idk/protocol/idkpb"
+	"idk/simulator/simclock"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// set moves c on to t.
+func set(c *simclock.Clock, t time.Time) { c.Advance(t.Sub(c.Now())) }
 
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-func at(hh, mm int) time.Time    { return time.Date(2026, 11, 20, hh, mm, 0, 0, time.UTC) }
+func at(hh, mm int) time.Time { return time.Date(2026, 11, 20, hh, mm, 0, 0, time.UTC) }
 func engine() devstate.Config {
 	return devstate.Config{Home: devstate.Site{Name: "ПКТ", KodTO: "10216100", Disl: 2}}
 }
-func newTel(t *testing.T, sp *spool.Spool, c *clock) *Telemetry {
+func newTel(t *testing.T, sp *spool.Spool, c *simclock.Clock) *Telemetry {
 	t.Helper()
-	tel, err := New(Config{Engine: engine(), Spool: sp, Now: c.Now})
+	tel, err := New(Config{Engine: engine(), Spool: sp, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,17 +63,17 @@ func TestRestartMidIntervalShowsGapThenResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	c := &clock{now: at(10, 0)}
+	c := simclock.New(at(10, 0))
 	tel := newTel(t, sp, c)
 	stop := runFor(t, tel)
 	d, _ := ParseDeclaration("maintenance", "", "плановое ТО")
 	if err := tel.Declare(d); err != nil {
 		t.Fatal(err)
 	}
-	c.Set(at(10, 30))
+	set(c, at(10, 30))
 	stop() // the last heartbeat is 10:30
 
-	c.Set(at(11, 0))
+	set(c, at(11, 0))
 	tel = newTel(t, sp, c)
 	stop = runFor(t, tel)
 	defer stop()
@@ -115,9 +111,9 @@ func TestLowDiskShedsPositionsFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &clock{now: at(9, 0)}
+		c := simclock.New(at(9, 0))
 		tel, err := New(Config{Engine: devstate.Config{Mobile: true, Home: devstate.Site{Name: "ПКТ", KodTO: "10216100", Disl: 2, Lat: 55, Lon: 37}},
-			Spool: sp, Now: c.Now, SpoolDir: dir, MinFree: tc.minFree, PositionEvery: time.Minute})
+			Spool: sp, Clock: c, SpoolDir: dir, MinFree: tc.minFree, PositionEvery: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

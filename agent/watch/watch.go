@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-)
 
-// Clock tells the time; tests pass a fake one.
-type Clock interface{ Now() time.Time }
+	"idk/internal/clock"
+)
 
 // Ready is a file whose content has settled.
 type Ready struct {
@@ -40,7 +39,7 @@ type Config struct {
 	Poll   time.Duration // how often candidates are re-examined (default Settle/4)
 	Rescan time.Duration // full rescan period (default 60s)
 	Depth  int           // folder levels below Root that hold files (default 1)
-	Clock  Clock
+	Clock  clock.Clock   // settling and the poll and rescan periods; default clock.Real
 	Log    *slog.Logger
 }
 
@@ -79,9 +78,7 @@ func New(cfg Config) *Watcher {
 	if cfg.Depth <= 0 {
 		cfg.Depth = 1
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -92,10 +89,6 @@ func New(cfg Config) *Watcher {
 		emitted:    map[string]stamp{},
 	}
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Ready returns the channel of settled files.
 func (w *Watcher) Ready() <-chan Ready { return w.out }
@@ -124,9 +117,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		events, errs = fsw.Events, fsw.Errors
 	}
 	w.rescan(fsw)
-	poll := time.NewTicker(w.cfg.Poll)
+	poll := w.cfg.Clock.NewTicker(w.cfg.Poll)
 	defer poll.Stop()
-	rescan := time.NewTicker(w.cfg.Rescan)
+	rescan := w.cfg.Clock.NewTicker(w.cfg.Rescan)
 	defer rescan.Stop()
 	for {
 		select {
@@ -146,9 +139,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 			// Overflow and friends: a rescan recovers whatever was missed.
 			w.cfg.Log.Warn("fsnotify error; rescanning", "err", err)
 			w.rescan(fsw)
-		case <-rescan.C:
+		case <-rescan.C():
 			w.rescan(fsw)
-		case <-poll.C:
+		case <-poll.C():
 			if err := w.check(ctx); err != nil {
 				return nil
 			}

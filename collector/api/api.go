@@ -20,8 +20,9 @@ import (
 // /api/v1/incidents; cases serves inspection cases and breaches (table 4)
 // under /api/v1/cases and /api/v1/breaches. Everything under /api/ needs
 // the bearer token (an empty token turns the check off, for tests);
-// /metrics and /healthz stay open for Prometheus and load balancers.
-func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases http.Handler, token string) http.Handler {
+// /metrics needs metricsToken when one is set (Prometheus sends it with
+// authorization.credentials_file); /healthz stays open for load balancers.
+func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases http.Handler, token, metricsToken string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/availability", availability)
 	mux.Handle("/api/v1/incidents", availability)
@@ -46,19 +47,28 @@ func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases 
 		}
 		httpjson.Write(w, files)
 	})
-	return requireToken(mux, token)
+	return requireToken(mux, token, metricsToken)
 }
 
-// requireToken guards /api/ with a bearer token, compared in constant time.
-func requireToken(next http.Handler, token string) http.Handler {
-	want := []byte("Bearer " + token)
+// requireToken guards /api/ with a bearer token, and /metrics with its own
+// when it has one, compared in constant time.
+func requireToken(next http.Handler, token, metricsToken string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token != "" && strings.HasPrefix(r.URL.Path, "/api/") &&
-			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/api/") && !bearer(r, token):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="idk-collector"`)
 			http.Error(w, "missing or wrong API token (Authorization: Bearer <token from api.token_file>)", http.StatusUnauthorized)
+			return
+		case r.URL.Path == "/metrics" && !bearer(r, metricsToken):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="idk-collector metrics"`)
+			http.Error(w, "missing or wrong metrics token (Authorization: Bearer <token from api.metrics_token_file>)", http.StatusUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearer reports whether r carries token; an empty token asks for nothing.
+func bearer(r *http.Request, token string) bool {
+	return token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) == 1
 }

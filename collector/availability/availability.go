@@ -15,31 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/registry"
 	"idk/protocol/idkpb"
 )
 
-// Device is an ИДК's identity from the agent's hello. Its site fields are
-// the defaults for a change that carries no Site.
-type Device struct {
-	NumIDK  string // NUM_IDK
-	TypeIDK uint32 // TYPE_IDK: 1 mobile, 2 stationary
-	KodTO   string // KOD_M_D, the customs body's 8-digit code
-	NaimTO  string // NAIM_M_D
-	NaimZTK string // NAIM_ZTK_M_D
-	DislIDK uint32 // DISL_P, 1..5
-}
-
-// DeviceFromProto converts the hello's device identity.
-func DeviceFromProto(d *idkpb.Device) Device {
-	return Device{
-		NumIDK:  d.GetNumIdk(),
-		TypeIDK: d.GetTypeIdk(),
-		KodTO:   d.GetKodTo(),
-		NaimTO:  d.GetNaimTo(),
-		NaimZTK: d.GetNaimZtk(),
-		DislIDK: d.GetDislIdk(),
-	}
-}
+// Device is an ИДК's identity from the agent's hello (registry.Device).
+// Its site fields are the defaults for a change that carries no Site.
+type Device = registry.Device
 
 // Change is one StateChange: from Time on, the ИДК is in State until the
 // next change. Time is the event's time already corrected by the

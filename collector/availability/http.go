@@ -40,7 +40,7 @@ func (t *Tracker) serveAvailability(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := t.now()
+	now := t.clock.Now()
 	day := now
 	if s := q.Get("date"); s != "" {
 		d, err := time.ParseInLocation("2006-01-02", s, t.loc)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"idk/simulator/simclock"
 )
 
 func get(h http.Handler, target string) *httptest.ResponseRecorder {
@@ -25,8 +27,8 @@ func post(h http.Handler, target, body string) *httptest.ResponseRecorder {
 func httpTracker(t *testing.T) (*Tracker, *time.Location) {
 	t.Helper()
 	loc := moscow(t)
-	clk := &clock{t: at(loc, 5, 11, 12)}
-	tr := NewTracker(loc, clk.Now)
+	clk := simclock.New(at(loc, 5, 11, 12))
+	tr := NewTracker(loc, clk)
 	incidentDay(tr, loc)
 	other := stationary
 	other.NumIDK = "850592"

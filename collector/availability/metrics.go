@@ -12,6 +12,10 @@ import (
 // ticker.
 type metricsCollector struct {
 	t *Tracker
+	// withPosition adds the coordinates series: off unless the
+	// administrator asks, since /metrics is often readable more widely
+	// than the console.
+	withPosition bool
 
 	state, today, lat, lon, open, unacked *prometheus.Desc
 }
@@ -34,12 +38,17 @@ func newMetricsCollector(t *Tracker) *metricsCollector {
 	}
 }
 
+// ExposePosition adds the coordinates series to the tracker's collector.
+// Call it before the collector is registered.
+func (t *Tracker) ExposePosition() { t.collector.withPosition = true }
+
 // Collector returns the tracker's Prometheus collector, to register once:
 //
 //   - idk_collector_device_state{num_idk,state}: 1 for the current state, 0 for the others
 //   - idk_collector_device_state_today_seconds{num_idk,state}: time per state since local midnight
 //   - idk_collector_device_position_latitude_degrees{num_idk} and
-//     idk_collector_device_position_longitude_degrees{num_idk}: the current site's coordinates
+//     idk_collector_device_position_longitude_degrees{num_idk}: the current site's
+//     coordinates, only after ExposePosition
 //   - idk_collector_incidents_open{num_idk}
 //   - idk_collector_incident_unacknowledged_seconds{num_idk}: age of the oldest open
 //     unacknowledged incident, 0 if none
@@ -60,7 +69,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	t := c.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.now()
+	now := t.clock.Now()
 	from, to := dayBounds(now, t.loc)
 	for num, l := range t.devices {
 		spans := timeline(l.dev, l.changes, now)
@@ -69,7 +78,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		if len(spans) > 0 {
 			last := spans[len(spans)-1]
 			current = stateName(last.state)
-			if last.site.hasPos {
+			if last.site.hasPos && c.withPosition {
 				ch <- prometheus.MustNewConstMetric(c.lat, prometheus.GaugeValue, last.site.lat, num)
 				ch <- prometheus.MustNewConstMetric(c.lon, prometheus.GaugeValue, last.site.lon, num)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"idk/internal/clock"
 	"idk/protocol/idkpb"
 )
 
@@ -22,7 +23,7 @@ const Retention = 8 * 24 * time.Hour
 // and answers for today and the last week. It is safe for concurrent use.
 type Tracker struct {
 	loc       *time.Location
-	now       func() time.Time
+	clock     clock.Clock
 	collector *metricsCollector
 
 	mu      sync.Mutex
@@ -44,16 +45,13 @@ type deviceLog struct {
 type ackKey struct{ numIDK, id string }
 
 // NewTracker returns an empty tracker. Days are calendar days in loc
-// (time.Local if nil); now is the clock (time.Now if nil), injected so
-// that tests can run a day in a moment.
-func NewTracker(loc *time.Location, now func() time.Time) *Tracker {
+// (time.Local if nil); clk is the collector's clock (clock.Real if nil),
+// injected so that tests can run a day in a moment.
+func NewTracker(loc *time.Location, clk clock.Clock) *Tracker {
 	if loc == nil {
 		loc = time.Local
 	}
-	if now == nil {
-		now = time.Now
-	}
-	t := &Tracker{loc: loc, now: now, devices: map[string]*deviceLog{}, acks: map[ackKey]Ack{}}
+	t := &Tracker{loc: loc, clock: clock.Or(clk), devices: map[string]*deviceLog{}, acks: map[ackKey]Ack{}}
 	t.collector = newMetricsCollector(t)
 	return t
 }
@@ -98,7 +96,7 @@ func (t *Tracker) Apply(dev Device, c Change) {
 	l.dev = dev
 	i := sort.Search(len(l.changes), func(i int) bool { return l.changes[i].Time.After(c.Time) })
 	l.changes = slices.Insert(l.changes, i, c)
-	l.prune(t.now().Add(-Retention))
+	l.prune(t.clock.Now().Add(-Retention))
 }
 
 // prune drops changes older than cutoff, but keeps the last one before
@@ -150,7 +148,7 @@ func (t *Tracker) Rows(numIDK string, day time.Time) []Row {
 	if !l.exactFrom.IsZero() && from.Before(l.exactFrom) {
 		return nil
 	}
-	return Rows(l.dev, l.changes, day, t.loc, t.now())
+	return Rows(l.dev, l.changes, day, t.loc, t.clock.Now())
 }
 
 // Incidents lists the ИДК's inoperable intervals still kept, oldest first,
@@ -158,7 +156,7 @@ func (t *Tracker) Rows(numIDK string, day time.Time) []Row {
 func (t *Tracker) Incidents(numIDK string) []Incident {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.incidentsLocked(numIDK, t.now())
+	return t.incidentsLocked(numIDK, t.clock.Now())
 }
 
 func (t *Tracker) incidentsLocked(numIDK string, now time.Time) []Incident {
@@ -185,7 +183,7 @@ func (t *Tracker) Ack(numIDK, id, by string) error {
 		return fmt.Errorf("ack incident %q of ИДК %q: who acknowledges is not given", id, numIDK)
 	}
 	t.mu.Lock()
-	found := slices.ContainsFunc(t.incidentsLocked(numIDK, t.now()), func(i Incident) bool { return i.ID == id })
+	found := slices.ContainsFunc(t.incidentsLocked(numIDK, t.clock.Now()), func(i Incident) bool { return i.ID == id })
 	_, acked := t.acks[ackKey{numIDK, id}]
 	store := t.store
 	t.mu.Unlock()
@@ -195,7 +193,7 @@ func (t *Tracker) Ack(numIDK, id, by string) error {
 	if acked {
 		return nil
 	}
-	at := t.now()
+	at := t.clock.Now()
 	// Saved outside the lock: a synced write must not stall Apply and the
 	// metrics scrape.
 	if store != nil {

@@ -11,16 +11,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"idk/protocol/idkpb"
+	"idk/simulator/simclock"
 )
 
-// clock is an injected, settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// setClock moves clk forward to now. A virtual clock does not go back,
+// and no test needs it to.
+func setClock(t *testing.T, clk *simclock.Clock, now time.Time) {
+	t.Helper()
+	if now.Before(clk.Now()) {
+		t.Fatalf("clock moved back from %v to %v", clk.Now(), now)
+	}
+	clk.Advance(now.Sub(clk.Now()))
 }
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // memAcks is an in-memory AckStore.
 type memAcks struct {
@@ -62,8 +64,8 @@ func incidentDay(tr *Tracker, loc *time.Location) {
 
 func TestIncidents(t *testing.T) {
 	loc := moscow(t)
-	clk := &clock{t: at(loc, 5, 11, 12)}
-	tr := NewTracker(loc, clk.Now)
+	clk := simclock.New(at(loc, 5, 11, 12))
+	tr := NewTracker(loc, clk)
 	incidentDay(tr, loc)
 
 	incs := tr.Incidents("850591")
@@ -91,9 +93,9 @@ func TestIncidents(t *testing.T) {
 
 func TestAckAndAlertMetric(t *testing.T) {
 	loc := moscow(t)
-	clk := &clock{t: at(loc, 5, 11, 12)}
+	clk := simclock.New(at(loc, 5, 11, 12))
 	store := &memAcks{}
-	tr := NewTracker(loc, clk.Now)
+	tr := NewTracker(loc, clk)
 	if err := tr.UseAckStore(store); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ idk_collector_incidents_open{num_idk="850591"} 1
 	alert("720")
 
 	open := tr.Incidents("850591")[1]
-	clk.Set(at(loc, 5, 11, 15))
+	setClock(t, clk, at(loc, 5, 11, 15))
 	if err := tr.Ack("850591", open.ID, "Петров"); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ idk_collector_incidents_open{num_idk="850591"} 1
 	}
 
 	// A restart: the events are replayed, the acks come from the store.
-	tr2 := NewTracker(loc, clk.Now)
+	tr2 := NewTracker(loc, clk)
 	if err := tr2.UseAckStore(store); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ idk_collector_incidents_open{num_idk="850591"} 1
 	}
 
 	// An ack that could not be saved is not shown.
-	tr3 := NewTracker(loc, clk.Now)
+	tr3 := NewTracker(loc, clk)
 	if err := tr3.UseAckStore(&memAcks{fail: errors.New("disk full")}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +178,15 @@ idk_collector_incidents_open{num_idk="850591"} 1
 
 func TestStateMetrics(t *testing.T) {
 	loc := moscow(t)
-	clk := &clock{t: at(loc, 5, 11, 12)}
-	tr := NewTracker(loc, clk.Now)
+	clk := simclock.New(at(loc, 5, 11, 12))
+	tr := NewTracker(loc, clk)
 	incidentDay(tr, loc)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(tr.Collector())
+	if _, ok := gather(t, reg)[`idk_collector_device_position_latitude_degrees{}`]; ok {
+		t.Error("coordinates exposed without ExposePosition")
+	}
+	tr.ExposePosition()
 
 	want := map[string]float64{
 		`idk_collector_device_state{state="inoperable"}`:               1,
@@ -230,23 +236,23 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 
 func TestTrackerRowsAndRetention(t *testing.T) {
 	loc := moscow(t)
-	clk := &clock{}
-	tr := NewTracker(loc, clk.Now)
+	clk := simclock.New(at(loc, 1, 20, 0))
+	tr := NewTracker(loc, clk)
 	// Eight working days, then an incident from day 9 20:00 whose cause
 	// is found on day 10 at 09:00; it is still open on day 18.
 	for d := 1; d <= 9; d++ {
-		clk.Set(at(loc, d, 20, 0))
+		setClock(t, clk, at(loc, d, 20, 0))
 		tr.Apply(stationary, ch(at(loc, d, 8, 0), working))
 		if d < 9 {
 			tr.Apply(stationary, ch(at(loc, d, 20, 0), idle))
 		}
 	}
 	tr.Apply(stationary, ch(at(loc, 9, 20, 0), inoperable))
-	clk.Set(at(loc, 10, 9, 0))
+	setClock(t, clk, at(loc, 10, 9, 0))
 	tr.Apply(stationary, Change{Time: at(loc, 10, 9, 0), State: inoperable, Cause: idkpb.InoperableCause_INOPERABLE_CAUSE_BOOM})
 	// Day 18: everything before day 10 12:00 may go, but the incident's
 	// first change must stay, or its start and ID would move.
-	clk.Set(at(loc, 18, 12, 0))
+	setClock(t, clk, at(loc, 18, 12, 0))
 	tr.Apply(stationary, ch(at(loc, 18, 11, 0), unknown))
 
 	if rows := tr.Rows("850591", at(loc, 9, 0, 0)); rows != nil {
@@ -270,8 +276,8 @@ func TestTrackerRowsAndRetention(t *testing.T) {
 
 func TestTrackerConcurrent(t *testing.T) {
 	loc := moscow(t)
-	clk := &clock{t: at(loc, 5, 23, 0)}
-	tr := NewTracker(loc, clk.Now)
+	clk := simclock.New(at(loc, 5, 23, 0))
+	tr := NewTracker(loc, clk)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(tr.Collector())
 	h := tr.Handler()

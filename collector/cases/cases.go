@@ -107,6 +107,7 @@ import (
 	"time"
 	"unicode"
 
+	"idk/collector/registry"
 	"idk/protocol/idkpb"
 )
 
@@ -169,28 +170,9 @@ func (r Rule) Limit() time.Duration {
 	return 15 * time.Minute
 }
 
-// Device is an ИДК's identity from the agent's hello. It supplies the
-// identity fields of table 4.
-type Device struct {
-	NumIDK  string `json:"num_idk"`  // NUM_IDK
-	TypeIDK uint32 `json:"type_idk"` // TYPE_IDK: 1 mobile, 2 stationary
-	KodTO   string `json:"kod_to"`   // KOD_TO: 8-digit code of the customs body
-	NaimTO  string `json:"naim_to"`  // NAIM_TO
-	NaimZTK string `json:"naim_ztk"` // NAIM_ZTK
-	DislIDK uint32 `json:"disl_idk"` // DISL_IDK: 1..5
-}
-
-// DeviceFromProto converts the hello's device identity.
-func DeviceFromProto(d *idkpb.Device) Device {
-	return Device{
-		NumIDK:  d.GetNumIdk(),
-		TypeIDK: d.GetTypeIdk(),
-		KodTO:   d.GetKodTo(),
-		NaimTO:  d.GetNaimTo(),
-		NaimZTK: d.GetNaimZtk(),
-		DislIDK: d.GetDislIdk(),
-	}
-}
+// Device is an ИДК's identity from the agent's hello (registry.Device). It
+// supplies the identity fields of table 4.
+type Device = registry.Device
 
 // Event is one step of an inspection. Time is already in the collector's
 // clock: agent times are corrected by the offset measured at the hello.

@@ -5,19 +5,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"idk/simulator/simclock"
 )
-
-// clock is an injected, settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // moscow is the collectors' zone, or its fixed offset where the system has
 // no zone database.
@@ -48,14 +40,14 @@ var stationary = Device{NumIDK: idkX, TypeIDK: 2, KodTO: "10101010", NaimTO: "Б
 type fixture struct {
 	t    *testing.T
 	e    *Engine
-	clk  *clock
+	clk  *simclock.Clock
 	loc  *time.Location
 	path string
 }
 
 func newFixture(t *testing.T, start time.Time) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clk: &clock{t: start}, loc: start.Location(), path: filepath.Join(t.TempDir(), "cases.db")}
+	f := &fixture{t: t, clk: simclock.New(start), loc: start.Location(), path: filepath.Join(t.TempDir(), "cases.db")}
 	f.open()
 	t.Cleanup(func() {
 		if f.e != nil {
@@ -67,11 +59,21 @@ func newFixture(t *testing.T, start time.Time) *fixture {
 
 func (f *fixture) open() {
 	f.t.Helper()
-	e, err := Open(f.path, f.loc, f.clk.Now)
+	e, err := Open(f.path, f.loc, f.clk)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.e = e
+}
+
+// set moves the clock forward to now. A virtual clock does not go back,
+// and no test needs it to.
+func (f *fixture) set(now time.Time) {
+	f.t.Helper()
+	if now.Before(f.clk.Now()) {
+		f.t.Fatalf("clock moved back from %v to %v", f.clk.Now(), now)
+	}
+	f.clk.Advance(now.Sub(f.clk.Now()))
 }
 
 // restart closes the engine, moves the clock to now and opens it again.
@@ -81,7 +83,7 @@ func (f *fixture) restart(now time.Time) {
 		f.t.Fatal(err)
 	}
 	f.e = nil
-	f.clk.Set(now)
+	f.set(now)
 	f.open()
 }
 
@@ -92,7 +94,7 @@ func (f *fixture) add(ev Event) string {
 		ev.By = "test"
 	}
 	if f.clk.Now().Before(ev.Time) {
-		f.clk.Set(ev.Time)
+		f.set(ev.Time)
 	}
 	id, err := f.e.Add(ev)
 	if err != nil {
@@ -104,7 +106,7 @@ func (f *fixture) add(ev Event) string {
 // tick moves the clock to now and ticks.
 func (f *fixture) tick(now time.Time) {
 	f.t.Helper()
-	f.clk.Set(now)
+	f.set(now)
 	if err := f.e.Tick(); err != nil {
 		f.t.Fatal(err)
 	}

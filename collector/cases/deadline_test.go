@@ -45,7 +45,7 @@ func TestBoundaries(t *testing.T) {
 				n++
 				t0 := at(loc, 5, 10, 0, 0)
 				id, end := startRule(f, rule, t0, n)
-				f.clk.Set(t0.Add(d))
+				f.set(t0.Add(d))
 				f.add(end(t0.Add(d)))
 				// Much later, a timer that ended in time is still no breach.
 				f.tick(t0.Add(2 * time.Hour))
@@ -176,12 +176,12 @@ func TestLiveBreachThenEnd(t *testing.T) {
 		t.Fatalf("live breach rows %+v, want %+v", rows, want)
 	}
 	// The time so far grows while it runs.
-	f.clk.Set(at(loc, 5, 10, 30, 0))
+	f.set(at(loc, 5, 10, 30, 0))
 	if rows := f.rows(t0); rows[0].TIME_2 != "0,30" {
 		t.Errorf("running TIME_2 %q, want 0,30", rows[0].TIME_2)
 	}
 
-	f.clk.Set(at(loc, 5, 10, 40, 0))
+	f.set(at(loc, 5, 10, 40, 0))
 	f.add(Event{Kind: DocsReturned, Time: at(loc, 5, 10, 37, 0), NumIDK: idkX, NumSnim: "201701040006080003"})
 	want.TIME_2, want.Running = "0,37", false
 	if rows := f.rows(t0); len(rows) != 1 || rows[0] != want {
@@ -334,5 +334,36 @@ func TestRetention(t *testing.T) {
 	// A late report for its image still finds it.
 	if got := f.add(Event{Kind: Decision, Time: at(loc, 5, 10, 5, 0), NumIDK: idkX, NumSnim: "S1"}); got != id {
 		t.Errorf("late decision went to %s, not %s", got, id)
+	}
+}
+
+// TestLiveCasesCapped: one ИДК reporting scan after scan (a stolen
+// certificate flooding the collector) keeps at most MaxLivePerIDK cases in
+// memory; another ИДК's cases stay, and every case stays on disk.
+func TestLiveCasesCapped(t *testing.T) {
+	loc := moscow(t)
+	start := at(loc, 5, 9, 0, 0)
+	f := newFixture(t, start)
+	other := f.add(Event{Kind: RiskDetected, Time: start, NumIDK: idkY, Docs: []string{dt1}})
+	n := MaxLivePerIDK + 20
+	for i := range n {
+		f.add(Event{Kind: Scan, Time: start.Add(time.Duration(i) * time.Millisecond), NumIDK: idkX, NumSnim: fmt.Sprintf("F%d", i)})
+	}
+	f.tick(start.Add(time.Duration(n)*time.Millisecond + time.Second)) // after the last scan
+	live := map[string]int{}
+	f.e.mu.RLock()
+	for _, r := range f.e.cases {
+		live[r.NumIDK]++
+	}
+	f.e.mu.RUnlock()
+	if live[idkX] > MaxLivePerIDK || live[idkY] != 1 {
+		t.Fatalf("live cases: %v, want at most %d of %s and Y's one", live, MaxLivePerIDK, idkX)
+	}
+	if c := f.caseOf(other); c.NumIDK != idkY {
+		t.Fatalf("Y's case: %+v", c)
+	}
+	// The oldest scan's case left memory, not the disk.
+	if id, err := f.e.diskSnim(idkX, "F0"); err != nil || id == "" {
+		t.Fatalf("F0's case on disk: %q %v", id, err)
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"idk/internal/clock"
+	"idk/protocol"
 )
 
 // Retention is how long a case whose timers have all ended stays in
@@ -18,6 +21,10 @@ import (
 // ones on disk. A case with a running timer stays in memory until the
 // timer ends. Such a timer is an open breach someone must close.
 const Retention = 8 * 24 * time.Hour
+
+// MaxLivePerIDK bounds the cases of one ИДК held in memory. A busy ИДК
+// has a few dozen open at once; more is a flood (see evictIdle).
+const MaxLivePerIDK = 2000
 
 // unmatchedAfter is how long a case may lack its image before Unmatched
 // lists it. The time between a risk being detected and the object
@@ -47,7 +54,7 @@ func invalid(format string, a ...any) error {
 type Engine struct {
 	db      *bolt.DB
 	loc     *time.Location
-	now     func() time.Time
+	clock   clock.Clock
 	metrics *metrics
 
 	// wmu serialises the writers (Add, Tick, SetDevice, SetReason),
@@ -57,13 +64,14 @@ type Engine struct {
 	// stored. Readers therefore never wait for a disk sync.
 	wmu sync.Mutex
 
-	mu       sync.RWMutex
-	cases    map[string]*record     // live cases: recent, running or without an image
-	snim     map[string]string      // snimKey of live cases -> ID
-	devices  map[string]Device      // NUM_IDK -> identity
-	breached map[string]breachState // every case with breach marks, live or not
-	counts   map[countKey]uint64    // breach marks ever made: breaches_total
-	seq      uint64                 // the last case number given
+	mu        sync.RWMutex
+	cases     map[string]*record     // live cases: recent, running or without an image
+	snim      map[string]string      // snimKey of live cases -> ID
+	devices   map[string]Device      // NUM_IDK -> identity
+	breached  map[string]breachState // every case with breach marks, live or not
+	counts    map[countKey]uint64    // breach marks ever made: breaches_total
+	unwatched map[string]uint64      // NUM_IDK -> running cases evicted over MaxLivePerIDK
+	seq       uint64                 // the last case number given
 }
 
 // breachState summarises a breached case, so that the reports and the
@@ -88,31 +96,29 @@ type countKey struct {
 }
 
 // Open opens (creating if needed) the engine's bbolt file at path. Dates
-// (DATE_NAR, case IDs) are in loc, or time.Local if loc is nil. now is
-// the collector's clock, or time.Now if nil. It is injected so that tests
-// can run an inspection in a moment. Open loads the live cases and
-// records at once every deadline that passed while the engine was
-// closed, each dated by its deadline.
-func Open(path string, loc *time.Location, now func() time.Time) (*Engine, error) {
+// (DATE_NAR, case IDs) are in loc, or time.Local if loc is nil. clk is
+// the collector's clock, or clock.Real if nil; it decides the deadlines,
+// so that tests and simulations can run an inspection in a moment. Open
+// loads the live cases and records at once every deadline that passed
+// while the engine was closed, each dated by its deadline.
+func Open(path string, loc *time.Location, clk clock.Clock) (*Engine, error) {
 	if loc == nil {
 		loc = time.Local
-	}
-	if now == nil {
-		now = time.Now
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("cases: open %s: %w", path, err)
 	}
 	e := &Engine{
-		db:       db,
-		loc:      loc,
-		now:      now,
-		cases:    map[string]*record{},
-		snim:     map[string]string{},
-		devices:  map[string]Device{},
-		breached: map[string]breachState{},
-		counts:   map[countKey]uint64{},
+		db:        db,
+		loc:       loc,
+		clock:     clock.Or(clk),
+		cases:     map[string]*record{},
+		snim:      map[string]string{},
+		devices:   map[string]Device{},
+		breached:  map[string]breachState{},
+		counts:    map[countKey]uint64{},
+		unwatched: map[string]uint64{},
 	}
 	if err := e.load(); err != nil {
 		db.Close()
@@ -149,7 +155,7 @@ func (e *Engine) SetDevice(d Device) error {
 	if old, ok := e.devices[d.NumIDK]; ok && old == d {
 		return nil
 	}
-	ch := e.newChange(e.now())
+	ch := e.newChange(e.clock.Now())
 	ch.device = &d
 	if err := e.db.Update(ch.write); err != nil {
 		return fmt.Errorf("cases: set device %s: %w", d.NumIDK, err)
@@ -176,7 +182,7 @@ func (e *Engine) Add(ev Event) (string, error) {
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
-	now := e.now()
+	now := e.clock.Now()
 	key := eventKey(ev)
 	ch := e.newChange(now)
 	if id, err := e.seenEvent(key); err != nil {
@@ -227,6 +233,16 @@ func (e *Engine) normalise(ev Event) (Event, error) {
 	if ev.NumIDK == "" {
 		return ev, invalid("num_idk of the %s event is empty", ev.Kind)
 	}
+	// num_idk becomes a metric label and a key: only what an ИДК number
+	// can be.
+	if err := protocol.CheckNumIDK(ev.NumIDK); err != nil {
+		return ev, invalid("%v", err)
+	}
+	if ev.NumSnim != "" {
+		if err := protocol.CheckNumSnim(ev.NumSnim); err != nil {
+			return ev, invalid("%v", err)
+		}
+	}
 	if ev.By == "" {
 		return ev, invalid("by of the %s event is empty: say who reported it", ev.Kind)
 	}
@@ -258,7 +274,7 @@ func (e *Engine) normalise(ev Event) (Event, error) {
 func (e *Engine) Tick() error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
-	ch := e.newChange(e.now())
+	ch := e.newChange(e.clock.Now())
 	ch.reconcileAll()
 	ch.evictIdle()
 	if ch.empty() {
@@ -304,6 +320,9 @@ func (e *Engine) apply(ch *change) {
 	for k, n := range ch.added {
 		e.counts[k] += n
 	}
+	for k, n := range ch.evictedRunning {
+		e.unwatched[k] += n
+	}
 	e.seq = ch.seq
 	if ch.device != nil {
 		e.devices[ch.device.NumIDK] = *ch.device
@@ -317,7 +336,7 @@ func (e *Engine) Case(id string) (Case, bool) {
 	if err != nil || r == nil {
 		return Case{}, false
 	}
-	return e.view(r, e.now()), true
+	return e.view(r, e.clock.Now()), true
 }
 
 // Cases lists the cases in memory (see Retention), oldest first.
@@ -341,7 +360,7 @@ func (e *Engine) Unmatched() []Case {
 }
 
 func (e *Engine) list(keep func(*record, time.Time) bool) []Case {
-	now := e.now()
+	now := e.clock.Now()
 	e.mu.RLock()
 	var recs []*record
 	for _, r := range e.cases {
@@ -453,7 +472,7 @@ func (e *Engine) dayBounds(t time.Time) (time.Time, time.Time) {
 }
 
 func (e *Engine) rows(keep func(breachState) bool) ([]Row, error) {
-	now := e.now()
+	now := e.clock.Now()
 	type pick struct {
 		id string
 		at time.Time
@@ -504,7 +523,7 @@ func (e *Engine) breachRow(id string) (row Row, ok bool, err error) {
 	e.mu.RLock()
 	devices := maps.Clone(e.devices)
 	e.mu.RUnlock()
-	row, ok = e.row(r, e.now(), devices)
+	row, ok = e.row(r, e.clock.Now(), devices)
 	return row, ok, nil
 }
 
@@ -561,7 +580,7 @@ func (e *Engine) SetReason(id, reason, by string) error {
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
-	ch := e.newChange(e.now())
+	ch := e.newChange(e.clock.Now())
 	r, err := ch.resolve(id)
 	if err != nil {
 		return fmt.Errorf("cases: set reason for %s: %w", id, err)

@@ -50,9 +50,10 @@ func (e *Engine) Handler() http.Handler {
 	return mux
 }
 
-// eventRequest is the body of POST /api/v1/cases/events. The time is a
-// string so that a bad one is reported by name.
-type eventRequest struct {
+// EventRequest is the body of POST /api/v1/cases/events, for the server
+// and its clients alike. The time is a string (RFC 3339; empty: now) so
+// that a bad one is reported by name.
+type EventRequest struct {
 	Kind      string   `json:"kind"`
 	Time      string   `json:"time"`
 	NumIDK    string   `json:"num_idk"`
@@ -65,11 +66,11 @@ type eventRequest struct {
 }
 
 func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
-	var req eventRequest
+	var req EventRequest
 	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "case_id", "by", "source"}`) {
 		return
 	}
-	at := e.now()
+	at := e.clock.Now()
 	if s := strings.TrimSpace(req.Time); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -172,7 +173,7 @@ func (e *Engine) serveBreaches(w http.ResponseWriter, r *http.Request) {
 		}
 		rows, err = e.WithoutReason()
 	} else {
-		today := e.now()
+		today := e.clock.Now()
 		from, ok := e.dateParam(w, q, "from", today)
 		if !ok {
 			return
@@ -210,15 +211,15 @@ func (e *Engine) dateParam(w http.ResponseWriter, q url.Values, name string, def
 	return t, true
 }
 
-// reasonRequest is the body of POST /api/v1/breaches/reason.
-type reasonRequest struct {
+// ReasonRequest is the body of POST /api/v1/breaches/reason.
+type ReasonRequest struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
 	By     string `json:"by"`
 }
 
 func (e *Engine) serveReason(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
+	var req ReasonRequest
 	if !httpjson.Decode(w, r, &req, maxBody, `{"id", "reason", "by"}`) {
 		return
 	}

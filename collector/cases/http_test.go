@@ -46,7 +46,7 @@ func TestHandlerFlow(t *testing.T) {
 	if id != "20240305-000001" {
 		t.Fatalf("case id %q", id)
 	}
-	f.clk.Set(at(loc, 5, 10, 3, 0))
+	f.set(at(loc, 5, 10, 3, 0))
 	decodeBody(t, post(h, "/api/v1/cases/events", `{"kind":"arrival","time":"2024-03-05T10:02:00+03:00","num_idk":"850591","by":"оператор"}`), &created)
 	if created["case_id"] != id {
 		t.Errorf("arrival went to %s", created["case_id"])
@@ -117,7 +117,7 @@ func TestHandlerFlow(t *testing.T) {
 		t.Errorf("without reason after the reason: %v", breaches)
 	}
 
-	f.clk.Set(at(loc, 5, 11, 0, 1))
+	f.set(at(loc, 5, 11, 0, 1))
 	decodeBody(t, get(h, "/api/v1/cases/unmatched"), &list)
 	if len(list) != 1 || list[0]["id"] != id {
 		t.Errorf("unmatched %v", list)

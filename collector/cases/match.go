@@ -2,6 +2,7 @@ package cases
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,7 +22,10 @@ type change struct {
 	seq   uint64             // the last case number given, counting new cases
 	added map[countKey]uint64
 	evict []string
-	seen  []seenEntry
+	// evictedRunning counts, per ИДК, cases evicted over MaxLivePerIDK
+	// while a timer still ran: their deadlines are no longer watched.
+	evictedRunning map[string]uint64
+	seen           []seenEntry
 	// device is an identity to store, from SetDevice.
 	device *Device
 }
@@ -32,7 +36,7 @@ type seenEntry struct {
 }
 
 func (e *Engine) newChange(now time.Time) *change {
-	return &change{e: e, now: now, recs: map[string]*record{}, seq: e.seq, added: map[countKey]uint64{}}
+	return &change{e: e, now: now, recs: map[string]*record{}, seq: e.seq, added: map[countKey]uint64{}, evictedRunning: map[string]uint64{}}
 }
 
 func (ch *change) empty() bool {
@@ -140,9 +144,14 @@ func firstTime(r *record) time.Time   { return r.first() }
 // events that start an inspection join only a case without an image: a
 // document seen again after its scan is a new inspection. The end events
 // may join any case. An event naming an image never joins a case holding
-// another.
+// another. Documents never carry a case from one ИДК to another: one
+// ИДК's form naming another's documents (a typo, or a stolen certificate)
+// opens a case of its own; only an officer naming the case_id joins them.
 func fitsDocs(r *record, ev Event) bool {
 	if ev.NumSnim != "" && r.NumSnim != "" && (r.NumSnim != ev.NumSnim || r.NumIDK != ev.NumIDK) {
+		return false
+	}
+	if r.NumIDK != "" && ev.NumIDK != "" && r.NumIDK != ev.NumIDK {
 		return false
 	}
 	switch ev.Kind {
@@ -361,14 +370,42 @@ func (ch *change) reconcileAll() {
 }
 
 // evictIdle lets go of the cases with no running timer whose last
-// activity is older than Retention. They stay on disk.
+// activity is older than Retention. They stay on disk. It also holds each
+// ИДК to MaxLivePerIDK cases in memory, however many scans it reports: past
+// that, its least recently active cases leave memory first (those without
+// a running timer before those with one), so one agent flooding the
+// collector with scans cannot exhaust its memory.
 func (ch *change) evictIdle() {
+	perIDK := map[string][]*record{}
 	for id, r := range ch.e.cases {
 		if _, touched := ch.recs[id]; touched {
 			continue
 		}
 		if ch.now.Sub(r.lastActivity()) > Retention && !r.running() {
 			ch.evict = append(ch.evict, id)
+			continue
+		}
+		perIDK[r.NumIDK] = append(perIDK[r.NumIDK], r)
+	}
+	for numIDK, rs := range perIDK {
+		excess := len(rs) - MaxLivePerIDK
+		if excess <= 0 {
+			continue
+		}
+		slices.SortFunc(rs, func(a, b *record) int {
+			if ar, br := a.running(), b.running(); ar != br {
+				if ar {
+					return 1
+				}
+				return -1
+			}
+			return a.lastActivity().Compare(b.lastActivity())
+		})
+		for _, r := range rs[:excess] {
+			ch.evict = append(ch.evict, r.ID)
+			if r.running() {
+				ch.evictedRunning[numIDK]++
+			}
 		}
 	}
 }

@@ -48,15 +48,14 @@ func TestMatchByDT(t *testing.T) {
 	f.add(Event{Kind: DocsHanded, Time: at(loc, 5, 10, 5, 0), NumIDK: idkX, Docs: []string{dt1}})
 	f.add(Event{Kind: CarrierInformed, Time: at(loc, 5, 10, 6, 0), NumIDK: idkX, Docs: []string{" 10702070 / 170717 / 0012345 "}})
 
-	// The object reaches ИДК Y, not the one it was directed to, and no
-	// arrival is reported: the scan opens a case of its own.
-	scan := f.add(Event{Kind: Scan, Time: at(loc, 5, 10, 20, 0), NumIDK: idkY, NumSnim: "S1"})
+	// No arrival is reported: the scan opens a case of its own.
+	scan := f.add(Event{Kind: Scan, Time: at(loc, 5, 10, 20, 0), NumIDK: idkX, NumSnim: "S1"})
 	if scan == risk {
 		t.Fatalf("scan without arrival joined the risk case")
 	}
 	fr := &idkpb.FormRevision{NumSnim: "S1", Revision: 1, Form: &idkpb.Form{
 		NumSnim: "S1", CustomsInfo1: "МДП 1234567/" + dt1, Decision: idkpb.Decision_DECISION_SUSPECTED, Operator: "Петров"}}
-	ev, ok := DecisionEvent(idkY, at(loc, 5, 10, 25, 0), fr)
+	ev, ok := DecisionEvent(idkX, at(loc, 5, 10, 25, 0), fr)
 	if !ok {
 		t.Fatal("no decision event")
 	}
@@ -64,7 +63,7 @@ func TestMatchByDT(t *testing.T) {
 		t.Fatalf("decision went to %s, not to the risk case %s", got, risk)
 	}
 	c := f.caseOf(risk)
-	if c.NumSnim != "S1" || c.NumIDK != idkY || !c.Suspected || len(c.Events) != 5 ||
+	if c.NumSnim != "S1" || c.NumIDK != idkX || !c.Suspected || len(c.Events) != 5 ||
 		!slices.Equal(c.Docs, []string{dt1, "МДП1234567"}) {
 		t.Errorf("merged case %+v", c)
 	}
@@ -78,7 +77,7 @@ func TestMatchByDT(t *testing.T) {
 	if c := f.caseOf(scan); c.ID != risk {
 		t.Errorf("merged case ID leads to %s", c.ID)
 	}
-	if got := f.add(Event{Kind: ActHanded, Time: at(loc, 5, 10, 40, 0), NumIDK: idkY, NumSnim: "S1"}); got != risk {
+	if got := f.add(Event{Kind: ActHanded, Time: at(loc, 5, 10, 40, 0), NumIDK: idkX, NumSnim: "S1"}); got != risk {
 		t.Errorf("act_handed went to %s", got)
 	}
 	for _, id := range []string{serial, otherDT} {
@@ -91,8 +90,35 @@ func TestMatchByDT(t *testing.T) {
 	if c := f.caseOf(scan); c.ID != risk || len(c.Events) != 6 {
 		t.Errorf("after restart %+v", c)
 	}
-	if got := f.add(Event{Kind: DocsReturned, Time: at(loc, 5, 10, 41, 0), NumIDK: idkY, NumSnim: "S1"}); got != risk {
+	if got := f.add(Event{Kind: DocsReturned, Time: at(loc, 5, 10, 41, 0), NumIDK: idkX, NumSnim: "S1"}); got != risk {
 		t.Errorf("docs_returned after restart went to %s", got)
+	}
+}
+
+// TestMatchNeverCrossesIDK: documents never carry a case from one ИДК to
+// another. ИДК Y's form naming the documents of ИДК X's open case (a
+// typo, or a stolen certificate) stays with Y's scan; X's case is
+// untouched.
+func TestMatchNeverCrossesIDK(t *testing.T) {
+	loc := moscow(t)
+	f := newFixture(t, at(loc, 5, 9, 0, 0))
+	risk := f.add(Event{Kind: RiskDetected, Time: at(loc, 5, 10, 0, 0), NumIDK: idkX, Docs: []string{dt1}})
+	scan := f.add(Event{Kind: Scan, Time: at(loc, 5, 10, 20, 0), NumIDK: idkY, NumSnim: "S1"})
+	fr := &idkpb.FormRevision{NumSnim: "S1", Revision: 1, Form: &idkpb.Form{
+		NumSnim: "S1", CustomsInfo1: dt1, Decision: idkpb.Decision_DECISION_SUSPECTED, Operator: "Петров"}}
+	ev, ok := DecisionEvent(idkY, at(loc, 5, 10, 25, 0), fr)
+	if !ok {
+		t.Fatal("no decision event")
+	}
+	if got := f.add(ev); got != scan {
+		t.Fatalf("decision went to %s, want Y's own case %s", got, scan)
+	}
+	if c := f.caseOf(risk); c.NumIDK != idkX || c.NumSnim != "" || len(c.Events) != 1 {
+		t.Errorf("X's case was moved: %+v", c)
+	}
+	// Nor does an end event of Y's shift reach X's case by its documents.
+	if got := f.add(Event{Kind: DocsHanded, Time: at(loc, 5, 10, 26, 0), NumIDK: idkY, Docs: []string{dt1}}); got == risk {
+		t.Errorf("Y's docs_handed joined X's case")
 	}
 }
 

@@ -11,13 +11,13 @@ import (
 type metrics struct {
 	e *Engine
 
-	open, deadline, total, noReason *prometheus.Desc
+	open, deadline, total, noReason, unwatched *prometheus.Desc
 }
 
 func newMetrics(e *Engine) *metrics {
 	return &metrics{
 		e: e,
-		open: prometheus.NewDesc("idk_collector_cases_open",
+		open: prometheus.NewDesc("idk_collector_timers_running",
 			"Running timers of each item 35 rule (time_1, time_2, time_3).", []string{"rule"}, nil),
 		deadline: prometheus.NewDesc("idk_collector_deadline_seconds",
 			"Seconds left to the nearest deadline of a running timer of the rule at the ИДК; negative once it is breached and still running.",
@@ -26,12 +26,14 @@ func newMetrics(e *Engine) *metrics {
 			"Item 35 deadlines recorded as breached, by ИДК and rule.", []string{"num_idk", "rule"}, nil),
 		noReason: prometheus.NewDesc("idk_collector_breaches_without_reason",
 			"Table 4 rows still lacking the reason (PRICH_NAR) that item 36 requires.", nil, nil),
+		unwatched: prometheus.NewDesc("idk_collector_cases_unwatched_total",
+			"Cases with a running timer that left memory because the ИДК had more than MaxLivePerIDK open (a flood of scans): their deadlines are not watched.", []string{"num_idk"}, nil),
 	}
 }
 
 // Collector returns the engine's Prometheus collector, to register once:
 //
-//   - idk_collector_cases_open{rule}: running timers per rule, every rule
+//   - idk_collector_timers_running{rule}: running timers per rule, every rule
 //     always present
 //   - idk_collector_deadline_seconds{num_idk,rule}: seconds to the nearest
 //     deadline of a running timer of that rule at that ИДК. It is negative
@@ -41,11 +43,13 @@ func newMetrics(e *Engine) *metrics {
 //     restarts. A breach later withdrawn stays counted, because a counter
 //     never goes down.
 //   - idk_collector_breaches_without_reason: table 4 rows lacking PRICH_NAR
+//   - idk_collector_cases_unwatched_total{num_idk}: running cases evicted
+//     from memory by the per-ИДК cap since start
 func (e *Engine) Collector() prometheus.Collector { return e.metrics }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.open, m.deadline, m.total, m.noReason} {
+	for _, d := range []*prometheus.Desc{m.open, m.deadline, m.total, m.noReason, m.unwatched} {
 		ch <- d
 	}
 }
@@ -53,7 +57,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	e := m.e
-	now := e.now()
+	now := e.clock.Now()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 
@@ -71,6 +75,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 				nearest[k] = deadline
 			}
 		}
+	}
+	for numIDK, n := range e.unwatched {
+		ch <- prometheus.MustNewConstMetric(m.unwatched, prometheus.CounterValue, float64(n), numIDK)
 	}
 	for _, rule := range rules {
 		ch <- prometheus.MustNewConstMetric(m.open, prometheus.GaugeValue, float64(open[rule]), string(rule))

@@ -11,7 +11,7 @@ import (
 )
 
 var metricNames = []string{
-	"idk_collector_cases_open",
+	"idk_collector_timers_running",
 	"idk_collector_deadline_seconds",
 	"idk_collector_breaches_total",
 	"idk_collector_breaches_without_reason",
@@ -22,11 +22,11 @@ const metricHelp = `# HELP idk_collector_breaches_total Item 35 deadlines record
 %s# HELP idk_collector_breaches_without_reason Table 4 rows still lacking the reason (PRICH_NAR) that item 36 requires.
 # TYPE idk_collector_breaches_without_reason gauge
 idk_collector_breaches_without_reason %s
-# HELP idk_collector_cases_open Running timers of each item 35 rule (time_1, time_2, time_3).
-# TYPE idk_collector_cases_open gauge
-idk_collector_cases_open{rule="time_1"} %s
-idk_collector_cases_open{rule="time_2"} %s
-idk_collector_cases_open{rule="time_3"} %s
+# HELP idk_collector_timers_running Running timers of each item 35 rule (time_1, time_2, time_3).
+# TYPE idk_collector_timers_running gauge
+idk_collector_timers_running{rule="time_1"} %s
+idk_collector_timers_running{rule="time_2"} %s
+idk_collector_timers_running{rule="time_3"} %s
 %s`
 
 const deadlineHelp = `# HELP idk_collector_deadline_seconds Seconds left to the nearest deadline of a running timer of the rule at the ИДК; negative once it is breached and still running.
@@ -60,7 +60,7 @@ func TestMetrics(t *testing.T) {
 	f.add(Event{Kind: Scan, Time: at(loc, 5, 10, 1, 0), NumIDK: idkX, NumSnim: "S1"})
 	b := f.add(Event{Kind: Arrival, Time: at(loc, 5, 10, 3, 0), NumIDK: idkX})
 	f.add(Event{Kind: RiskDetected, Time: at(loc, 5, 10, 4, 0), NumIDK: idkY})
-	f.clk.Set(at(loc, 5, 10, 5, 0))
+	f.set(at(loc, 5, 10, 5, 0))
 	check("running", expect("", "0", "1", "2", "0",
 		`idk_collector_deadline_seconds{num_idk="850591",rule="time_2"} 600
 idk_collector_deadline_seconds{num_idk="850592",rule="time_1"} 840

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"idk/internal/logging"
 	"idk/internal/tomlfile"
 )
 
@@ -25,6 +26,15 @@ type API struct {
 	// TokenFile holds the bearer token that /api/ requests must carry. It
 	// is created with a random token on first start if missing.
 	TokenFile string `toml:"token_file"`
+	// MetricsTokenFile, if set, holds the bearer token /metrics requires
+	// (Prometheus: authorization.credentials_file). Empty: /metrics is open
+	// to whoever reaches the HTTP address.
+	MetricsTokenFile string `toml:"metrics_token_file"`
+	// ExposeCoordinates adds each ИДК's latitude and longitude to /metrics.
+	// Off by default: the metrics carry counts, not where a scanner stands.
+	ExposeCoordinates bool `toml:"expose_coordinates"`
+	// MaxConnections caps open HTTP connections.
+	MaxConnections int `toml:"max_connections"`
 }
 
 // Listen sets the addresses.
@@ -39,6 +49,9 @@ type TLS struct {
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
 	CRL  string `toml:"crl"` // optional revocation list
+	// Registry lists the enrolled ИДК and the customs body (KOD_TO) each
+	// belongs to; default agents.toml beside the CA certificate.
+	Registry string `toml:"registry"`
 }
 
 // Store sets where data lands.
@@ -50,16 +63,13 @@ type Store struct {
 	MinFreeBytes uint64 `toml:"min_free_bytes"`
 }
 
-// Log sets logging.
-type Log struct {
-	Level  string `toml:"level"`
-	Format string `toml:"format"`
-}
+// Log sets logging; both daemons share its form.
+type Log = logging.Config
 
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		API:    API{TokenFile: "api.token"},
+		API:    API{TokenFile: "api.token", MaxConnections: 256},
 		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
@@ -74,7 +84,7 @@ func Load(path string) (Config, error) {
 	if err := tomlfile.Decode(path, &c); err != nil {
 		return c, err
 	}
-	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.Store.Root, &c.API.TokenFile)
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.MetricsTokenFile)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
@@ -86,6 +96,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Listen.QUIC == "" {
 		errs = append(errs, errors.New("listen.quic: required"))
+	}
+	if c.API.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("api.max_connections: %d: want at least 1", c.API.MaxConnections))
 	}
 	if c.Store.Root == "" {
 		errs = append(errs, errors.New("store.root: required"))

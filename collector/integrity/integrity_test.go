@@ -3,9 +3,46 @@ package integrity
 import (
 	"testing"
 
+	"idk/collector/ingest"
+	"idk/collector/store"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
+
+// checker is a Checker on a real index in a temporary folder, with Apply
+// and Counts that fail the test on an error.
+type checker struct {
+	t  *testing.T
+	db ingest.Log
+	c  *Checker
+}
+
+func newChecker(t *testing.T) *checker {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	db := ingest.FromStore(st)
+	return &checker{t: t, db: db, c: New(nil, db)}
+}
+
+func (c *checker) Apply(numIDK string, epoch uint64, ev *idkpb.Event) {
+	c.t.Helper()
+	err := c.db.Update(func(tx ingest.Tx) error { return c.c.Apply(tx, &idkpb.Device{NumIdk: numIDK}, epoch, ev) })
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *checker) Counts(numIDK string) (breaks, changed, missing int) {
+	c.t.Helper()
+	breaks, changed, missing, err := c.c.Counts(numIDK)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return breaks, changed, missing
+}
 
 func chained(names ...string) []*idkpb.Event {
 	var prev []byte
@@ -19,7 +56,7 @@ func chained(names ...string) []*idkpb.Event {
 }
 
 func TestIntactChainHasNoBreaks(t *testing.T) {
-	c := New(nil)
+	c := newChecker(t)
 	for _, ev := range chained("A", "B", "C") {
 		c.Apply("850591", 1, ev)
 	}
@@ -31,7 +68,7 @@ func TestIntactChainHasNoBreaks(t *testing.T) {
 }
 
 func TestDroppedScanBreaksTheChainOnce(t *testing.T) {
-	c := New(nil)
+	c := newChecker(t)
 	evs := chained("A", "B", "C", "D")
 	for _, i := range []int{0, 2, 3} { // B never arrives
 		c.Apply("850591", 1, evs[i])
@@ -42,7 +79,7 @@ func TestDroppedScanBreaksTheChainOnce(t *testing.T) {
 }
 
 func TestAlteredScanNumberBreaksTheChain(t *testing.T) {
-	c := New(nil)
+	c := newChecker(t)
 	evs := chained("A", "B")
 	evs[1].GetScanSeen().NumSnim = "B2"
 	for _, ev := range evs {
@@ -54,7 +91,7 @@ func TestAlteredScanNumberBreaksTheChain(t *testing.T) {
 }
 
 func TestNewSpoolEpochStartsANewChain(t *testing.T) {
-	c := New(nil)
+	c := newChecker(t)
 	for _, ev := range chained("A", "B") {
 		c.Apply("850591", 1, ev)
 	}
@@ -67,7 +104,7 @@ func TestNewSpoolEpochStartsANewChain(t *testing.T) {
 }
 
 func TestIntegrityEventsAreCountedByKind(t *testing.T) {
-	c := New(nil)
+	c := newChecker(t)
 	c.Apply("850591", 1, &idkpb.Event{Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{Kind: idkpb.Integrity_KIND_CHANGED}}})
 	c.Apply("850591", 1, &idkpb.Event{Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{Kind: idkpb.Integrity_KIND_MISSING}}})
 	c.Apply("850591", 1, &idkpb.Event{Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{Kind: idkpb.Integrity_KIND_MISSING}}})

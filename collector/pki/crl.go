@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"idk/internal/atomicfile"
 )
 
 // Revoke adds a certificate to the revocation list of the CA in dir and
@@ -24,7 +26,7 @@ import (
 //   - a NUM_IDK, which revokes the certificate now in agent-<NUM_IDK>.crt.
 //
 // Revoking a serial that is already listed changes nothing. Revoke returns
-// the serial number it revoked. opts.Now dates the revocation; the other
+// the serial number it revoked. opts.Clock dates the revocation; the other
 // options are ignored.
 //
 // The collector reads ca.crl (LoadCRL) and must check each agent's serial
@@ -121,12 +123,33 @@ func revokeSerial(dir string, ca *CA, serial *big.Int, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, crl, 0o644)
+	return atomicfile.WriteFile(path, crl, 0o644)
+}
+
+// EnsureCRL returns the revocation list in dir, checked against ca. If
+// there is none it first writes an empty one and reports created: the
+// collector refuses to start without the list, and like Revoke it starts
+// afresh, since a deleted list's revocations are recorded nowhere else.
+func (ca *CA) EnsureCRL(dir string, now time.Time) (crl *x509.RevocationList, created bool, err error) {
+	path := filepath.Join(dir, CRLFile)
+	crl, err = loadCRL(path, ca.Cert)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return crl, false, err
+	}
+	data, err := ca.signCRL(nil, big.NewInt(1), now)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+		return nil, false, err
+	}
+	crl, err = loadCRL(path, ca.Cert)
+	return crl, err == nil, err
 }
 
 // signCRL returns a PEM revocation list signed by ca.
 func (ca *CA) signCRL(entries []x509.RevocationListEntry, number *big.Int, now time.Time) ([]byte, error) {
-	if err := ca.checkValid(now); err != nil {
+	if err := ca.CheckValid(now); err != nil {
 		return nil, err
 	}
 	tmpl := &x509.RevocationList{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"idk/simulator/simclock"
 )
 
 func loadTestCRL(t *testing.T, dir string) []*big.Int {
@@ -36,7 +38,7 @@ func TestRevoke(t *testing.T) {
 	crlPath, caPath := filepath.Join(dir, CRLFile), filepath.Join(dir, CACertFile)
 
 	when := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
-	serial, err := Revoke(dir, "850591", Options{Now: func() time.Time { return when }})
+	serial, err := Revoke(dir, "850591", Options{Clock: simclock.New(when)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"idk/internal/clock"
 )
 
 // RevocationChecker answers whether a certificate is revoked, reloading
@@ -16,7 +18,7 @@ import (
 // effect on a running collector within seconds and without a restart.
 type RevocationChecker struct {
 	crlFile, caFile string
-	now             func() time.Time
+	clock           clock.Clock
 
 	mu        sync.Mutex
 	crl       *x509.RevocationList
@@ -26,12 +28,10 @@ type RevocationChecker struct {
 }
 
 // NewRevocationChecker loads crlFile (signed by the CA in caFile). A
-// missing file means nothing is revoked yet.
-func NewRevocationChecker(crlFile, caFile string, now func() time.Time) (*RevocationChecker, error) {
-	if now == nil {
-		now = time.Now
-	}
-	c := &RevocationChecker{crlFile: crlFile, caFile: caFile, now: now}
+// missing file means nothing is revoked yet. clk, clock.Real if nil,
+// paces the checks for a changed file.
+func NewRevocationChecker(crlFile, caFile string, clk clock.Clock) (*RevocationChecker, error) {
+	c := &RevocationChecker{crlFile: crlFile, caFile: caFile, clock: clock.Or(clk)}
 	if err := c.reload(); err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (c *RevocationChecker) Revoked(serial *big.Int) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var err error
-	if now := c.now(); now.Sub(c.checkedAt) >= reloadEvery {
+	if now := c.clock.Now(); now.Sub(c.checkedAt) >= reloadEvery {
 		c.checkedAt = now
 		err = c.reload()
 	}

@@ -2,9 +2,10 @@ package pki
 
 import (
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"idk/simulator/simclock"
 )
 
 func TestRevocationCheckerPicksUpNewRevocations(t *testing.T) {
@@ -16,10 +17,8 @@ func TestRevocationCheckerPicksUpNewRevocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	c, err := NewRevocationChecker(filepath.Join(dir, CRLFile), filepath.Join(dir, CACertFile), clock)
+	clk := simclock.New(time.Now())
+	c, err := NewRevocationChecker(filepath.Join(dir, CRLFile), filepath.Join(dir, CACertFile), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,9 +28,7 @@ func TestRevocationCheckerPicksUpNewRevocations(t *testing.T) {
 	if _, err := Revoke(dir, "850591", Options{}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(reloadEvery)
-	mu.Unlock()
+	clk.Advance(reloadEvery)
 	if revoked, err := c.Revoked(cert.SerialNumber); !revoked || err != nil {
 		t.Fatalf("after revoke: revoked=%v err=%v", revoked, err)
 	}

@@ -33,9 +33,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
+
+	"idk/internal/atomicfile"
+	"idk/internal/clock"
 )
 
 // Names of the files in a PKI directory.
@@ -82,9 +84,9 @@ const (
 
 // Options tune how certificates are made. The zero value is ready to use.
 type Options struct {
-	// Now is the clock; nil means time.Now. Tests set it to issue
-	// certificates that have already expired.
-	Now func() time.Time
+	// Clock dates new certificates and revocations; nil means clock.Real.
+	// Tests set it to issue certificates that have already expired.
+	Clock clock.Clock
 	// Validity is how long a new certificate is valid. Zero means
 	// DefaultCAValidity for the CA and DefaultLeafValidity for the others.
 	// A leaf never outlives its CA: its NotAfter is cut to the CA's.
@@ -97,12 +99,7 @@ type Options struct {
 	Force bool
 }
 
-func (o Options) now() time.Time {
-	if o.Now != nil {
-		return o.Now()
-	}
-	return time.Now()
-}
+func (o Options) now() time.Time { return clock.Or(o.Clock).Now() }
 
 func (o Options) validity(def time.Duration) (time.Duration, error) {
 	switch {
@@ -189,7 +186,7 @@ func CreateCA(dir string, opts Options) (*x509.Certificate, error) {
 	if err := writeCert(certPath, der); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, CRLFile), crl, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, CRLFile), crl, 0o644); err != nil {
 		return nil, err
 	}
 	return cert, nil
@@ -329,7 +326,7 @@ func issueLeaf(dir, certName, keyName string, tmpl *x509.Certificate, opts Optio
 		return nil, err
 	}
 	now := opts.now()
-	if err := ca.checkValid(now); err != nil {
+	if err := ca.CheckValid(now); err != nil {
 		return nil, err
 	}
 
@@ -372,9 +369,9 @@ func issueLeaf(dir, certName, keyName string, tmpl *x509.Certificate, opts Optio
 	return cert, nil
 }
 
-// checkValid refuses to sign at a time the CA is not valid: what it signed
+// CheckValid refuses to sign at a time the CA is not valid: what it signed
 // would not verify anyway.
-func (ca *CA) checkValid(now time.Time) error {
+func (ca *CA) CheckValid(now time.Time) error {
 	if now.After(ca.Cert.NotAfter) {
 		return fmt.Errorf("pki: CA %q expired at %s; create a new one", ca.Cert.Subject.CommonName,
 			ca.Cert.NotAfter.UTC().Format(time.RFC3339))
@@ -471,7 +468,7 @@ func readKey(path string) (*ecdsa.PrivateKey, error) {
 }
 
 func writeCert(path string, der []byte) error {
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: der}), 0o644)
+	return atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: der}), 0o644)
 }
 
 func writeKey(path string, key *ecdsa.PrivateKey) error {
@@ -479,62 +476,5 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("pki: encode %s: %w", path, err)
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), 0o600)
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one, never a torn one: it writes a temporary file in
-// the same directory, syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	// CreateTemp opens the file 0600, so a private key is never readable
-	// by others, not even before the Chmod below.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("pki: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				f.Close()
-			}
-			os.Remove(tmp)
-			err = fmt.Errorf("pki: write %s: %w", path, err)
-		}
-	}()
-	// Chmod, unlike the mode given at open, is not narrowed by the umask,
-	// so the mode is the same on every machine.
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	closed = true
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable. Windows cannot sync a directory
-// handle; there the rename is left to the file system's journal.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), 0o600)
 }

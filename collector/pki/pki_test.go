@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"idk/simulator/simclock"
 )
 
 // newPKI makes a CA, a collector certificate for the loopback names and the
@@ -47,7 +49,7 @@ func mustReadCert(t *testing.T, path string) *x509.Certificate {
 func TestCreateCA(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "pki") // made by CreateCA
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	cert, err := CreateCA(dir, Options{Now: func() time.Time { return now }, Organization: "Test Customs"})
+	cert, err := CreateCA(dir, Options{Clock: simclock.New(now), Organization: "Test Customs"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +174,7 @@ func TestIssueCollector(t *testing.T) {
 func TestIssueAgent(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	opts := Options{Now: func() time.Time { return now }}
+	opts := Options{Clock: simclock.New(now)}
 	if _, err := CreateCA(dir, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +215,7 @@ func TestIssueAgent(t *testing.T) {
 	}
 
 	// A leaf never outlives its CA.
-	long, err := IssueAgent(dir, "850593", Options{Now: opts.Now, Validity: 20 * DefaultCAValidity})
+	long, err := IssueAgent(dir, "850593", Options{Clock: opts.Clock, Validity: 20 * DefaultCAValidity})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func TestIssueAgent(t *testing.T) {
 func TestIssueWithExpiredCA(t *testing.T) {
 	dir := t.TempDir()
 	past := time.Now().Add(-48 * time.Hour)
-	if _, err := CreateCA(dir, Options{Now: func() time.Time { return past }, Validity: time.Hour}); err != nil {
+	if _, err := CreateCA(dir, Options{Clock: simclock.New(past), Validity: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := IssueAgent(dir, "850591", Options{}); err == nil || !strings.Contains(err.Error(), "expired") {

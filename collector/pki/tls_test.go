@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"idk/protocol/transport"
+	"idk/simulator/simclock"
 )
 
 type handshakeResult struct {
@@ -74,7 +77,7 @@ func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) handshakeResult {
 
 func serverConfig(t *testing.T, dir string) *tls.Config {
 	t.Helper()
-	cfg, err := ServerTLSConfig(filepath.Join(dir, CollectorCertFile), filepath.Join(dir, CollectorKeyFile), filepath.Join(dir, CACertFile))
+	cfg, err := transport.ServerTLS(filepath.Join(dir, CollectorCertFile), filepath.Join(dir, CollectorKeyFile), filepath.Join(dir, CACertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,7 @@ func serverConfig(t *testing.T, dir string) *tls.Config {
 
 func agentConfig(t *testing.T, dir, numIDK, caDir, serverName string) *tls.Config {
 	t.Helper()
-	cfg, err := ClientTLSConfig(filepath.Join(dir, AgentCertFile(numIDK)), filepath.Join(dir, AgentKeyFile(numIDK)),
+	cfg, err := transport.ClientTLS(filepath.Join(dir, AgentCertFile(numIDK)), filepath.Join(dir, AgentKeyFile(numIDK)),
 		filepath.Join(caDir, CACertFile), serverName)
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +129,8 @@ func TestHandshakeRefused(t *testing.T) {
 	if _, err := CreateCA(expired, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	past := func() time.Time { return time.Now().Add(-72 * time.Hour) }
-	if _, err := IssueAgent(expired, "850591", Options{Now: past, Validity: 24 * time.Hour}); err != nil {
+	past := simclock.New(time.Now().Add(-72 * time.Hour))
+	if _, err := IssueAgent(expired, "850591", Options{Clock: past, Validity: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := IssueCollector(expired, []string{"localhost"}, Options{}); err != nil {
@@ -169,7 +172,7 @@ func TestHandshakeRefused(t *testing.T) {
 			name:   "collector certificate as client certificate",
 			server: func(t *testing.T) *tls.Config { return serverConfig(t, dir) },
 			client: func(t *testing.T) *tls.Config {
-				cfg, err := ClientTLSConfig(filepath.Join(dir, CollectorCertFile), filepath.Join(dir, CollectorKeyFile),
+				cfg, err := transport.ClientTLS(filepath.Join(dir, CollectorCertFile), filepath.Join(dir, CollectorKeyFile),
 					filepath.Join(dir, CACertFile), "localhost")
 				if err != nil {
 					t.Fatal(err)
@@ -236,29 +239,6 @@ func TestIdentityFromCert(t *testing.T) {
 	bad.Subject.CommonName = "../etc"
 	if _, err := IdentityFromCert(&bad); err == nil || !strings.Contains(err.Error(), "NUM_IDK") {
 		t.Errorf("IdentityFromCert with CN %q: err = %v, want one naming NUM_IDK", bad.Subject.CommonName, err)
-	}
-}
-
-func TestTLSConfigErrorsNameTheFile(t *testing.T) {
-	dir := newPKI(t)
-	missing := filepath.Join(dir, "missing.crt")
-	cert, key, ca := filepath.Join(dir, CollectorCertFile), filepath.Join(dir, CollectorKeyFile), filepath.Join(dir, CACertFile)
-	for _, tt := range []struct {
-		name          string
-		cert, key, ca string
-		want          string
-	}{
-		{"missing CA", cert, key, missing, missing},
-		{"CA file is a key", cert, key, key, key},
-		{"missing cert", missing, key, ca, missing},
-		{"key of another cert", cert, filepath.Join(dir, "agent-850591.key"), ca, cert},
-	} {
-		if _, err := ServerTLSConfig(tt.cert, tt.key, tt.ca); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: ServerTLSConfig err = %v, want one naming %s", tt.name, err, tt.want)
-		}
-		if _, err := ClientTLSConfig(tt.cert, tt.key, tt.ca, "localhost"); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: ClientTLSConfig err = %v, want one naming %s", tt.name, err, tt.want)
-		}
 	}
 }
 

@@ -5,7 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"time"
+
+	"idk/internal/clock"
 )
 
 // ClientVerifier checks agents' certificates itself, instead of leaving it
@@ -14,7 +15,9 @@ import (
 type ClientVerifier struct {
 	Roots       *x509.CertPool
 	Revocations *RevocationChecker // nil: none checked
-	Now         func() time.Time
+	// Clock decides which certificates have expired; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// OnRefuse is told of every refused handshake: reason is one of
 	// no_certificate, unknown_ca, expired, revoked, not_an_agent, invalid.
 	OnRefuse func(reason string, err error)
@@ -24,14 +27,12 @@ type ClientVerifier struct {
 }
 
 // Apply makes conf verify clients with v. conf must come from
-// ServerTLSConfig (whose ClientCAs become v's roots if v has none).
+// transport.ServerTLS (whose ClientCAs become v's roots if v has none).
 func (v *ClientVerifier) Apply(conf *tls.Config) {
 	if v.Roots == nil {
 		v.Roots = conf.ClientCAs
 	}
-	if v.Now == nil {
-		v.Now = time.Now
-	}
+	v.Clock = clock.Or(v.Clock)
 	// RequestClientCert lets the handshake reach VerifyPeerCertificate even
 	// without a certificate, so that case is counted too; the callback
 	// refuses it.
@@ -65,7 +66,7 @@ func (v *ClientVerifier) check(raw [][]byte) (string, error) {
 	}
 	leaf := certs[0]
 	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots: v.Roots, Intermediates: inter, CurrentTime: v.Now(),
+		Roots: v.Roots, Intermediates: inter, CurrentTime: v.Clock.Now(),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"idk/simulator/simclock"
 )
 
 // Every way an agent can fail to prove who it is, through a real TLS 1.3
@@ -13,8 +15,8 @@ import (
 func TestClientVerifierRefusesAndCounts(t *testing.T) {
 	dir := newPKI(t)
 	other := newPKI(t) // another CA altogether
-	past := func() time.Time { return time.Now().Add(-5 * 365 * 24 * time.Hour) }
-	if _, err := IssueAgent(dir, "999001", Options{Now: past, Validity: 24 * time.Hour}); err != nil {
+	past := simclock.New(time.Now().Add(-5 * 365 * 24 * time.Hour))
+	if _, err := IssueAgent(dir, "999001", Options{Clock: past, Validity: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := IssueAgent(dir, "999002", Options{}); err != nil {

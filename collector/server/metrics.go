@@ -8,6 +8,7 @@ type Metrics struct {
 	Refused       *prometheus.CounterVec
 	Handshakes    *prometheus.CounterVec
 	DiskFull      prometheus.Counter
+	Rejected      prometheus.Counter
 	FilesStored   *prometheus.CounterVec
 	BytesStored   *prometheus.CounterVec
 	BytesReceived prometheus.Counter
@@ -34,6 +35,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		DiskFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "idk_collector_disk_full_refusals_total", Help: "File offers refused because the store's disk is full; agents keep the files and retry.",
+		}),
+		Rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idk_collector_files_rejected_total", Help: "File offers refused for good (a name or size that can never be stored); the agent sets the file aside.",
 		}),
 		FilesStored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idk_collector_files_stored_total", Help: "Scan files stored durably, by ИДК.",
@@ -63,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "idk_collector_device_clock_offset_seconds", Help: "Collector clock minus agent clock, measured at the last hello.",
 		}, []string{"num_idk"}),
 	}
-	reg.MustRegister(m.Connections, m.Refused, m.Handshakes, m.DiskFull, m.FilesStored, m.BytesStored, m.BytesReceived,
+	reg.MustRegister(m.Connections, m.Refused, m.Handshakes, m.DiskFull, m.Rejected, m.FilesStored, m.BytesStored, m.BytesReceived,
 		m.EventsStored, m.Duplicates, m.StreamErrors, m.Resumed, m.LastSeen, m.ClockOffset)
 	return m
 }

@@ -1,7 +1,10 @@
 // Package server accepts agents' QUIC connections and stores what they
 // send. Each connection is tied to one ИДК by its client certificate: the
-// hello must name the same ИДК, and everything on the connection is stored
-// under that ИДК, whatever the messages say.
+// hello must name the same ИДК and the customs body the registry has it
+// enrolled for, and everything on the connection is stored under that ИДК,
+// whatever the messages say. The limits in this file (connections, streams,
+// frame sizes, idle deadlines) keep one stolen certificate from exhausting
+// the collector; docs/security.md lists them.
 package server
 
 import (
@@ -12,35 +15,77 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
 
+	"idk/collector/ingest"
 	"idk/collector/store"
+	"idk/internal/clock"
 	"idk/protocol"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
 )
 
 // Application error codes on QUIC connections and streams.
 const (
 	codeRefused   quic.ApplicationErrorCode = 1 // identity or hello refused
 	codeReplaced  quic.ApplicationErrorCode = 2 // a newer connection of the same ИДК took over
+	codeRevoked   quic.ApplicationErrorCode = 3 // the certificate was revoked while connected
 	streamAborted quic.StreamErrorCode      = 1
+)
+
+// Limits. A hello, an offer and a reply are a few hundred bytes; a chunk is
+// ChunkSize plus framing.
+const (
+	maxHelloFrame = 64 << 10
+	maxOfferFrame = 64 << 10
+	maxChunkFrame = protocol.ChunkSize + 1<<10
+	// maxPreHelloPerIDK and maxPreHello bound connections that finished
+	// the TLS handshake but not yet their hello: an honest agent has one.
+	maxPreHelloPerIDK = 4
+	maxPreHello       = 256
+	// maxFileStreams bounds the file streams of one connection in flight.
+	maxFileStreams = 16
+	// streamIdle is how long a file stream may send nothing before the
+	// collector gives up on it (a live connection's keep-alives do not
+	// count: they keep the connection, not a stalled stream).
+	streamIdle = 60 * time.Second
+	// helloTimeout bounds the whole hello.
+	helloTimeout = 15 * time.Second
+	// revocationEvery is how often live connections are checked against
+	// the revocation list.
+	revocationEvery = 2 * time.Second
 )
 
 // Config wires a Server.
 type Config struct {
-	Store    *store.Store
-	Metrics  *Metrics
-	Log      *slog.Logger
-	Now      func() time.Time
+	Store   *store.Store
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Clock dates hellos and last-seen times and paces the periodic
+	// checks; default clock.Real. Deadlines handed to QUIC streams stay on
+	// the wall clock, which is what the network measures them against.
+	Clock    clock.Clock
 	Identify func(tls.ConnectionState) (numIDK string, err error)
-	// OnEvent, if set, sees every event once, after it is stored, with
-	// CollectorTimeUnixNano set. It must not block for long.
-	OnEvent func(dev *idkpb.Device, epoch uint64, ev *idkpb.Event)
+	// Enrolled returns the customs body (KOD_TO) numIDK is enrolled for in
+	// the collector's registry; ok is false for an ИДК not enrolled, which
+	// is refused. Nil: nothing is enrolled.
+	Enrolled func(numIDK string) (kodTO string, ok bool)
+	// Revoked, if set, is asked every two seconds about each live
+	// connection's certificate; a revoked one is closed.
+	Revoked func(tls.ConnectionState) bool
+	// MaxConnections caps agent connections after their hello; default 4096.
+	MaxConnections int
+	// Ingest takes each event batch to durable state (the log and every
+	// consumer's state) and hands it on. Nil: the events go into Store
+	// with no consumers.
+	Ingest *ingest.Ingest
 	// OnHello, if set, sees each accepted device identity.
 	OnHello func(dev *idkpb.Device)
 }
@@ -49,40 +94,37 @@ type Config struct {
 type Server struct {
 	cfg Config
 
-	mu    sync.Mutex
-	conns map[string]*quic.Conn // by NUM_IDK: the newest connection
+	mu       sync.Mutex
+	conns    map[string]*quic.Conn // by NUM_IDK: the newest connection
+	preHello map[string]int        // by NUM_IDK: connections not past their hello
 }
 
 // New returns a server.
 func New(cfg Config) *Server {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Server{cfg: cfg, conns: map[string]*quic.Conn{}}
-}
-
-// QUICConfig is the transport tuning shared by both ends: keep-alives well
-// below common NAT UDP timeouts (30 s), and windows large enough to fill a
-// fast link with one file stream.
-func QUICConfig() *quic.Config {
-	return &quic.Config{
-		KeepAlivePeriod:            10 * time.Second,
-		MaxIdleTimeout:             45 * time.Second,
-		HandshakeIdleTimeout:       10 * time.Second,
-		InitialStreamReceiveWindow: 1 << 20,
-		MaxStreamReceiveWindow:     16 << 20,
-		MaxConnectionReceiveWindow: 32 << 20,
-		MaxIncomingStreams:         64,
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 4096
 	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = ingest.New(ingest.Config{Log: ingest.FromStore(cfg.Store), Logger: cfg.Log})
+	}
+	return &Server{cfg: cfg, conns: map[string]*quic.Conn{}, preHello: map[string]int{}}
 }
 
 // Serve accepts connections until ctx ends or the listener fails.
 func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if s.cfg.Revoked != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.closeRevoked(ctx)
+		}()
+	}
 	for {
 		conn, err := ln.Accept(ctx)
 		if err != nil {
@@ -105,6 +147,9 @@ type session struct {
 	epoch  uint64        // of the agent's spool
 	offset time.Duration // collector clock minus agent clock
 	log    *slog.Logger
+
+	fileSlots chan struct{} // one per file stream in flight
+	events    atomic.Bool   // an events stream is open
 }
 
 func (ss *session) correct(agentNanos int64) time.Time {
@@ -122,24 +167,37 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	log = log.With("num_idk", numIDK)
-	ss, err := s.hello(ctx, conn, numIDK, log)
+	if !s.enterHello(numIDK) {
+		m.Refused.WithLabelValues("too_many").Inc()
+		log.Warn("connection refused: too many connections waiting for their hello")
+		conn.CloseWithError(codeRefused, "too many connections")
+		return
+	}
+	ss, reason, err := s.hello(ctx, conn, numIDK, log)
+	s.leaveHello(numIDK)
 	if err != nil {
-		m.Refused.WithLabelValues("hello").Inc()
-		log.Warn("connection refused at hello", "err", err)
+		m.Refused.WithLabelValues(reason).Inc()
+		log.Warn("connection refused at hello", "reason", reason, "err", err)
 		conn.CloseWithError(codeRefused, truncate(err.Error(), 200))
 		return
 	}
-	m.Connections.Inc()
-	defer m.Connections.Dec()
 	s.mu.Lock()
 	if old := s.conns[numIDK]; old != nil {
 		// The agent reconnected (new address, or the old path died without
 		// us noticing yet): the old connection's streams would only hold
 		// locks on partial files.
 		old.CloseWithError(codeReplaced, "replaced by a newer connection")
+	} else if len(s.conns) >= s.cfg.MaxConnections {
+		s.mu.Unlock()
+		m.Refused.WithLabelValues("too_many").Inc()
+		log.Warn("connection refused: connection limit reached", "limit", s.cfg.MaxConnections)
+		conn.CloseWithError(codeRefused, "too many connections")
+		return
 	}
 	s.conns[numIDK] = conn
 	s.mu.Unlock()
+	m.Connections.Inc()
+	defer m.Connections.Dec()
 	defer func() {
 		s.mu.Lock()
 		if s.conns[numIDK] == conn {
@@ -150,18 +208,7 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 	log.Info("agent connected", "kod_to", ss.dev.KodTo, "clock_offset", ss.offset)
 	// A connected agent with nothing to send is alive too: keep its
 	// last-seen fresh so a quiet night does not look like an outage.
-	go func() {
-		t := time.NewTicker(30 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-conn.Context().Done():
-				return
-			case <-t.C:
-				s.seen(ss)
-			}
-		}
-	}()
+	go clock.Every(conn.Context(), s.cfg.Clock, 30*time.Second, func() { s.seen(ss) })
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -179,49 +226,107 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 	}
 }
 
-func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log *slog.Logger) (*session, error) {
-	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+// enterHello admits a connection to its hello unless its ИДК, or everyone
+// together, already has too many waiting there.
+func (s *Server) enterHello(numIDK string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := 0
+	for _, n := range s.preHello {
+		total += n
+	}
+	if s.preHello[numIDK] >= maxPreHelloPerIDK || total >= maxPreHello {
+		return false
+	}
+	s.preHello[numIDK]++
+	return true
+}
+
+func (s *Server) leaveHello(numIDK string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.preHello[numIDK]--; s.preHello[numIDK] <= 0 {
+		delete(s.preHello, numIDK)
+	}
+}
+
+// closeRevoked closes, within revocationEvery, the live connections whose
+// certificate has been revoked since they connected: a handshake checks
+// the list once, and a connection can last for days.
+func (s *Server) closeRevoked(ctx context.Context) {
+	clock.Every(ctx, s.cfg.Clock, revocationEvery, func() {
+		s.mu.Lock()
+		conns := make(map[string]*quic.Conn, len(s.conns))
+		maps.Copy(conns, s.conns)
+		s.mu.Unlock()
+		for numIDK, conn := range conns {
+			if s.cfg.Revoked(conn.ConnectionState().TLS) {
+				s.cfg.Metrics.Refused.WithLabelValues("revoked").Inc()
+				s.cfg.Log.Warn("closing the connection of a revoked certificate", "num_idk", numIDK)
+				conn.CloseWithError(codeRevoked, "certificate revoked")
+			}
+		}
+	})
+}
+
+// hello reads and checks the agent's hello. On refusal, reason labels the
+// refusal in idk_collector_connections_refused_total.
+func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log *slog.Logger) (ss *session, reason string, err error) {
+	// The hello's deadlines are on the wall clock, whatever clock the
+	// server runs on: the network measures them against it.
+	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
 	st, err := conn.AcceptStream(hctx)
 	if err != nil {
-		return nil, fmt.Errorf("no hello stream: %w", err)
+		return nil, "hello", fmt.Errorf("no hello stream: %w", err)
 	}
-	defer endStream(st)
-	st.SetDeadline(time.Now().Add(15 * time.Second))
+	defer transport.EndStream(st)
+	st.SetDeadline(time.Now().Add(helloTimeout))
 	r, w := protocol.NewReader(st), protocol.NewWriter(st)
+	r.SetLimit(maxHelloFrame)
 	var hdr idkpb.StreamHeader
 	if err := r.Read(&hdr); err != nil {
-		return nil, err
+		return nil, "hello", err
 	}
 	if hdr.Kind != idkpb.StreamKind_STREAM_KIND_HELLO {
-		return nil, fmt.Errorf("first stream is %v, want hello", hdr.Kind)
+		return nil, "hello", fmt.Errorf("first stream is %v, want hello", hdr.Kind)
 	}
 	var h idkpb.Hello
 	if err := r.Read(&h); err != nil {
-		return nil, err
+		return nil, "hello", err
 	}
-	now := s.cfg.Now()
-	refuse := func(err error) (*session, error) {
+	now := s.cfg.Clock.Now()
+	refuse := func(reason string, err error) (*session, string, error) {
 		w.Write(&idkpb.HelloReply{Error: err.Error(), CollectorTimeUnixNano: now.UnixNano()})
-		return nil, err
+		return nil, reason, err
 	}
 	switch {
 	case h.ProtocolVersion != protocol.Version:
-		return refuse(fmt.Errorf("protocol version %d not supported; this collector speaks %d", h.ProtocolVersion, protocol.Version))
+		return refuse("hello", fmt.Errorf("protocol version %d not supported; this collector speaks %d", h.ProtocolVersion, protocol.Version))
 	case h.Device == nil:
-		return refuse(errors.New("hello without device"))
+		return refuse("hello", errors.New("hello without device"))
 	case h.Device.NumIdk != numIDK:
-		return refuse(fmt.Errorf("hello names NUM_IDK %q but the certificate is for %q", h.Device.NumIdk, numIDK))
+		return refuse("hello", fmt.Errorf("hello names NUM_IDK %q but the certificate is for %q", h.Device.NumIdk, numIDK))
 	}
 	if err := protocol.CheckKodTO(h.Device.KodTo); err != nil {
-		return refuse(fmt.Errorf("hello: %w", err))
+		return refuse("hello", fmt.Errorf("hello: %w", err))
+	}
+	kodTO, ok := "", false
+	if s.cfg.Enrolled != nil {
+		kodTO, ok = s.cfg.Enrolled(numIDK)
+	}
+	if !ok {
+		return refuse("not_enrolled", fmt.Errorf("ИДК %s is not enrolled at this collector: ask its administrator (idk-collector pki agent --kod-to)", numIDK))
+	}
+	if h.Device.KodTo != kodTO {
+		return refuse("kod_to", fmt.Errorf("hello names KOD_TO %s but ИДК %s is enrolled for %s: correct device.kod_to in the agent's configuration, or ask the collector's administrator to change the registry", h.Device.KodTo, numIDK, kodTO))
 	}
 	// The hello left the agent about half a round trip ago.
 	rtt := conn.ConnectionStats().SmoothedRTT
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
-	ss := &session{dev: h.Device, epoch: h.SpoolEpoch, offset: offset, log: log}
+	ss = &session{dev: h.Device, epoch: h.SpoolEpoch, offset: offset, log: log, fileSlots: make(chan struct{}, maxFileStreams)}
 	if err := s.cfg.Store.PutDevice(h.Device); err != nil {
-		return refuse(err)
+		return refuse("hello", err)
 	}
 	if s.cfg.OnHello != nil {
 		s.cfg.OnHello(h.Device)
@@ -229,13 +334,17 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	s.cfg.Metrics.ClockOffset.WithLabelValues(numIDK).Set(offset.Seconds())
 	s.cfg.Metrics.LastSeen.WithLabelValues(numIDK).Set(float64(now.UnixNano()) / 1e9)
 	if err := w.Write(&idkpb.HelloReply{CollectorTimeUnixNano: now.UnixNano(), ClockOffsetNanos: int64(offset)}); err != nil {
-		return nil, err
+		return nil, "hello", err
 	}
-	return ss, nil
+	return ss, "", nil
 }
 
 func (s *Server) handleStream(ss *session, st *quic.Stream) {
-	r, w := protocol.NewReader(st), protocol.NewWriter(st)
+	// Every read waits at most streamIdle: a stream that stalls is ended,
+	// whatever the connection's keep-alives say.
+	in := &idleReader{st: st, idle: streamIdle}
+	r, w := protocol.NewReader(in), protocol.NewWriter(st)
+	r.SetLimit(maxOfferFrame)
 	var hdr idkpb.StreamHeader
 	if err := r.Read(&hdr); err != nil {
 		st.CancelRead(streamAborted)
@@ -247,10 +356,27 @@ func (s *Server) handleStream(ss *session, st *quic.Stream) {
 	switch hdr.Kind {
 	case idkpb.StreamKind_STREAM_KIND_EVENTS:
 		kind = "events"
+		if !ss.events.CompareAndSwap(false, true) {
+			w.Write(&idkpb.EventAck{Error: "one events stream per connection"})
+			err = errors.New("a second events stream")
+			break
+		}
+		// An events stream is quiet while the ИДК has nothing to say, so
+		// it has no idle deadline; it is one per connection.
+		in.idle = 0
+		st.SetReadDeadline(time.Time{})
+		r.SetLimit(protocol.MaxMessageSize)
 		err = s.events(ss, r, w)
+		ss.events.Store(false)
 	case idkpb.StreamKind_STREAM_KIND_FILE:
 		kind = "file"
-		err = s.file(ss, r, w)
+		select {
+		case ss.fileSlots <- struct{}{}:
+			err = s.file(ss, r, w)
+			<-ss.fileSlots
+		default:
+			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REFUSED, Error: "too many files in flight on this connection"})
+		}
 	default:
 		err = fmt.Errorf("unknown stream kind %v", hdr.Kind)
 	}
@@ -258,15 +384,22 @@ func (s *Server) handleStream(ss *session, st *quic.Stream) {
 		s.cfg.Metrics.StreamErrors.WithLabelValues(kind).Inc()
 		ss.log.Warn("stream ended with an error", "stream", kind, "err", err)
 	}
-	endStream(st)
+	transport.EndStream(st)
 }
 
-// endStream finishes both directions. QUIC counts a stream against the
-// agent's stream limit until its receive side is read to the end or
-// cancelled, so every exchange ends here whatever happened.
-func endStream(st *quic.Stream) {
-	st.CancelRead(0)
-	st.Close()
+// idleReader gives each read of a stream idle to deliver something (0:
+// no limit). Its deadlines are on the wall clock, which the network
+// measures them against.
+type idleReader struct {
+	st   *quic.Stream
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if r.idle > 0 {
+		r.st.SetReadDeadline(time.Now().Add(r.idle))
+	}
+	return r.st.Read(p)
 }
 
 // closedByAgent tells an agent's orderly goodbye from a failure.
@@ -276,7 +409,7 @@ func closedByAgent(err error) bool {
 }
 
 func (s *Server) seen(ss *session) {
-	s.cfg.Metrics.LastSeen.WithLabelValues(ss.dev.NumIdk).Set(float64(s.cfg.Now().UnixNano()) / 1e9)
+	s.cfg.Metrics.LastSeen.WithLabelValues(ss.dev.NumIdk).Set(float64(s.cfg.Clock.Now().UnixNano()) / 1e9)
 }
 
 // events stores batches until the agent closes the stream.
@@ -284,20 +417,18 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 	for {
 		var b idkpb.EventBatch
 		if err := r.Read(&b); err != nil {
+			if !errors.Is(err, io.EOF) {
+				w.Write(&idkpb.EventAck{Error: truncate(err.Error(), 200)})
+			}
 			return err
 		}
 		s.seen(ss)
-		res, err := s.cfg.Store.PutEvents(ss.dev, ss.epoch, b.Events, ss.correct)
+		res, err := s.cfg.Ingest.Ingest(ss.dev, ss.epoch, b.Events, ss.correct)
 		if err != nil {
-			w.Write(&idkpb.EventAck{Error: err.Error()})
+			w.Write(&idkpb.EventAck{Error: publicError(err)})
 			return err
 		}
 		s.cfg.Metrics.EventsStored.WithLabelValues(ss.dev.NumIdk).Add(float64(res.Stored))
-		if s.cfg.OnEvent != nil {
-			for _, ev := range res.New {
-				s.cfg.OnEvent(ss.dev, ss.epoch, ev)
-			}
-		}
 		s.cfg.Metrics.Duplicates.WithLabelValues("event").Add(float64(res.Duplicates))
 		if err := w.Write(&idkpb.EventAck{Stored: uint32(res.Stored), Duplicates: uint32(res.Duplicates)}); err != nil {
 			return err
@@ -309,20 +440,32 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error {
 	var o idkpb.FileOffer
 	if err := r.Read(&o); err != nil {
+		if !errors.Is(err, io.EOF) {
+			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REJECTED, Error: truncate(err.Error(), 200)})
+		}
 		return err
 	}
 	s.seen(ss)
 	up, reply, err := s.cfg.Store.Offer(ss.dev, &o, ss.correct(o.ScanTimeUnixNano))
 	if err != nil {
-		w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REFUSED, Error: err.Error()})
-		if errors.Is(err, store.ErrBusy) {
+		switch {
+		case errors.Is(err, store.ErrInvalid):
+			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REJECTED, Error: truncate(err.Error(), 400)})
+			s.cfg.Metrics.Rejected.Inc()
+			ss.log.Warn("file offer rejected", "num_snim", o.NumSnim, "name", o.Name, "err", err)
 			return nil
-		}
-		if errors.Is(err, store.ErrDiskFull) {
+		case errors.Is(err, store.ErrBusy):
+			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REFUSED, Error: "the same file is being received on another stream; try later"})
+			return nil
+		case errors.Is(err, store.ErrDiskFull):
+			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REFUSED, Error: "collector disk full; try later", AllFiles: true})
 			s.cfg.Metrics.DiskFull.Inc()
-			ss.log.Error("file refused: collector disk full", "err", err)
+			ss.log.Error("file refused: collector disk full", "num_snim", o.NumSnim, "name", o.Name, "size", o.Size)
 			return nil
 		}
+		// The collector's own trouble: say so without its details, and let
+		// the agent try again later.
+		w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REFUSED, Error: "collector could not take the file now; try later"})
 		return fmt.Errorf("offer %s/%s: %w", o.NumSnim, o.Name, err)
 	}
 	if up == nil {
@@ -337,22 +480,26 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error
 	if err := w.Write(reply); err != nil {
 		return err
 	}
+	r.SetLimit(maxChunkFrame)
 	var d idkpb.FileData
 	for {
 		if err := r.Read(&d); err != nil {
+			if !errors.Is(err, io.EOF) {
+				w.Write(&idkpb.FileResult{Error: truncate(err.Error(), 200)})
+			}
 			return fmt.Errorf("file %s/%s at %d: %w", o.NumSnim, o.Name, up.Offset(), err)
 		}
 		switch b := d.Body.(type) {
 		case *idkpb.FileData_Chunk:
 			if err := up.Write(b.Chunk); err != nil {
-				w.Write(&idkpb.FileResult{Error: err.Error()})
+				w.Write(&idkpb.FileResult{Error: publicError(err)})
 				return fmt.Errorf("file %s/%s: %w", o.NumSnim, o.Name, err)
 			}
 			s.cfg.Metrics.BytesReceived.Add(float64(len(b.Chunk.Data)))
 		case *idkpb.FileData_Commit:
 			storedAs, err := up.Commit(b.Commit.Sha256)
 			if err != nil {
-				w.Write(&idkpb.FileResult{Error: err.Error(), Restart: errors.Is(err, store.ErrRestart)})
+				w.Write(&idkpb.FileResult{Error: publicError(err), Restart: errors.Is(err, store.ErrRestart)})
 				return fmt.Errorf("file %s/%s: %w", o.NumSnim, o.Name, err)
 			}
 			s.seen(ss)
@@ -361,9 +508,23 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error
 			ss.log.Debug("file stored", "num_snim", o.NumSnim, "name", o.Name, "bytes", o.Size, "stored_as", storedAs)
 			return w.Write(&idkpb.FileResult{StoredAs: storedAs})
 		default:
+			w.Write(&idkpb.FileResult{Error: "empty data message"})
 			return fmt.Errorf("file %s/%s: empty data message", o.NumSnim, o.Name)
 		}
 	}
+}
+
+// publicError is what an agent is told of a failure: the whole text when
+// the agent's input was at fault, and nothing of the collector's paths or
+// disks otherwise (the log has those).
+func publicError(err error) string {
+	switch {
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrRestart):
+		return truncate(err.Error(), 400)
+	case errors.Is(err, store.ErrDiskFull):
+		return "collector disk full; try later"
+	}
+	return "collector could not store it now; try later"
 }
 
 func truncate(s string, n int) string {
@@ -391,7 +552,7 @@ func Listen(addr string, tlsConf *tls.Config, keyFile string) (*quic.Listener, e
 		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
 	}
 	tr := &quic.Transport{Conn: conn, StatelessResetKey: &key}
-	ln, err := tr.Listen(tlsConf, QUICConfig())
+	ln, err := tr.Listen(tlsConf, transport.QUICConfig())
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("server: listen %s: %w", addr, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"idk/collector/store"
 	"idk/protocol"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
+	"idk/simulator/simclock"
 )
 
 type fixture struct {
@@ -24,6 +27,8 @@ type fixture struct {
 	certs   string
 	store   *store.Store
 	metrics *Metrics
+	clk     *simclock.Clock // the server's; stream deadlines stay on the wall clock
+	revoked atomic.Bool     // every certificate, from when it is set
 }
 
 // start runs a real collector server on loopback with real certificates.
@@ -37,12 +42,12 @@ func start(t *testing.T) *fixture {
 	if _, err := pki.IssueCollector(certs, []string{"localhost", "127.0.0.1"}, pki.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"850591", "850592"} {
+	for _, n := range []string{"850591", "850592", "850593"} {
 		if _, err := pki.IssueAgent(certs, n, pki.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tlsConf, err := pki.ServerTLSConfig(filepath.Join(certs, "collector.crt"), filepath.Join(certs, "collector.key"), filepath.Join(certs, "ca.crt"))
+	tlsConf, err := transport.ServerTLS(filepath.Join(certs, "collector.crt"), filepath.Join(certs, "collector.key"), filepath.Join(certs, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +58,21 @@ func start(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	m := NewMetrics(prometheus.NewRegistry())
-	srv := New(Config{Store: st, Metrics: m, Identify: func(cs tls.ConnectionState) (string, error) {
+	f := &fixture{certs: certs, store: st, metrics: m, clk: simclock.New(time.Now())}
+	srv := New(Config{Store: st, Metrics: m, Clock: f.clk, Identify: func(cs tls.ConnectionState) (string, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return "", errors.New("no certificate")
 		}
 		return pki.IdentityFromCert(cs.PeerCertificates[0])
-	}})
-	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, QUICConfig())
+	},
+		// The registry: 850591 and 850592 at one post; 850593 holds a
+		// certificate but was never enrolled.
+		Enrolled: func(numIDK string) (string, bool) {
+			return "10216100", numIDK == "850591" || numIDK == "850592"
+		},
+		Revoked: func(tls.ConnectionState) bool { return f.revoked.Load() },
+	})
+	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,20 +80,21 @@ func start(t *testing.T) *fixture {
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); ln.Close(); <-done })
-	return &fixture{addr: ln.Addr().String(), certs: certs, store: st, metrics: m}
+	f.addr = ln.Addr().String()
+	return f
 }
 
 // dial connects with agent num's certificate and says hello as device.
 func (f *fixture) dial(t *testing.T, num string, device *idkpb.Device) (*quic.Conn, *idkpb.HelloReply, error) {
 	t.Helper()
-	tlsConf, err := pki.ClientTLSConfig(filepath.Join(f.certs, "agent-"+num+".crt"), filepath.Join(f.certs, "agent-"+num+".key"), filepath.Join(f.certs, "ca.crt"), "localhost")
+	tlsConf, err := transport.ClientTLS(filepath.Join(f.certs, "agent-"+num+".crt"), filepath.Join(f.certs, "agent-"+num+".key"), filepath.Join(f.certs, "ca.crt"), "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tlsConf.NextProtos = []string{protocol.ALPN}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, f.addr, tlsConf, QUICConfig())
+	conn, err := quic.DialAddr(ctx, f.addr, tlsConf, transport.QUICConfig())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,11 +170,11 @@ func TestHelloMeasuresClockOffsetAndEventsAreStored(t *testing.T) {
 
 func TestWrongProtocolVersionRefusedClearly(t *testing.T) {
 	f := start(t)
-	tlsConf, _ := pki.ClientTLSConfig(filepath.Join(f.certs, "agent-850591.crt"), filepath.Join(f.certs, "agent-850591.key"), filepath.Join(f.certs, "ca.crt"), "localhost")
+	tlsConf, _ := transport.ClientTLS(filepath.Join(f.certs, "agent-850591.crt"), filepath.Join(f.certs, "agent-850591.key"), filepath.Join(f.certs, "ca.crt"), "localhost")
 	tlsConf.NextProtos = []string{protocol.ALPN}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, f.addr, tlsConf, QUICConfig())
+	conn, err := quic.DialAddr(ctx, f.addr, tlsConf, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +189,111 @@ func TestWrongProtocolVersionRefusedClearly(t *testing.T) {
 	err = r.Read(&rep)
 	if !strings.Contains(rep.Error, "version 99") && (err == nil || !strings.Contains(err.Error(), "version 99")) {
 		t.Fatalf("reply %q, %v", rep.Error, err)
+	}
+}
+
+// KOD_TO comes from the registry: a hello that names another customs body
+// is refused, and so is an ИДК the registry does not list.
+func TestHelloMustMatchTheRegistry(t *testing.T) {
+	f := start(t)
+	for _, c := range []struct {
+		num, kodTO, reason string
+	}{
+		{"850591", "10216200", "kod_to"},
+		{"850593", "10216100", "not_enrolled"},
+	} {
+		conn, rep, err := f.dial(t, c.num, &idkpb.Device{NumIdk: c.num, KodTo: c.kodTO})
+		if err == nil && rep.Error == "" {
+			t.Errorf("%s with KOD_TO %s: accepted", c.num, c.kodTO)
+		}
+		if conn != nil {
+			conn.CloseWithError(0, "")
+		}
+		if got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues(c.reason)); got != 1 {
+			t.Errorf("refused{%s} = %v, want 1", c.reason, got)
+		}
+	}
+}
+
+// A name that can never be stored is rejected for good, not "try later".
+func TestOfferOfUnstorableNameIsRejected(t *testing.T) {
+	f := start(t)
+	conn, rep, err := f.dial(t, "850591", &idkpb.Device{NumIdk: "850591", KodTo: "10216100"})
+	if err != nil || rep.Error != "" {
+		t.Fatalf("hello: %v %q", err, rep.GetError())
+	}
+	defer conn.CloseWithError(0, "")
+	st, err := conn.OpenStreamSync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, r := protocol.NewWriter(st), protocol.NewReader(st)
+	w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_FILE})
+	w.Write(&idkpb.FileOffer{NumSnim: "S1", Name: "a:b.raw", Size: 1, Sha256: make([]byte, 32)})
+	var or idkpb.FileOfferReply
+	if err := r.Read(&or); err != nil {
+		t.Fatal(err)
+	}
+	if or.Status != idkpb.FileOfferReply_STATUS_REJECTED || !strings.Contains(or.Error, "a:b.raw") {
+		t.Fatalf("reply %v %q, want REJECTED naming the file", or.Status, or.Error)
+	}
+}
+
+// A live connection whose certificate becomes revoked is closed at the
+// next check, revocationEvery of the server's clock later.
+func TestRevokedConnectionIsClosed(t *testing.T) {
+	f := start(t)
+	conn, rep, err := f.dial(t, "850591", &idkpb.Device{NumIdk: "850591", KodTo: "10216100"})
+	if err != nil || rep.Error != "" {
+		t.Fatalf("hello: %v %q", err, rep.GetError())
+	}
+	f.revoked.Store(true)
+	// The check runs on its own goroutine: move the clock on until it has
+	// run, giving it real time to act between steps.
+	step := time.NewTicker(10 * time.Millisecond)
+	defer step.Stop()
+	giveUp := time.After(10 * time.Second)
+	for {
+		f.clk.Advance(revocationEvery)
+		select {
+		case <-conn.Context().Done():
+			var ae *quic.ApplicationError
+			if err := context.Cause(conn.Context()); !errors.As(err, &ae) || ae.ErrorCode != codeRevoked {
+				t.Fatalf("closed with %v, want application error %d", err, codeRevoked)
+			}
+			return
+		case <-giveUp:
+			t.Fatal("revoked connection still open")
+		case <-step.C:
+		}
+	}
+}
+
+// A connected agent that sends nothing is still seen, every 30 seconds of
+// the server's clock.
+func TestQuietAgentIsSeen(t *testing.T) {
+	f := start(t)
+	conn, rep, err := f.dial(t, "850591", &idkpb.Device{NumIdk: "850591", KodTo: "10216100"})
+	if err != nil || rep.Error != "" {
+		t.Fatalf("hello: %v %q", err, rep.GetError())
+	}
+	defer conn.CloseWithError(0, "")
+	seen := func() float64 { return testutil.ToFloat64(f.metrics.LastSeen.WithLabelValues("850591")) }
+	if got, want := seen(), float64(f.clk.Now().UnixNano())/1e9; got != want {
+		t.Fatalf("last seen at the hello: %v, want the server's clock %v", got, want)
+	}
+	step := time.NewTicker(10 * time.Millisecond)
+	defer step.Stop()
+	giveUp := time.After(10 * time.Second)
+	for {
+		at := float64(f.clk.Advance(30*time.Second).UnixNano()) / 1e9
+		select {
+		case <-giveUp:
+			t.Fatal("last seen never moved without traffic")
+		case <-step.C:
+		}
+		if seen() >= at {
+			return
+		}
 	}
 }

@@ -1,24 +1,25 @@
 package store
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"idk/internal/atomicfile"
+	"idk/internal/filehash"
+	"idk/protocol"
 )
 
-// scanMarker is written into every scan folder when it is created. It
-// names the ИДК the folder belongs to, which the path alone does not, so
-// that a lost index can be rebuilt from the folders.
+// scanMarker is written into every scan folder when it is created, with
+// the scan's time, so that a lost index can be rebuilt with it. Who the
+// folder belongs to is its path; the marker is not trusted for that.
 const scanMarker = ".scan.json"
 
 // scanDir creates the scan's folder (synced) with its marker and returns
@@ -36,99 +37,122 @@ func (s *Store) scanDir(sc ScanEntry) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("store: encode scan marker: %w", err)
 	}
-	return dir, writeFileSync(marker, b)
+	return dir, atomicfile.WriteFile(marker, b, 0o640)
 }
 
 // reindex rebuilds the file, hash and scan records from the scan folders,
-// hashing every file again. Events are not in the folders: what the index
-// held of them is lost with it (the forms themselves are files and come
-// back). It returns the number of files indexed.
+// hashing every file again. Who a file belongs to comes from where it is:
+// <KOD_TO>/<YYYYMMDD>/<NUM_IDK>/<NUM_SNIM>/, folders only the collector
+// names, from the registry and the certificate. A folder's marker gives
+// the scan's time and nothing else. Events are not in the folders: what
+// the index held of them is lost with it (the forms themselves are files
+// and come back). It returns the number of files indexed.
 func (s *Store) reindex() (int, error) {
 	n := 0
-	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+	kods, err := os.ReadDir(s.root)
+	if err != nil {
+		return 0, err
+	}
+	for _, kod := range kods {
+		if !kod.IsDir() || protocol.CheckKodTO(kod.Name()) != nil {
+			continue
+		}
+		days, err := os.ReadDir(filepath.Join(s.root, kod.Name()))
 		if err != nil {
-			return err
+			return n, err
 		}
-		if d.IsDir() && d.Name() == ".incoming" {
-			return fs.SkipDir
-		}
-		if d.IsDir() || d.Name() != scanMarker {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		var sc ScanEntry
-		if err := json.Unmarshal(b, &sc); err != nil {
-			s.log.Error("unreadable scan marker; folder left unindexed", "file", p, "err", err)
-			return nil
-		}
-		entries, err := os.ReadDir(filepath.Dir(p))
-		if err != nil {
-			return err
-		}
-		sc.Forms = 0
-		for _, e := range entries {
-			name := e.Name()
-			if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") {
+		for _, day := range days {
+			date, err := time.ParseInLocation("20060102", day.Name(), s.loc)
+			if !day.IsDir() || err != nil {
 				continue
 			}
-			sum, size, err := hashPath(filepath.Join(filepath.Dir(p), name))
+			idks, err := os.ReadDir(filepath.Join(s.root, kod.Name(), day.Name()))
 			if err != nil {
-				return err
+				return n, err
 			}
-			kind, offered := "other", name
-			if strings.HasPrefix(name, "form-r") && strings.HasSuffix(name, ".xml") {
-				kind = "form"
-				sc.Forms++
-			} else if strings.HasSuffix(strings.ToLower(name), ".raw") {
-				kind = "raw"
-			} else {
-				kind = "document"
-			}
-			// A second revision name~2.ext was offered as name.ext.
-			if i := strings.LastIndex(offered, "~"); i > 0 && kind != "form" {
-				ext := path.Ext(offered)
-				offered = offered[:i] + ext
-			}
-			e := FileEntry{NumIDK: sc.NumIDK, NumSnim: sc.NumSnim, Name: offered, StoredAs: path.Join(sc.Dir, name),
-				Kind: kind, Size: size, SHA256: sum, StoredAt: s.now()}
-			hashKey := sc.NumIDK + "/" + sc.NumSnim + "/" + offered + "/" + sum
-			if kind == "form" {
-				hashKey = sc.NumIDK + "/" + sc.NumSnim + "/form/" + sum
-			}
-			err = s.db.Update(func(tx *bolt.Tx) error {
-				if err := putJSON(tx.Bucket(bucketFiles), []byte(sc.NumIDK+"/"+sc.NumSnim+"/"+name), e); err != nil {
-					return err
+			for _, idk := range idks {
+				if !idk.IsDir() || protocol.CheckNumIDK(idk.Name()) != nil {
+					continue
 				}
-				return tx.Bucket(bucketHashes).Put([]byte(hashKey), []byte(name))
-			})
-			if err != nil {
+				snims, err := os.ReadDir(filepath.Join(s.root, kod.Name(), day.Name(), idk.Name()))
+				if err != nil {
+					return n, err
+				}
+				for _, snim := range snims {
+					if !snim.IsDir() || protocol.CheckNumSnim(snim.Name()) != nil {
+						continue
+					}
+					sc := ScanEntry{NumIDK: idk.Name(), NumSnim: snim.Name(), KodTO: kod.Name(), ScanTime: date,
+						Dir: path.Join(kod.Name(), day.Name(), idk.Name(), snim.Name())}
+					k, err := s.reindexScan(sc)
+					if err != nil {
+						return n, err
+					}
+					n += k
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
+func (s *Store) reindexScan(sc ScanEntry) (int, error) {
+	dir := filepath.Join(s.root, filepath.FromSlash(sc.Dir))
+	if b, err := os.ReadFile(filepath.Join(dir, scanMarker)); err == nil {
+		var m ScanEntry
+		if json.Unmarshal(b, &m) == nil && m.Dir == sc.Dir && !m.ScanTime.IsZero() {
+			sc.ScanTime = m.ScanTime
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		sum, size, err := hashPath(filepath.Join(dir, name))
+		if err != nil {
+			return n, err
+		}
+		kind, offered := "document", name
+		switch {
+		case strings.HasPrefix(name, "form-r") && strings.HasSuffix(name, ".xml"):
+			kind = "form"
+			sc.Forms++
+		case strings.HasSuffix(strings.ToLower(name), ".raw"):
+			kind = "raw"
+		}
+		// A second revision name~2.ext was offered as name.ext.
+		if i := strings.LastIndex(offered, "~"); i > 0 && kind != "form" {
+			offered = offered[:i] + path.Ext(offered)
+		}
+		fe := FileEntry{NumIDK: sc.NumIDK, NumSnim: sc.NumSnim, Name: offered, StoredAs: path.Join(sc.Dir, name),
+			Kind: kind, Size: size, SHA256: sum, StoredAt: s.clock.Now()}
+		hashKey := sc.NumIDK + "/" + sc.NumSnim + "/" + offered + "/" + sum
+		if kind == "form" {
+			hashKey = sc.NumIDK + "/" + sc.NumSnim + "/form/" + sum
+		}
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			if err := putJSON(tx.Bucket(bucketFiles), []byte(sc.NumIDK+"/"+sc.NumSnim+"/"+name), fe); err != nil {
 				return err
 			}
-			n++
-		}
-		return s.db.Update(func(tx *bolt.Tx) error {
-			return putJSON(tx.Bucket(bucketScans), []byte(sc.NumIDK+"/"+sc.NumSnim), sc)
+			return tx.Bucket(bucketHashes).Put([]byte(hashKey), []byte(name))
 		})
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		err = nil
+		if err != nil {
+			return n, err
+		}
+		n++
 	}
-	return n, err
+	return n, s.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketScans), []byte(sc.NumIDK+"/"+sc.NumSnim), sc)
+	})
 }
 
 func hashPath(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	sum, n, err := filehash.File(p)
+	return hex.EncodeToString(sum), n, err
 }

@@ -1,9 +1,12 @@
 // Package store keeps what agents deliver, durably: scan files under
-// <root>/<KOD_TO>/<YYYYMMDD>/<NUM_SNIM>/, and an index (bbolt) of files,
-// scans and events. Nothing is acknowledged before it is on disk: a file is
-// written to a temporary name, synced, checked against its SHA-256,
+// <root>/<KOD_TO>/<YYYYMMDD>/<NUM_IDK>/<NUM_SNIM>/, and an index (bbolt) of
+// files, scans and events. Nothing is acknowledged before it is on disk: a
+// file is written to a temporary name, synced, checked against its SHA-256,
 // renamed into place, its folder synced, and recorded in the synced index.
-// A file or event delivered twice is recognised and stored once.
+// A file or event delivered twice is recognised and stored once, and a
+// stored file is never replaced: its name is reserved in the index when the
+// offer is accepted, and other content under the same name becomes a new
+// revision beside it.
 package store
 
 import (
@@ -28,8 +31,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"idk/internal/atomicfile"
 	"idk/internal/boltfile"
+	"idk/internal/clock"
 	"idk/internal/diskfree"
+	"idk/internal/filehash"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -41,18 +47,22 @@ var (
 	bucketEvents  = []byte("events")  // idk/ + spool epoch (8 bytes BE) + seq (8 bytes BE) -> idkpb.Event
 	bucketDevices = []byte("devices") // idk -> idkpb.Device from its latest hello
 	bucketAcks    = []byte("acks")    // idk/incident id -> Ack (JSON)
+	bucketMeta    = []byte("meta")    // layout version and the like
 )
 
 // FileEntry describes one stored file.
 type FileEntry struct {
 	NumIDK   string    `json:"num_idk"`
 	NumSnim  string    `json:"num_snim"`
-	Name     string    `json:"name"`      // as the agent named it
-	StoredAs string    `json:"stored_as"` // path under the root, '/'-separated
+	Name     string    `json:"name"`                    // as the agent offered it
+	Original string    `json:"original_name,omitempty"` // the name in the scanner's folder, when it could not be stored as it was
+	StoredAs string    `json:"stored_as"`               // path under the root, '/'-separated
 	Kind     string    `json:"kind"`
 	Size     int64     `json:"size"`
 	SHA256   string    `json:"sha256"`
 	StoredAt time.Time `json:"stored_at"`
+	// Pending marks a name reserved for an upload not yet committed.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // ScanEntry pins the folder of a scan, so that all its files land together
@@ -68,16 +78,17 @@ type ScanEntry struct {
 
 // Store is safe for concurrent use.
 type Store struct {
-	root string
-	db   *bolt.DB
-	loc  *time.Location
-	now  func() time.Time
-	log  *slog.Logger
+	root  string
+	db    *bolt.DB
+	loc   *time.Location
+	clock clock.Clock
+	log   *slog.Logger
 	// minFree, see Options.MinFree.
 	minFree uint64
 
-	mu     sync.Mutex
-	active map[string]bool // partial files being written
+	mu       sync.Mutex
+	active   map[string]bool   // partial files being written
+	promised map[string]uint64 // partial file -> bytes still to come, counted against free space
 
 	// Recovered is set when the index was damaged at Open, moved aside,
 	// and rebuilt from the scan folders.
@@ -86,8 +97,8 @@ type Store struct {
 
 // Options configure a Store.
 type Options struct {
-	Location *time.Location   // time zone of the date folders; default time.Local
-	Now      func() time.Time // default time.Now
+	Location *time.Location // time zone of the date folders; default time.Local
+	Clock    clock.Clock    // dates what is stored and decides what is stale; default clock.Real
 	Log      *slog.Logger
 	// MinFree is the space the store keeps free: an offer that would eat
 	// into it is refused (ErrDiskFull) instead of failing half-written.
@@ -99,9 +110,7 @@ func Open(root string, opt Options) (*Store, error) {
 	if opt.Location == nil {
 		opt.Location = time.Local
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
+	opt.Clock = clock.Or(opt.Clock)
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
@@ -109,12 +118,14 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: create %s: %w", root, err)
 	}
 	dbPath := filepath.Join(root, "index.db")
-	db, rec, err := boltfile.Open(dbPath, opt.Now)
+	_, statErr := os.Stat(dbPath)
+	lost := errors.Is(statErr, os.ErrNotExist) && holdsScans(root)
+	db, rec, err := boltfile.Open(dbPath, opt.Clock.Now)
 	if err != nil {
 		return nil, fmt.Errorf("store: index: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks} {
+		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -125,7 +136,7 @@ func Open(root string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: init index %s: %w", dbPath, err)
 	}
-	s := &Store{root: root, db: db, loc: opt.Location, now: opt.Now, log: opt.Log, minFree: opt.MinFree, active: map[string]bool{}, Recovered: rec}
+	s := &Store{root: root, db: db, loc: opt.Location, clock: opt.Clock, log: opt.Log, minFree: opt.MinFree, active: map[string]bool{}, promised: map[string]uint64{}, Recovered: rec}
 	if rec != nil {
 		opt.Log.Error("collector index was damaged; moved aside and rebuilt from the stored files",
 			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
@@ -135,12 +146,36 @@ func Open(root string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("store: rebuild index from %s: %w", root, err)
 		}
 		opt.Log.Warn("index rebuilt", "files", n)
+	} else if lost {
+		opt.Log.Error("collector index missing beside stored scans; rebuilding it from the scan folders", "index", dbPath)
+		n, err := s.reindex()
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: rebuild index from %s: %w", root, err)
+		}
+		s.Recovered = &boltfile.Recovery{Cause: errors.New("index file missing")}
+		opt.Log.Warn("index rebuilt", "files", n)
+	}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return s, nil
 }
 
+// holdsScans reports whether root has a customs body's folder of scans.
+func holdsScans(root string) bool {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if e.IsDir() && protocol.CheckKodTO(e.Name()) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Close closes the index.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return boltfile.Close(s.db) }
 
 // Root is the folder the store writes under.
 func (s *Store) Root() string { return s.root }
@@ -152,29 +187,36 @@ var ErrDiskFull = errors.New("store: collector disk full")
 // ErrBusy means another connection is writing the same file right now.
 var ErrBusy = errors.New("store: the same file is being received on another stream")
 
-// scan returns the scan's entry, creating it (and pinning its folder) the
+// ErrInvalid marks what can never be stored as it was sent (a bad name, a
+// bad size, a malformed batch): sending it again will not help.
+var ErrInvalid = errors.New("store: invalid")
+
+// MaxFileSize bounds one offered file: far above any X-ray image, far
+// below anything whose size arithmetic could wrap.
+const MaxFileSize = 1 << 40
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// scanDirOf is the folder of a scan: the ИДК's customs body and number
+// come from the collector's registry and the connection's certificate, so
+// no two ИДК can ever write into one folder.
+func (s *Store) scanDirOf(dev *idkpb.Device, numSnim string, scanTime time.Time) string {
+	return path.Join(dev.KodTo, scanTime.In(s.loc).Format("20060102"), dev.NumIdk, numSnim)
+}
+
+// scanTx returns the scan's entry, creating it (and pinning its folder) the
 // first time the scan is mentioned.
-func (s *Store) scan(dev *idkpb.Device, numSnim string, scanTime time.Time) (ScanEntry, error) {
+func (s *Store) scanTx(tx *bolt.Tx, dev *idkpb.Device, numSnim string, scanTime time.Time) (ScanEntry, error) {
 	key := []byte(dev.NumIdk + "/" + numSnim)
+	b := tx.Bucket(bucketScans)
 	var sc ScanEntry
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketScans)
-		if v := b.Get(key); v != nil {
-			return json.Unmarshal(v, &sc)
-		}
-		sc = ScanEntry{
-			NumIDK:   dev.NumIdk,
-			NumSnim:  numSnim,
-			KodTO:    dev.KodTo,
-			ScanTime: scanTime,
-			Dir:      path.Join(dev.KodTo, scanTime.In(s.loc).Format("20060102"), numSnim),
-		}
-		return putJSON(b, key, sc)
-	})
-	if err != nil {
-		return sc, fmt.Errorf("store: scan %s/%s: %w", dev.NumIdk, numSnim, err)
+	if v := b.Get(key); v != nil {
+		return sc, json.Unmarshal(v, &sc)
 	}
-	return sc, nil
+	sc = ScanEntry{NumIDK: dev.NumIdk, NumSnim: numSnim, KodTO: dev.KodTo, ScanTime: scanTime, Dir: s.scanDirOf(dev, numSnim, scanTime)}
+	return sc, putJSON(b, key, sc)
 }
 
 // Upload is one file being received.
@@ -187,57 +229,81 @@ type Upload struct {
 	f        *os.File
 	h        hash.Hash
 	offset   uint64
-	storedAs string // name in the scan folder
+	storedAs string // name in the scan folder, reserved in the index
 	crc      *crc32.Table
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Offer answers a file offer. It returns an Upload when the agent should
-// send data (from reply.Offset), or nil when the file is already stored.
-func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time) (*Upload, *idkpb.FileOfferReply, error) {
+// checkOffer refuses, for good, an offer that can never be stored.
+func checkOffer(o *idkpb.FileOffer) error {
 	if err := protocol.CheckNumSnim(o.NumSnim); err != nil {
-		return nil, nil, fmt.Errorf("offer: %w", err)
+		return invalid("offer: %v", err)
 	}
 	if err := protocol.CheckFileName(o.Name); err != nil {
-		return nil, nil, fmt.Errorf("offer %s: %w", o.NumSnim, err)
+		return invalid("offer %s: %v", o.NumSnim, err)
+	}
+	if len(o.OriginalName) > 4*protocol.MaxNameBytes {
+		return invalid("offer %s/%s: original name longer than %d bytes", o.NumSnim, o.Name, 4*protocol.MaxNameBytes)
 	}
 	if len(o.Sha256) != sha256.Size {
-		return nil, nil, fmt.Errorf("offer %s/%s: sha256 has %d bytes, want 32", o.NumSnim, o.Name, len(o.Sha256))
+		return invalid("offer %s/%s: sha256 has %d bytes, want 32", o.NumSnim, o.Name, len(o.Sha256))
 	}
-	sc, err := s.scan(dev, o.NumSnim, scanTime)
-	if err != nil {
+	if o.Size > MaxFileSize {
+		return invalid("offer of %q in scan %s: larger than a terabyte, more than any scan file", o.Name, o.NumSnim)
+	}
+	return nil
+}
+
+// Offer answers a file offer. It returns an Upload when the agent should
+// send data (from reply.Offset), or nil when the file is already stored.
+// Errors wrapping ErrInvalid mean the offer can never be stored; ErrBusy
+// and ErrDiskFull mean "not now".
+func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time) (*Upload, *idkpb.FileOfferReply, error) {
+	if err := checkOffer(o); err != nil {
 		return nil, nil, err
 	}
 	sum := hex.EncodeToString(o.Sha256)
 	hashKey := []byte(dev.NumIdk + "/" + o.NumSnim + "/" + o.Name + "/" + sum)
-	var storedAs string
-	var taken map[string]bool
-	err = s.db.View(func(tx *bolt.Tx) error {
+	var (
+		sc       ScanEntry
+		storedAs string
+		have     bool
+	)
+	// One transaction looks the content up and, if it is new, reserves a
+	// name no other upload, form or stored file holds: two streams offering
+	// one name with different contents get two names.
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if sc, err = s.scanTx(tx, dev, o.NumSnim, scanTime); err != nil {
+			return err
+		}
+		files := tx.Bucket(bucketFiles)
+		prefix := dev.NumIdk + "/" + o.NumSnim + "/"
 		if v := tx.Bucket(bucketHashes).Get(hashKey); v != nil {
 			storedAs = string(v)
+			var e FileEntry
+			if ev := files.Get([]byte(prefix + storedAs)); ev != nil {
+				if err := json.Unmarshal(ev, &e); err != nil {
+					return err
+				}
+			}
+			have = !e.Pending
 			return nil
 		}
-		taken = map[string]bool{}
-		prefix := []byte(dev.NumIdk + "/" + o.NumSnim + "/")
-		c := tx.Bucket(bucketFiles).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			taken[string(k[len(prefix):])] = true
+		storedAs = freeName(files, prefix, o.Name)
+		e := FileEntry{NumIDK: dev.NumIdk, NumSnim: o.NumSnim, Name: o.Name, Original: o.OriginalName,
+			StoredAs: path.Join(sc.Dir, storedAs), Kind: kindName(o.Kind), Size: int64(o.Size), SHA256: sum, Pending: true, StoredAt: s.clock.Now()}
+		if err := putJSON(files, []byte(prefix+storedAs), e); err != nil {
+			return err
 		}
-		return nil
+		return tx.Bucket(bucketHashes).Put(hashKey, []byte(storedAs))
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: look up %s/%s: %w", o.NumSnim, o.Name, err)
+		return nil, nil, fmt.Errorf("store: offer %s/%s: %w", o.NumSnim, o.Name, err)
 	}
-	if storedAs != "" {
+	if have {
 		return nil, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_HAVE, Offset: o.Size}, nil
-	}
-	// The same name with other content is a new revision of the file (a
-	// substituted image is evidence too): keep both, never overwrite.
-	storedAs = o.Name
-	for n := 2; taken[storedAs]; n++ {
-		ext := path.Ext(o.Name)
-		storedAs = fmt.Sprintf("%s~%d%s", strings.TrimSuffix(o.Name, ext), n, ext)
 	}
 	final := filepath.Join(s.root, filepath.FromSlash(sc.Dir), storedAs)
 	if ok, err := s.adoptOrphan(dev, o, sc, storedAs, final); err != nil {
@@ -246,46 +312,101 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 		return nil, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_HAVE, Offset: o.Size}, nil
 	}
 
-	partial := filepath.Join(s.root, ".incoming", dev.NumIdk, o.NumSnim+"."+o.Name+"."+sum[:16]+".part")
+	partial := filepath.Join(s.root, ".incoming", dev.NumIdk, o.NumSnim, storedAs+".part")
+	u := &Upload{s: s, dev: dev, offer: o, scan: sc, partial: partial, storedAs: storedAs, h: sha256.New(), crc: castagnoli}
+	held, err := partialSize(partial)
+	if err != nil {
+		return nil, nil, err
+	}
 	s.mu.Lock()
 	if s.active[partial] {
 		s.mu.Unlock()
 		return nil, nil, ErrBusy
 	}
+	need := o.Size - min(held, o.Size)
+	if err := s.reserveLocked(partial, need); err != nil {
+		s.mu.Unlock()
+		return nil, nil, err
+	}
 	s.active[partial] = true
 	s.mu.Unlock()
-	u := &Upload{s: s, dev: dev, offer: o, scan: sc, partial: partial, storedAs: storedAs, h: sha256.New(), crc: castagnoli}
 	if err := u.open(); err != nil {
 		u.Close()
 		return nil, nil, err
 	}
-	if free, err := diskfree.Bytes(s.root); err == nil && free < o.Size-u.offset+s.minFree {
-		u.Close()
-		return nil, nil, fmt.Errorf("%w: %d bytes free, %s/%s needs %d more and %d stay in reserve",
-			ErrDiskFull, free, o.NumSnim, o.Name, o.Size-u.offset, s.minFree)
-	}
 	return u, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_SEND, Offset: u.offset}, nil
+}
+
+// freeName is name, or the first name~N.ext, that no entry of the scan
+// (stored, reserved or a form) holds.
+func freeName(files *bolt.Bucket, prefix, name string) string {
+	storedAs := name
+	for n := 2; files.Get([]byte(prefix+storedAs)) != nil; n++ {
+		ext := path.Ext(name)
+		storedAs = fmt.Sprintf("%s~%d%s", strings.TrimSuffix(name, ext), n, ext)
+	}
+	return storedAs
+}
+
+func partialSize(p string) (uint64, error) {
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return uint64(fi.Size()), nil
+}
+
+// reserveLocked promises need bytes to key if the disk has them beyond the
+// reserve and what is promised to other uploads already. s.mu is held.
+// The arithmetic saturates rather than wrap, whatever an offer claims.
+func (s *Store) reserveLocked(key string, need uint64) error {
+	free, err := diskfree.Bytes(s.root)
+	if err != nil {
+		return nil // no figure on this platform: the write itself will tell
+	}
+	want := satAdd(satAdd(need, s.minFree), s.promisedLocked())
+	if want > free {
+		s.log.Warn("refusing an upload: not enough free space", "free_bytes", free, "needs_bytes", need,
+			"promised_bytes", s.promisedLocked(), "reserve_bytes", s.minFree)
+		return ErrDiskFull
+	}
+	s.promised[key] = need
+	return nil
+}
+
+func (s *Store) promisedLocked() uint64 {
+	var sum uint64
+	for _, n := range s.promised {
+		sum = satAdd(sum, n)
+	}
+	return sum
+}
+
+func satAdd(a, b uint64) uint64 {
+	if a > ^uint64(0)-b {
+		return ^uint64(0)
+	}
+	return a + b
 }
 
 // adoptOrphan handles a crash between the rename and the index update: the
 // file is in place but unrecorded. If its content is what is offered, it is
 // recorded now and need not be sent again.
 func (s *Store) adoptOrphan(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry, storedAs, final string) (bool, error) {
-	f, err := os.Open(final)
+	sum, n, err := filehash.File(final)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("store: check %s: %w", final, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return false, fmt.Errorf("store: hash %s: %w", final, err)
-	}
-	if uint64(n) != o.Size || !bytes.Equal(h.Sum(nil), o.Sha256) {
-		// Not ours: move it aside rather than overwrite anything.
-		aside := final + ".orphan-" + s.now().UTC().Format("20060102T150405.000000000")
+	if uint64(n) != o.Size || !bytes.Equal(sum, o.Sha256) {
+		// Unrecorded, and not this content: a reservation whose upload
+		// crashed mid-rename cannot hold other bytes, so this is something
+		// the collector never accepted. Move it aside, never overwrite.
+		aside := filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+".orphan-"+s.clock.Now().UTC().Format("20060102T150405.000000000"))
 		s.log.Warn("unrecorded file with other content moved aside", "file", final, "to", aside)
 		if err := os.Rename(final, aside); err != nil {
 			return false, fmt.Errorf("store: move aside %s: %w", final, err)
@@ -331,13 +452,13 @@ func (u *Upload) Offset() uint64 { return u.offset }
 // Write appends one chunk after checking its offset and checksum.
 func (u *Upload) Write(c *idkpb.Chunk) error {
 	if c.Offset != u.offset {
-		return fmt.Errorf("chunk offset %d, want %d", c.Offset, u.offset)
+		return invalid("chunk offset %d, want %d", c.Offset, u.offset)
 	}
 	if crc32.Checksum(c.Data, u.crc) != c.Crc32C {
-		return fmt.Errorf("chunk at offset %d: CRC32C mismatch", c.Offset)
+		return invalid("chunk at offset %d: CRC32C mismatch", c.Offset)
 	}
 	if u.offset+uint64(len(c.Data)) > u.offer.Size {
-		return fmt.Errorf("chunk at offset %d runs past the offered size %d", c.Offset, u.offer.Size)
+		return invalid("chunk at offset %d runs past the offered size %d", c.Offset, u.offer.Size)
 	}
 	if _, err := u.f.Write(c.Data); err != nil {
 		return fmt.Errorf("store: write %s: %w", u.partial, err)
@@ -355,10 +476,10 @@ var ErrRestart = errors.New("store: content does not match its SHA-256; partial 
 // under the root.
 func (u *Upload) Commit(sum []byte) (string, error) {
 	if !bytes.Equal(sum, u.offer.Sha256) {
-		return "", fmt.Errorf("commit sha256 differs from the offer's")
+		return "", invalid("commit sha256 differs from the offer's")
 	}
 	if u.offset != u.offer.Size {
-		return "", fmt.Errorf("commit at %d bytes, offered %d", u.offset, u.offer.Size)
+		return "", invalid("commit at %d bytes, offered %d", u.offset, u.offer.Size)
 	}
 	if !bytes.Equal(u.h.Sum(nil), sum) {
 		u.f.Close()
@@ -378,12 +499,19 @@ func (u *Upload) Commit(sum []byte) (string, error) {
 		return "", err
 	}
 	final := filepath.Join(dir, u.storedAs)
-	if err := os.Rename(u.partial, final); err != nil {
-		return "", fmt.Errorf("store: rename into %s: %w", final, err)
+	// The name was reserved for this content: anything already there was
+	// never recorded (adoptOrphan moved such files aside at the offer), so
+	// Link refuses rather than replace if something appeared since.
+	if err := os.Link(u.partial, final); err != nil {
+		return "", fmt.Errorf("store: place %s: %w", final, err)
 	}
 	if err := syncDir(dir); err != nil {
 		return "", err
 	}
+	if err := os.Remove(u.partial); err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	os.Remove(filepath.Dir(u.partial)) // the scan's partials folder, once empty
 	if err := u.s.record(u.dev, u.offer, u.scan, u.storedAs, int64(u.offset)); err != nil {
 		return "", err
 	}
@@ -398,6 +526,7 @@ func (u *Upload) Close() {
 	}
 	u.s.mu.Lock()
 	delete(u.s.active, u.partial)
+	delete(u.s.promised, u.partial)
 	u.s.mu.Unlock()
 }
 
@@ -407,11 +536,12 @@ func (s *Store) record(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry, stor
 		NumIDK:   dev.NumIdk,
 		NumSnim:  o.NumSnim,
 		Name:     o.Name,
+		Original: o.OriginalName,
 		StoredAs: path.Join(sc.Dir, storedAs),
 		Kind:     kindName(o.Kind),
 		Size:     size,
 		SHA256:   sum,
-		StoredAt: s.now(),
+		StoredAt: s.clock.Now(),
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bucketFiles), []byte(dev.NumIdk+"/"+o.NumSnim+"/"+storedAs), e); err != nil {
@@ -442,76 +572,108 @@ type EventResult struct {
 }
 
 // PutEvents stores a batch of events from one device's spool (epoch),
-// each once. Form revisions are also written as files into their scan
-// folder. correct maps the agent's clock to the collector's.
-func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, correct func(int64) time.Time) (EventResult, error) {
+// each once, in one transaction (one fsync for the batch). Form revisions
+// are also written as files into their scan folder. correct maps the
+// agent's clock to the collector's. A batch that names one sequence number
+// twice is refused whole (ErrInvalid): one of the two would be lost.
+//
+// apply, if not nil, is called inside the same transaction for each new
+// (not duplicate) event once it is stored, with CollectorTimeUnixNano set:
+// what it writes through the KV commits with the log or not at all, so
+// state derived from the events can never fall behind or run ahead of
+// them. An error from apply refuses the whole batch.
+func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, correct func(int64) time.Time, apply func(*KV, *idkpb.Event) error) (EventResult, error) {
 	var res EventResult
-	type kv struct{ k, v []byte }
-	var fresh []kv
+	seqs := make(map[uint64]bool, len(evs))
 	for _, ev := range evs {
-		key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)
-		var have bool
-		s.db.View(func(tx *bolt.Tx) error { have = tx.Bucket(bucketEvents).Get(key) != nil; return nil })
-		if have {
-			res.Duplicates++
-			continue
+		if ev.Seq == 0 || seqs[ev.Seq] {
+			return res, invalid("event batch: sequence number %d repeated or zero", ev.Seq)
 		}
-		// Side effects first (idempotent: a redelivered event rewrites the
-		// same bytes), then the event itself, so a crash in between is
-		// repaired by the agent sending the batch again.
-		when := correct(ev.TimeUnixNano)
-		ev.CollectorTimeUnixNano = when.UnixNano()
-		switch b := ev.Body.(type) {
-		case *idkpb.Event_ScanSeen:
-			if err := protocol.CheckNumSnim(b.ScanSeen.NumSnim); err != nil {
-				return res, fmt.Errorf("event %d: %w", ev.Seq, err)
-			}
-			if _, err := s.scan(dev, b.ScanSeen.NumSnim, when); err != nil {
-				return res, err
-			}
-		case *idkpb.Event_Form:
-			if err := s.putForm(dev, b.Form, when); err != nil {
-				return res, fmt.Errorf("event %d: %w", ev.Seq, err)
-			}
-		}
-		v, err := proto.Marshal(ev)
-		if err != nil {
-			return res, fmt.Errorf("store: encode event %d: %w", ev.Seq, err)
-		}
-		fresh = append(fresh, kv{key, v})
-		res.New = append(res.New, ev)
+		seqs[ev.Seq] = true
 	}
-	if len(fresh) == 0 {
-		return res, nil
-	}
+	// One transaction for the whole batch: one fsync of the index instead
+	// of one per event. Form files are written (synced) inside it; a crash
+	// before the commit leaves an unrecorded form file that the
+	// redelivered batch writes again under the same name.
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		res = EventResult{}
 		b := tx.Bucket(bucketEvents)
-		for _, e := range fresh {
-			if err := b.Put(e.k, e.v); err != nil {
+		for _, ev := range evs {
+			key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)
+			if b.Get(key) != nil {
+				res.Duplicates++
+				continue
+			}
+			when := correct(ev.TimeUnixNano)
+			ev.CollectorTimeUnixNano = when.UnixNano()
+			switch body := ev.Body.(type) {
+			case *idkpb.Event_ScanSeen:
+				if err := protocol.CheckNumSnim(body.ScanSeen.NumSnim); err != nil {
+					return invalid("event %d: %v", ev.Seq, err)
+				}
+				if _, err := s.scanTx(tx, dev, body.ScanSeen.NumSnim, when); err != nil {
+					return err
+				}
+			case *idkpb.Event_Form:
+				if err := s.putFormTx(tx, dev, body.Form, when); err != nil {
+					return fmt.Errorf("event %d: %w", ev.Seq, err)
+				}
+			}
+			v, err := proto.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("store: encode event %d: %w", ev.Seq, err)
+			}
+			if err := b.Put(key, v); err != nil {
 				return err
 			}
+			if apply != nil {
+				if err := apply(&KV{tx}, ev); err != nil {
+					return fmt.Errorf("event %d: %w", ev.Seq, err)
+				}
+			}
+			res.New = append(res.New, ev)
 		}
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("store: index %d events: %w", len(fresh), err)
+		return EventResult{}, fmt.Errorf("store: %d events of %s: %w", len(evs), dev.NumIdk, err)
 	}
-	res.Stored = len(fresh)
+	res.Stored = len(res.New)
 	return res, nil
 }
 
-// putForm writes a form revision as form-rNNN.xml in its scan folder.
-func (s *Store) putForm(dev *idkpb.Device, fr *idkpb.FormRevision, when time.Time) error {
+// putFormTx writes a form revision as form-rNNN.xml in its scan folder and
+// records it in tx. Forms are numbered by the collector in order of
+// arrival and stored once per content: an agent whose spool was rebuilt
+// sends the current form again as its revision 1, and that must neither
+// overwrite the old revision 1 nor be stored twice. The name is one no
+// uploaded file holds.
+func (s *Store) putFormTx(tx *bolt.Tx, dev *idkpb.Device, fr *idkpb.FormRevision, when time.Time) error {
 	if err := protocol.CheckNumSnim(fr.NumSnim); err != nil {
-		return err
+		return invalid("form: %v", err)
 	}
 	if fr.Revision == 0 || fr.Revision > 9999 {
-		return fmt.Errorf("form %s: revision %d out of range", fr.NumSnim, fr.Revision)
+		return invalid("form %s: revision %d out of range", fr.NumSnim, fr.Revision)
+	}
+	if len(fr.Content) > protocol.MaxFormSize {
+		return invalid("form %s: larger than %d bytes", fr.NumSnim, protocol.MaxFormSize)
 	}
 	if got := sha256.Sum256(fr.Content); !bytes.Equal(got[:], fr.Sha256) {
-		return fmt.Errorf("form %s revision %d: content does not match its sha256", fr.NumSnim, fr.Revision)
+		return invalid("form %s revision %d: content does not match its sha256", fr.NumSnim, fr.Revision)
 	}
-	sc, err := s.scan(dev, fr.NumSnim, when)
+	sc, err := s.scanTx(tx, dev, fr.NumSnim, when)
+	if err != nil {
+		return err
+	}
+	sum := hex.EncodeToString(fr.Sha256)
+	hashKey := []byte(dev.NumIdk + "/" + fr.NumSnim + "/form/" + sum)
+	if tx.Bucket(bucketHashes).Get(hashKey) != nil {
+		return nil
+	}
+	s.mu.Lock()
+	err = s.reserveLocked("form", uint64(len(fr.Content)))
+	delete(s.promised, "form")
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -519,34 +681,23 @@ func (s *Store) putForm(dev *idkpb.Device, fr *idkpb.FormRevision, when time.Tim
 	if err != nil {
 		return err
 	}
-	// Forms are numbered by the collector in order of arrival and stored
-	// once per content: an agent whose spool was rebuilt sends the current
-	// form again as its revision 1, and that must neither overwrite the
-	// old revision 1 nor be stored twice.
-	sum := hex.EncodeToString(fr.Sha256)
-	hashKey := []byte(dev.NumIdk + "/" + fr.NumSnim + "/form/" + sum)
-	var have bool
-	s.db.View(func(tx *bolt.Tx) error { have = tx.Bucket(bucketHashes).Get(hashKey) != nil; return nil })
-	if have {
-		return nil
-	}
 	rev := sc.Forms + 1
-	name := fmt.Sprintf("form-r%03d.xml", rev)
-	if err := writeFileSync(filepath.Join(dir, name), fr.Content); err != nil {
+	files := tx.Bucket(bucketFiles)
+	prefix := dev.NumIdk + "/" + fr.NumSnim + "/"
+	name := freeName(files, prefix, fmt.Sprintf("form-r%03d.xml", rev))
+	if err := atomicfile.WriteFile(filepath.Join(dir, name), fr.Content, 0o640); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		e := FileEntry{NumIDK: dev.NumIdk, NumSnim: fr.NumSnim, Name: name, StoredAs: path.Join(sc.Dir, name),
-			Kind: "form", Size: int64(len(fr.Content)), SHA256: sum, StoredAt: s.now()}
-		if err := putJSON(tx.Bucket(bucketFiles), []byte(dev.NumIdk+"/"+fr.NumSnim+"/"+name), e); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketHashes).Put(hashKey, []byte(name)); err != nil {
-			return err
-		}
-		sc.Forms = rev
-		return putJSON(tx.Bucket(bucketScans), []byte(dev.NumIdk+"/"+fr.NumSnim), sc)
-	})
+	e := FileEntry{NumIDK: dev.NumIdk, NumSnim: fr.NumSnim, Name: name, StoredAs: path.Join(sc.Dir, name),
+		Kind: "form", Size: int64(len(fr.Content)), SHA256: sum, StoredAt: s.clock.Now()}
+	if err := putJSON(files, []byte(prefix+name), e); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketHashes).Put(hashKey, []byte(name)); err != nil {
+		return err
+	}
+	sc.Forms = rev
+	return putJSON(tx.Bucket(bucketScans), []byte(dev.NumIdk+"/"+fr.NumSnim), sc)
 }
 
 // PutDevice records a device's identity as its latest hello gave it.
@@ -627,7 +778,9 @@ func (s *Store) Files(numIDK string) ([]FileEntry, error) {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)
 			}
-			out = append(out, e)
+			if !e.Pending {
+				out = append(out, e)
+			}
 		}
 		return nil
 	})

@@ -165,7 +165,7 @@ cat <<EOF
 idk-collector is installed. Next:
   - allow UDP port 7443 (listen.quic) from the scanner PCs in the firewall;
   - issue a certificate for each ИДК:
-      sudo ${bin_path} pki agent --dir ${pki_dir} --num-idk NUM_IDK
+      sudo ${bin_path} pki agent --dir ${pki_dir} --num-idk NUM_IDK --kod-to KOD_TO
     and copy ${pki_dir}/ca.crt with agent-NUM_IDK.crt and .key to that PC;
   - follow the log: journalctl -u ${unit} -f
 EOF

@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"idk/drivers/gps"
 	"idk/simulator/gpssim"
+	"idk/simulator/simclock"
 )
 
 // sentence adds a correct checksum to a body written between '$' and '*'.
@@ -180,27 +180,6 @@ func TestDistance(t *testing.T) {
 	}
 }
 
-// testClock ends every wait at once and moves its time forward.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
 var (
 	depot = gpssim.Point{Lat: 55.0, Lon: 37.0}
 	site  = gpssim.Point{Lat: 55.009, Lon: 37.0} // about 1 km north
@@ -217,7 +196,7 @@ func route(w io.Writer, corruptEvery int) *gpssim.Sim {
 		},
 		VTG:          true,
 		CorruptEvery: corruptEvery,
-		Clock:        &testClock{now: time.Date(2024, 3, 15, 10, 0, 0, 0, time.UTC)},
+		Clock:        simclock.New(time.Date(2024, 3, 15, 10, 0, 0, 0, time.UTC)).Pacer(),
 	})
 	if err != nil {
 		panic(err)

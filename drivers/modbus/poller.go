@@ -12,6 +12,8 @@ import (
 	"time"
 
 	mb "github.com/goburrow/modbus"
+
+	"idk/internal/clock"
 )
 
 // Transport is the wire a controller is reached over.
@@ -54,21 +56,11 @@ type Config struct {
 
 	Map Map `toml:"map" json:"map"`
 
-	Clock  Clock        `toml:"-" json:"-"` // nil means the system clock
+	// Clock times polls and backoff; nil means clock.Real. Simulations pass
+	// a virtual one, so that intervals and backoff take no real time.
+	Clock  clock.Clock  `toml:"-" json:"-"`
 	Logger *slog.Logger `toml:"-" json:"-"` // nil means no logging
 }
-
-// Clock is the time source of a Poller, replaced in tests so that polling
-// intervals and reconnection backoff take no real time.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Link says whether the controller answered.
 type Link int
@@ -105,7 +97,7 @@ type Sample struct {
 type Poller struct {
 	cfg     Config
 	plan    plan
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 	running atomic.Bool
 
@@ -163,10 +155,7 @@ func New(cfg Config) (*Poller, error) {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.Interval)
-	p := &Poller{cfg: cfg, plan: newPlan(&cfg.Map), clock: cfg.Clock, log: cfg.Logger}
-	if p.clock == nil {
-		p.clock = systemClock{}
-	}
+	p := &Poller{cfg: cfg, plan: newPlan(&cfg.Map), clock: clock.Or(cfg.Clock), log: cfg.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -249,15 +238,7 @@ func (p *Poller) Run(ctx context.Context, emit func(Sample)) error {
 
 // sleep waits d or until ctx is done; it reports whether to go on.
 func (p *Poller) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-p.clock.After(d):
-		return true
-	}
+	return clock.Sleep(ctx, p.clock, d) == nil
 }
 
 // poll reads every block of the plan. ok is false if ctx ended the poll.

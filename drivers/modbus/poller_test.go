@@ -13,36 +13,30 @@ import (
 	mb "github.com/goburrow/modbus"
 
 	"idk/drivers/modbus"
+	"idk/internal/clock"
 	"idk/simulator/plc"
+	"idk/simulator/simclock"
 )
 
-// testClock is a Clock whose waits end at once and move its time forward,
-// so polling intervals and backoff cost no real time. It records every wait
-// for tests of cadence and backoff.
+// testClock is the virtual clock as the poller's pacer: the poller's waits
+// end at once and move the time forward, so polling intervals and backoff
+// cost no real time. It records every wait for tests of cadence and
+// backoff.
 type testClock struct {
+	clock.Clock
 	mu    sync.Mutex
-	now   time.Time
 	waits []time.Duration
 }
 
 func newTestClock() *testClock {
-	return &testClock{now: time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
+	sim := simclock.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
+	c := &testClock{Clock: sim.Pacer()}
+	sim.OnAdvance(func(from, to time.Time) {
+		c.mu.Lock()
+		c.waits = append(c.waits, to.Sub(from))
+		c.mu.Unlock()
+	})
+	return c
 }
 
 func (c *testClock) Waits() []time.Duration {

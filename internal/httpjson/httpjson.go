@@ -47,6 +47,12 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, max int64, want strin
 		http.Error(w, fmt.Sprintf("bad body: want JSON %s: %v", want, err), http.StatusBadRequest)
 		return false
 	}
+	// One value and nothing after it: a body with two objects, or with
+	// garbage behind the first, is not what the client meant to send.
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		http.Error(w, fmt.Sprintf("bad body: want JSON %s and nothing after it", want), http.StatusBadRequest)
+		return false
+	}
 	return true
 }
 

@@ -380,6 +380,8 @@ const (
 	Integrity_KIND_UNSPECIFIED Integrity_Kind = 0
 	Integrity_KIND_CHANGED     Integrity_Kind = 1 // content differs from the SHA-256 recorded when first seen
 	Integrity_KIND_MISSING     Integrity_Kind = 2 // gone from the scanner's folder before it was shipped
+	Integrity_KIND_RENAMED     Integrity_Kind = 3 // its name can not be stored as it is: shipped as name, see original_name
+	Integrity_KIND_REJECTED    Integrity_Kind = 4 // the collector refused it for good (see reason); set aside, never shipped
 )
 
 // Enum value maps for Integrity_Kind.
@@ -388,11 +390,15 @@ var (
 		0: "KIND_UNSPECIFIED",
 		1: "KIND_CHANGED",
 		2: "KIND_MISSING",
+		3: "KIND_RENAMED",
+		4: "KIND_REJECTED",
 	}
 	Integrity_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_CHANGED":     1,
 		"KIND_MISSING":     2,
+		"KIND_RENAMED":     3,
+		"KIND_REJECTED":    4,
 	}
 )
 
@@ -429,7 +435,8 @@ const (
 	FileOfferReply_STATUS_UNSPECIFIED FileOfferReply_Status = 0
 	FileOfferReply_STATUS_SEND        FileOfferReply_Status = 1 // send from offset
 	FileOfferReply_STATUS_HAVE        FileOfferReply_Status = 2 // already stored, byte-identical: nothing to send
-	FileOfferReply_STATUS_REFUSED     FileOfferReply_Status = 3 // see error; the agent retries later
+	FileOfferReply_STATUS_REFUSED     FileOfferReply_Status = 3 // not now (busy, disk full): see error; the agent retries this file later
+	FileOfferReply_STATUS_REJECTED    FileOfferReply_Status = 4 // never: this offer can not be stored (see error); the agent sets the file aside
 )
 
 // Enum value maps for FileOfferReply_Status.
@@ -439,12 +446,14 @@ var (
 		1: "STATUS_SEND",
 		2: "STATUS_HAVE",
 		3: "STATUS_REFUSED",
+		4: "STATUS_REJECTED",
 	}
 	FileOfferReply_Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED": 0,
 		"STATUS_SEND":        1,
 		"STATUS_HAVE":        2,
 		"STATUS_REFUSED":     3,
+		"STATUS_REJECTED":    4,
 	}
 )
 
@@ -1016,8 +1025,10 @@ type Integrity struct {
 	Kind          Integrity_Kind         `protobuf:"varint,1,opt,name=kind,proto3,enum=idk.v1.Integrity_Kind" json:"kind,omitempty"`
 	NumSnim       string                 `protobuf:"bytes,2,opt,name=num_snim,json=numSnim,proto3" json:"num_snim,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	FirstSha256   []byte                 `protobuf:"bytes,4,opt,name=first_sha256,json=firstSha256,proto3" json:"first_sha256,omitempty"` // as first seen
-	NowSha256     []byte                 `protobuf:"bytes,5,opt,name=now_sha256,json=nowSha256,proto3" json:"now_sha256,omitempty"`       // CHANGED: the new content's
+	FirstSha256   []byte                 `protobuf:"bytes,4,opt,name=first_sha256,json=firstSha256,proto3" json:"first_sha256,omitempty"`    // as first seen
+	NowSha256     []byte                 `protobuf:"bytes,5,opt,name=now_sha256,json=nowSha256,proto3" json:"now_sha256,omitempty"`          // CHANGED: the new content's
+	OriginalName  string                 `protobuf:"bytes,6,opt,name=original_name,json=originalName,proto3" json:"original_name,omitempty"` // RENAMED: the name in the scanner's folder
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`                                 // REJECTED: the collector's words
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1085,6 +1096,20 @@ func (x *Integrity) GetNowSha256() []byte {
 		return x.NowSha256
 	}
 	return nil
+}
+
+func (x *Integrity) GetOriginalName() string {
+	if x != nil {
+		return x.OriginalName
+	}
+	return ""
+}
+
+func (x *Integrity) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 // ScanSeen: a new scan folder appeared in the scanner's output. Scans are
@@ -1497,8 +1522,12 @@ type FileOffer struct {
 	Size             uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	Sha256           []byte                 `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`                                                  // of the whole file, computed when the agent first saw it
 	ScanTimeUnixNano int64                  `protobuf:"varint,6,opt,name=scan_time_unix_nano,json=scanTimeUnixNano,proto3" json:"scan_time_unix_nano,omitempty"` // when the scan was first seen: picks the date folder
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The name in the scanner's folder when it could not be stored as it is
+	// (protocol.SafeName changed it into name); empty when name is the
+	// original. Kept in the collector's index as evidence.
+	OriginalName  string `protobuf:"bytes,7,opt,name=original_name,json=originalName,proto3" json:"original_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FileOffer) Reset() {
@@ -1573,11 +1602,22 @@ func (x *FileOffer) GetScanTimeUnixNano() int64 {
 	return 0
 }
 
+func (x *FileOffer) GetOriginalName() string {
+	if x != nil {
+		return x.OriginalName
+	}
+	return ""
+}
+
 type FileOfferReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        FileOfferReply_Status  `protobuf:"varint,1,opt,name=status,proto3,enum=idk.v1.FileOfferReply_Status" json:"status,omitempty"`
-	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status FileOfferReply_Status  `protobuf:"varint,1,opt,name=status,proto3,enum=idk.v1.FileOfferReply_Status" json:"status,omitempty"`
+	Offset uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Error  string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// REFUSED for a reason that holds for every file (the collector's disk
+	// is full): the agent pauses all its files, not just this one, so that
+	// a long queue does not offer itself file by file.
+	AllFiles      bool `protobuf:"varint,4,opt,name=all_files,json=allFiles,proto3" json:"all_files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1631,6 +1671,13 @@ func (x *FileOfferReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *FileOfferReply) GetAllFiles() bool {
+	if x != nil {
+		return x.AllFiles
+	}
+	return false
 }
 
 // FileData is either a chunk or, last, the commit.
@@ -2157,18 +2204,22 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x05state\x18\f \x01(\v2\x13.idk.v1.StateChangeH\x00R\x05state\x12.\n" +
 	"\bposition\x18\r \x01(\v2\x10.idk.v1.PositionH\x00R\bposition\x121\n" +
 	"\tintegrity\x18\x0e \x01(\v2\x11.idk.v1.IntegrityH\x00R\tintegrityB\x06\n" +
-	"\x04body\"\xea\x01\n" +
+	"\x04body\"\xcc\x02\n" +
 	"\tIntegrity\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.idk.v1.Integrity.KindR\x04kind\x12\x19\n" +
 	"\bnum_snim\x18\x02 \x01(\tR\anumSnim\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12!\n" +
 	"\ffirst_sha256\x18\x04 \x01(\fR\vfirstSha256\x12\x1d\n" +
 	"\n" +
-	"now_sha256\x18\x05 \x01(\fR\tnowSha256\"@\n" +
+	"now_sha256\x18\x05 \x01(\fR\tnowSha256\x12#\n" +
+	"\roriginal_name\x18\x06 \x01(\tR\foriginalName\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"e\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CHANGED\x10\x01\x12\x10\n" +
-	"\fKIND_MISSING\x10\x02\"Q\n" +
+	"\fKIND_MISSING\x10\x02\x12\x10\n" +
+	"\fKIND_RENAMED\x10\x03\x12\x11\n" +
+	"\rKIND_REJECTED\x10\x04\"Q\n" +
 	"\bScanSeen\x12\x19\n" +
 	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x14\n" +
@@ -2208,23 +2259,26 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\tR\x02to\x12\x14\n" +
 	"\x05cargo\x18\x04 \x01(\tR\x05cargo\x12/\n" +
-	"\tdirection\x18\x05 \x01(\x0e2\x11.idk.v1.DirectionR\tdirection\"\xbb\x01\n" +
+	"\tdirection\x18\x05 \x01(\x0e2\x11.idk.v1.DirectionR\tdirection\"\xe0\x01\n" +
 	"\tFileOffer\x12\x19\n" +
 	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x10.idk.v1.FileKindR\x04kind\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x05 \x01(\fR\x06sha256\x12-\n" +
-	"\x13scan_time_unix_nano\x18\x06 \x01(\x03R\x10scanTimeUnixNano\"\xcd\x01\n" +
+	"\x13scan_time_unix_nano\x18\x06 \x01(\x03R\x10scanTimeUnixNano\x12#\n" +
+	"\roriginal_name\x18\a \x01(\tR\foriginalName\"\xff\x01\n" +
 	"\x0eFileOfferReply\x125\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1d.idk.v1.FileOfferReply.StatusR\x06status\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"V\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1b\n" +
+	"\tall_files\x18\x04 \x01(\bR\ballFiles\"k\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSTATUS_SEND\x10\x01\x12\x0f\n" +
 	"\vSTATUS_HAVE\x10\x02\x12\x12\n" +
-	"\x0eSTATUS_REFUSED\x10\x03\"c\n" +
+	"\x0eSTATUS_REFUSED\x10\x03\x12\x13\n" +
+	"\x0fSTATUS_REJECTED\x10\x04\"c\n" +
 	"\bFileData\x12%\n" +
 	"\x05chunk\x18\x01 \x01(\v2\r.idk.v1.ChunkH\x00R\x05chunk\x12(\n" +
 	"\x06commit\x18\x02 \x01(\v2\x0e.idk.v1.CommitH\x00R\x06commitB\x06\n" +

@@ -10,6 +10,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"idk/internal/clock"
 )
 
 // Point is a position in degrees, WGS 84, north and east positive.
@@ -41,17 +43,6 @@ func Drive(to Point, speedKmh float64) Leg { return Leg{kind: legDrive, to: to, 
 // scanner parked in a steel hangar or under a canopy sees.
 func NoFix(d time.Duration) Leg { return Leg{kind: legNoFix, dur: d} }
 
-// Clock is the time source; tests pass one whose waits end at once.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Config describes the simulated receiver and its route.
 type Config struct {
 	Start Point
@@ -68,9 +59,9 @@ type Config struct {
 	// CorruptEvery gives every n-th sentence a wrong checksum, as a noisy
 	// line would; 0 for none.
 	CorruptEvery int
-	// Clock drives the epochs and stamps the sentences; nil means the
-	// system clock.
-	Clock Clock
+	// Clock drives the epochs and stamps the sentences; nil means
+	// clock.Real.
+	Clock clock.Clock
 }
 
 // State is the receiver's situation at one moment of the route.
@@ -112,9 +103,7 @@ func New(w io.Writer, cfg Config) (*Sim, error) {
 	if cfg.Satellites == 0 {
 		cfg.Satellites = 8
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	s := &Sim{w: w, cfg: cfg}
 	pos := cfg.Start
 	for i, l := range cfg.Route {
@@ -181,10 +170,8 @@ func (s *Sim) Run(ctx context.Context) error {
 		if st.Done {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.cfg.Clock.After(s.cfg.Period):
+		if err := clock.Sleep(ctx, s.cfg.Clock, s.cfg.Period); err != nil {
+			return err
 		}
 	}
 }

@@ -5,33 +5,13 @@ import (
 	"context"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	nmea "github.com/adrianmo/go-nmea"
+
+	"idk/simulator/simclock"
 )
-
-// testClock ends every wait at once and moves its time forward.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
 
 var start = time.Date(2024, 3, 1, 23, 59, 58, 0, time.UTC)
 
@@ -138,7 +118,7 @@ func TestRouteStates(t *testing.T) {
 
 func TestRunWritesEveryEpochAndCorrupts(t *testing.T) {
 	var buf bytes.Buffer
-	clock := &testClock{now: start}
+	clock := simclock.New(start).Pacer() // the generator's waits move the time
 	s, err := New(&buf, Config{Route: []Leg{Stay(4 * time.Second)}, CorruptEvery: 3, Clock: clock})
 	if err != nil {
 		t.Fatal(err)

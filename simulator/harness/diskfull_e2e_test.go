@@ -3,19 +3,23 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"idk/internal/testenv"
 )
 
 // The collector's disk fills up: it refuses files with a clear error
 // instead of storing them half, the agent keeps them and retries, nothing
 // half-written appears in the tree, and once an operator makes room
 // everything arrives. The collector's data lives on a small tmpfs, so the
-// test needs root (as CI has); it is skipped otherwise.
+// test needs root (as CI has); it is skipped otherwise, and fails under
+// CI=true, where a skip would hide that the disk-full path went untested.
 func TestEndToEndCollectorDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs")
@@ -23,9 +27,8 @@ func TestEndToEndCollectorDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "small-disk")
 	os.MkdirAll(mnt, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, bytes.TrimSpace(out))
-	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", mnt).CombinedOutput()
+	testenv.Require(t, err == nil, fmt.Sprintf("cannot mount a tmpfs (needs root): %v: %s", err, bytes.TrimSpace(out)))
 	defer exec.Command("umount", "-l", mnt).Run()
 	// An operator's forgotten backup takes half the disk.
 	filler := filepath.Join(mnt, "old-backup.bin")

@@ -18,18 +18,9 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "idk-e2e-bin-")
+	dir, err := BuildPrograms(raceEnabled)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	args := []string{"build", "-o", dir + "/"}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "idk/agent/cmd/idk-agent", "idk/collector/cmd/idk-collector", "idk/simulator/cmd/idk-sim")
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the programs: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	bin = dir
@@ -102,7 +93,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // restarted; in the end every file is at the collector exactly once,
 // byte for byte, and the interrupted image was resumed, not resent.
 func TestEndToEndShipsFiftyScansAcrossAgentKill(t *testing.T) {
-	env, _ := startEnv(t, Options{MaxRate: 24 << 20, Settle: 200 * time.Millisecond})
+	env, coll := startEnv(t, Options{MaxRate: 24 << 20, Settle: 200 * time.Millisecond})
 	agent, err := env.StartAgent(0)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +174,15 @@ func TestEndToEndShipsFiftyScansAcrossAgentKill(t *testing.T) {
 		t.Errorf("no transfer was resumed after the kill (idk_collector_resumed_uploads_total = %v)", resumed)
 	}
 	t.Logf("%s; resumed transfers: %v", rep, resumed)
+
+	// The index and the disk agree, file by file, as `idk-collector check`
+	// sees them with the collector stopped.
+	agent.Stop()
+	coll.Stop()
+	out, err := exec.Command(filepath.Join(bin, "idk-collector"), "check", "-config", filepath.Join(env.Dir, "collector.toml")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("%d files checked, 0 disagreements", len(files))) {
+		t.Fatalf("idk-collector check: %v\n%s", err, out)
+	}
 }
 
 // Forms must not wait behind an image: while a 1 GB image is in flight,

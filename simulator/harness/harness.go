@@ -6,7 +6,6 @@ package harness
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"idk/internal/filehash"
 )
 
 // Env is a working folder with certificates and configs for one collector
@@ -325,8 +326,16 @@ func (e *Env) APIGet(path string) (*http.Response, error) {
 }
 
 // Stored lists what the collector has indexed.
-func (e *Env) Stored() ([]StoredFile, error) {
-	r, err := e.APIGet("/api/v1/files")
+func (e *Env) Stored() ([]StoredFile, error) { return e.StoredOf("") }
+
+// StoredOf lists what the collector has indexed as ИДК numIDK's ("" for
+// every ИДК).
+func (e *Env) StoredOf(numIDK string) ([]StoredFile, error) {
+	path := "/api/v1/files"
+	if numIDK != "" {
+		path += "?num_idk=" + numIDK
+	}
+	r, err := e.APIGet(path)
 	if err != nil {
 		return nil, err
 	}
@@ -383,8 +392,13 @@ func (r Report) String() string {
 
 // Verify compares the collector's index and the bytes on its disk with
 // what the scanner wrote. Every stored file is hashed again from disk.
-func (e *Env) Verify(exp Expected) (Report, error) {
-	files, err := e.Stored()
+func (e *Env) Verify(exp Expected) (Report, error) { return e.VerifyOf("", exp) }
+
+// VerifyOf is Verify over what the collector credits to ИДК numIDK alone
+// ("" for every ИДК): with another ИДК sending the same scan numbers and
+// names, only this one's files count.
+func (e *Env) VerifyOf(numIDK string, exp Expected) (Report, error) {
+	files, err := e.StoredOf(numIDK)
 	if err != nil {
 		return Report{}, err
 	}
@@ -420,8 +434,8 @@ func (e *Env) Verify(exp Expected) (Report, error) {
 			case len(got) > 1:
 				rep.Duplicated = append(rep.Duplicated, key)
 			}
-			disk, size, err := hashFile(filepath.Join(e.CollectorRoot(), filepath.FromSlash(got[0].StoredAs)))
-			if err != nil || disk != sum || got[0].SHA256 != sum {
+			disk, size, err := filehash.File(filepath.Join(e.CollectorRoot(), filepath.FromSlash(got[0].StoredAs)))
+			if err != nil || hex.EncodeToString(disk) != sum || got[0].SHA256 != sum {
 				rep.Corrupted = append(rep.Corrupted, key)
 				continue
 			}
@@ -436,13 +450,18 @@ func (e *Env) Verify(exp Expected) (Report, error) {
 // ends) and returns the final verification. It gives up at once if one of
 // the watched processes exits.
 func (e *Env) WaitStored(ctx context.Context, exp Expected, watch ...*Proc) (Report, error) {
+	return e.WaitStoredOf(ctx, "", exp, watch...)
+}
+
+// WaitStoredOf is WaitStored over ИДК numIDK's files alone (see VerifyOf).
+func (e *Env) WaitStoredOf(ctx context.Context, numIDK string, exp Expected, watch ...*Proc) (Report, error) {
 	for {
 		for _, p := range watch {
 			if p.Exited() {
 				return Report{}, fmt.Errorf("harness: %s exited (%v) while waiting; see %s.log", p.Name, p.err, filepath.Join(e.Dir, p.Name))
 			}
 		}
-		rep, err := e.Verify(exp)
+		rep, err := e.VerifyOf(numIDK, exp)
 		if err == nil && len(rep.Missing) == 0 {
 			return rep, nil
 		}
@@ -457,13 +476,23 @@ func (e *Env) WaitStored(ctx context.Context, exp Expected, watch ...*Proc) (Rep
 	}
 }
 
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
+// BuildPrograms builds idk-agent, idk-collector and idk-sim into a new
+// temporary folder (with the race detector if race) and returns it; the
+// caller removes it. Test packages that run the programs call it from
+// their TestMain.
+func BuildPrograms(race bool) (string, error) {
+	dir, err := os.MkdirTemp("", "idk-bin-")
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil)), n, err
+	args := []string{"build", "-o", dir + "/"}
+	if race {
+		args = append(args, "-race")
+	}
+	args = append(args, "idk/agent/cmd/idk-agent", "idk/collector/cmd/idk-collector", "idk/simulator/cmd/idk-sim")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("building the programs: %v\n%s", err, out)
+	}
+	return dir, nil
 }

@@ -63,13 +63,13 @@ func TestEndToEndChangedAndMissingFilesAreReported(t *testing.T) {
 	defer coll.Stop()
 	series := func(kind string) func() bool {
 		return func() bool {
-			v, err := Metric(env.HTTPAddr, `idk_collector_integrity_events{kind="`+kind+`",num_idk="`+a.NumIDK+`"}`)
+			v, err := Metric(env.HTTPAddr, `idk_collector_integrity_events_total{kind="`+kind+`",num_idk="`+a.NumIDK+`"}`)
 			return err == nil && v == 1
 		}
 	}
 	waitFor(t, 60*time.Second, "the missing image counted", series("missing"))
 	waitFor(t, 60*time.Second, "the substituted document counted", series("changed"))
-	if v, err := Metric(env.HTTPAddr, `idk_collector_integrity_events{kind="chain_break",num_idk="`+a.NumIDK+`"}`); err == nil && v != 0 {
+	if v, err := Metric(env.HTTPAddr, `idk_collector_integrity_events_total{kind="chain_break",num_idk="`+a.NumIDK+`"}`); err == nil && v != 0 {
 		t.Errorf("chain breaks: %v, want none", v)
 	}
 }

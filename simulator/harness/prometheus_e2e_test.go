@@ -12,16 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"idk/internal/testenv"
 )
 
 // A real Prometheus (the Debian package) scrapes a real collector with the
 // alert rules of deploy/prometheus/rules, and fires IDKDeadlineBreached
 // for a planted inspection that ran past its limit.
 func TestEndToEndPrometheusFiresForPlantedBreach(t *testing.T) {
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (Debian: apt-get install prometheus; .ci/run does)")
-	}
+	promBin := testenv.RequireTool(t, "prometheus", "prometheus")
 	env, _ := startEnv(t, Options{})
 
 	// A risk was detected 16 minutes ago and the direction to the ИДК is

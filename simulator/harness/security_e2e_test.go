@@ -11,16 +11,18 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"idk/collector/pki"
-	"idk/collector/server"
+	"idk/collector/registry"
 	"idk/protocol"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
+	"idk/simulator/simclock"
 )
 
 // dialHello connects to the collector with the given client certificate
 // and says hello as device numIDK. It returns nil when the collector
 // accepted the hello.
 func dialHello(env *Env, certDir, certNum, caDir, numIDK string, withCert bool) error {
-	conf, err := pki.ClientTLSConfig(filepath.Join(certDir, pki.AgentCertFile(certNum)), filepath.Join(certDir, pki.AgentKeyFile(certNum)),
+	conf, err := transport.ClientTLS(filepath.Join(certDir, pki.AgentCertFile(certNum)), filepath.Join(certDir, pki.AgentKeyFile(certNum)),
 		filepath.Join(caDir, pki.CACertFile), "localhost")
 	if err != nil {
 		return err
@@ -31,7 +33,7 @@ func dialHello(env *Env, certDir, certNum, caDir, numIDK string, withCert bool) 
 	conf.NextProtos = []string{protocol.ALPN}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, env.QUICAddr, conf, server.QUICConfig())
+	conn, err := quic.DialAddr(ctx, env.QUICAddr, conf, transport.QUICConfig())
 	if err != nil {
 		return err
 	}
@@ -69,12 +71,19 @@ func TestEndToEndOnlyTheRightAgentGetsIn(t *testing.T) {
 	}
 	dumpLogs(t, env)
 	certs := filepath.Join(env.Dir, "certs")
-	past := func() time.Time { return time.Now().Add(-3 * 365 * 24 * time.Hour) }
-	if _, err := pki.IssueAgent(certs, "999001", pki.Options{Now: past, Validity: 24 * time.Hour}); err != nil {
+	past := simclock.New(time.Now().Add(-3 * 365 * 24 * time.Hour))
+	if _, err := pki.IssueAgent(certs, "999001", pki.Options{Clock: past, Validity: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pki.IssueAgent(certs, "999002", pki.Options{}); err != nil {
 		t.Fatal(err)
+	}
+	// Enrolled, as `pki agent --kod-to` does, so that only the certificate
+	// decides.
+	for _, n := range []string{"999001", "999002"} {
+		if err := registry.Put(filepath.Join(certs, registry.FileName), registry.Agent{NumIDK: n, KodTO: "10216100"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	other := filepath.Join(env.Dir, "other-ca")
 	if _, err := pki.CreateCA(other, pki.Options{}); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"idk/agent/layout"
 	"idk/agent/layout/cargoriw"
+	"idk/internal/clock"
 )
 
 // Defaults for zero Config fields.
@@ -44,27 +45,20 @@ type Config struct {
 	SuspectRatio   float64 // share of scans decided «Объект под подозрением», 0-1
 }
 
-// Clock tells the time; simulations pass one where days run in seconds.
-type Clock interface{ Now() time.Time }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // Scanner hands out scan numbers and writes scans. It is safe for
 // concurrent use; each ScanWriter belongs to one goroutine.
 type Scanner struct {
 	cfg Config
-	clk Clock
-	idk string // the six NUM_IDK digits in every scan number
+	clk clock.Clock // dates the scans; simulations pass one where days run in seconds
+	idk string      // the six NUM_IDK digits in every scan number
 
 	mu     sync.Mutex
 	rng    *rand.Rand     // draws one seed per scan, in BeginScan order
 	perDay map[string]int // scans numbered so far, by YYYYMMDD
 }
 
-// New checks cfg and returns a scanner. A nil clk means the real time.
-func New(cfg Config, clk Clock) (*Scanner, error) {
+// New checks cfg and returns a scanner. A nil clk means clock.Real.
+func New(cfg Config, clk clock.Clock) (*Scanner, error) {
 	if cfg.Out == "" {
 		return nil, errors.New("scanner: no output folder")
 	}
@@ -95,9 +89,7 @@ func New(cfg Config, clk Clock) (*Scanner, error) {
 	if !(cfg.SuspectRatio >= 0 && cfg.SuspectRatio <= 1) { // also rejects NaN
 		return nil, fmt.Errorf("scanner: SuspectRatio %v: want 0-1", cfg.SuspectRatio)
 	}
-	if clk == nil {
-		clk = wallClock{}
-	}
+	clk = clock.Or(clk)
 	idk := cfg.NumIDK
 	if len(idk) > 6 {
 		idk = idk[len(idk)-6:]

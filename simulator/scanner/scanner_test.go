@@ -14,34 +14,28 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"idk/agent/layout"
 	"idk/agent/layout/cargoriw"
+	"idk/internal/clock"
+	"idk/simulator/simclock"
 )
 
 var msk = time.FixedZone("MSK", 3*60*60)
 
-// stepClock advances by step on every reading, as a simulated day would.
-type stepClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
+// stepClock is the virtual clock moved on a minute at every reading, as a
+// simulated day would.
+type stepClock struct{ *simclock.Clock }
+
+func newClock() stepClock {
+	return stepClock{simclock.New(time.Date(2017, 1, 4, 10, 15, 0, 0, msk))}
 }
 
-func newClock() *stepClock {
-	return &stepClock{t: time.Date(2017, 1, 4, 10, 15, 0, 0, msk), step: time.Minute}
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.t
-	c.t = c.t.Add(c.step)
-	return t
-}
+// Now returns the time before the step, which Advance takes atomically: no
+// two readers see the same minute.
+func (c stepClock) Now() time.Time { return c.Advance(time.Minute).Add(-time.Minute) }
 
 func smallConfig(out string) Config {
 	return Config{
@@ -57,7 +51,7 @@ func smallConfig(out string) Config {
 	}
 }
 
-func mustNew(t *testing.T, cfg Config, clk Clock) *Scanner {
+func mustNew(t *testing.T, cfg Config, clk clock.Clock) *Scanner {
 	t.Helper()
 	s, err := New(cfg, clk)
 	if err != nil {
@@ -198,7 +192,7 @@ func TestNextNumSnim(t *testing.T) {
 			t.Errorf("NextNumSnim = %q, want %q", got, w)
 		}
 	}
-	clk.t = clk.t.Add(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
 	if got := s.NextNumSnim(); got != "201701050000120001" {
 		t.Errorf("next day NextNumSnim = %q, want counter reset", got)
 	}

@@ -19,14 +19,21 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"idk/collector/cases"
+	"idk/collector/ingest"
 	"idk/collector/pki"
+	"idk/collector/registry"
 	"idk/collector/server"
 	"idk/collector/store"
+	"idk/internal/clock"
 	"idk/protocol"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
 )
 
-const plantedIDK = "850591"
+const (
+	plantedIDK   = "850591"
+	plantedKodTO = "10802000"
+)
 
 // collector is an in-process collector: the real QUIC server, store and
 // cases engine, with the engine's HTTP API.
@@ -49,7 +56,7 @@ func startCollector(t *testing.T) *collector {
 	if _, err := pki.IssueAgent(certs, plantedIDK, pki.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	tlsConf, err := pki.ServerTLSConfig(filepath.Join(certs, pki.CollectorCertFile), filepath.Join(certs, pki.CollectorKeyFile), filepath.Join(certs, pki.CACertFile))
+	tlsConf, err := transport.ServerTLS(filepath.Join(certs, pki.CollectorCertFile), filepath.Join(certs, pki.CollectorKeyFile), filepath.Join(certs, pki.CACertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,24 +66,29 @@ func startCollector(t *testing.T) *collector {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	engine, err := cases.Open(filepath.Join(dir, "cases.db"), moscow(t), time.Now)
+	engine, err := cases.Open(filepath.Join(dir, "cases.db"), moscow(t), clock.Real())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
 	feed := cases.NewFeed(engine, nil)
+	events := ingest.New(ingest.Config{Log: ingest.FromStore(st),
+		Consumers: map[string]ingest.Consumer{"cases": feed}, Followers: []ingest.Follower{feed}})
+	if err := events.Load(); err != nil {
+		t.Fatal(err)
+	}
 	srv := server.New(server.Config{
-		Store: st, Metrics: server.NewMetrics(prometheus.NewRegistry()),
+		Store: st, Ingest: events, Metrics: server.NewMetrics(prometheus.NewRegistry()),
 		Identify: func(cs tls.ConnectionState) (string, error) {
 			if len(cs.PeerCertificates) == 0 {
 				return "", errors.New("no certificate")
 			}
 			return pki.IdentityFromCert(cs.PeerCertificates[0])
 		},
-		OnEvent: func(dev *idkpb.Device, _ uint64, ev *idkpb.Event) { feed.Event(dev, ev, true) },
-		OnHello: func(dev *idkpb.Device) { engine.SetDevice(cases.DeviceFromProto(dev)) },
+		Enrolled: func(numIDK string) (string, bool) { return plantedKodTO, numIDK == plantedIDK },
+		OnHello:  func(dev *idkpb.Device) { engine.SetDevice(registry.DeviceFromProto(dev)) },
 	})
-	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, server.QUICConfig())
+	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +112,14 @@ type agent struct {
 
 func dialAgent(t *testing.T, c *collector, skew time.Duration) *agent {
 	t.Helper()
-	conf, err := pki.ClientTLSConfig(filepath.Join(c.certs, pki.AgentCertFile(plantedIDK)), filepath.Join(c.certs, pki.AgentKeyFile(plantedIDK)),
+	conf, err := transport.ClientTLS(filepath.Join(c.certs, pki.AgentCertFile(plantedIDK)), filepath.Join(c.certs, pki.AgentKeyFile(plantedIDK)),
 		filepath.Join(c.certs, pki.CACertFile), "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf.NextProtos = []string{protocol.ALPN}
 	ctx := context.Background()
-	conn, err := quic.DialAddr(ctx, c.addr, conf, server.QUICConfig())
+	conn, err := quic.DialAddr(ctx, c.addr, conf, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +128,7 @@ func dialAgent(t *testing.T, c *collector, skew time.Duration) *agent {
 	hw, hr := protocol.NewWriter(hs), protocol.NewReader(hs)
 	hw.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO})
 	hw.Write(&idkpb.Hello{ProtocolVersion: protocol.Version, SpoolEpoch: 1, AgentTimeUnixNano: time.Now().Add(skew).UnixNano(),
-		Device: &idkpb.Device{NumIdk: plantedIDK, TypeIdk: 2, KodTo: "10802000", NaimTo: "ДАГЕСТАНСКАЯ", NaimZtk: "МАПП ЯРАГ-КАЗМАЛЯР", DislIdk: 1}})
+		Device: &idkpb.Device{NumIdk: plantedIDK, TypeIdk: 2, KodTo: plantedKodTO, NaimTo: "ДАГЕСТАНСКАЯ", NaimZtk: "МАПП ЯРАГ-КАЗМАЛЯР", DislIdk: 1}})
 	var rep idkpb.HelloReply
 	if err := hr.Read(&rep); err != nil || rep.Error != "" {
 		t.Fatalf("hello: %v %q", err, rep.Error)

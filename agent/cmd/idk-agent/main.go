@@ -34,9 +34,10 @@ import (
 	"idk/agent/spool"
 	"idk/agent/telemetry"
 	"idk/agent/watch"
-	"idk/collector/pki"
-	"idk/collector/server"
+	"idk/internal/clock"
+	"idk/internal/logging"
 	"idk/protocol"
+	"idk/protocol/transport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -62,25 +63,15 @@ func main() {
 		// No console and no signals under the Service Control Manager:
 		// service_windows.go sends the log to a file and stops the agent
 		// when the service is stopped.
-		os.Exit(runService(*cfgPath, func(ctx context.Context) error { return run(ctx, cfg, newLogger(cfg.Log)) }))
+		os.Exit(runService(*cfgPath, func(ctx context.Context) error { return run(ctx, cfg, logging.New(os.Stderr, cfg.Log)) }))
 	}
-	log := newLogger(cfg.Log)
+	log := logging.New(os.Stderr, cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("agent stopped", "err", err)
 		os.Exit(1)
 	}
-}
-
-func newLogger(c config.Log) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
@@ -92,7 +83,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if serverName == "" {
 		serverName = host
 	}
-	tlsConf, err := pki.ClientTLSConfig(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName)
+	tlsConf, err := transport.ClientTLS(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName)
 	if err != nil {
 		return err
 	}
@@ -112,7 +103,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := ship.NewMetrics(reg, sp, time.Now)
+	// The one clock every part times its work on.
+	clk := clock.Real()
+	metrics := ship.NewMetrics(reg, sp, clk)
 
 	tel, err := telemetry.New(telemetry.Config{
 		Engine:     engineConfig(cfg),
@@ -120,6 +113,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		GPSPort:    cfg.Telemetry.GPSPort,
 		GPSBaud:    cfg.Telemetry.GPSBaud,
 		Spool:      sp,
+		Clock:      clk,
 		SpoolDir:   filepath.Dir(cfg.Spool.Path),
 		MinFree:    cfg.Spool.MinFreeBytes,
 		Log:        log.With("part", "telemetry"),
@@ -137,11 +131,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Root:   cfg.Scanner.OutputDir,
 		Settle: cfg.Scanner.Settle,
 		Rescan: cfg.Scanner.Rescan,
+		Clock:  clk,
 		Log:    log.With("part", "watch"),
 	})
 	in := intake.New(intake.Config{
 		Layout:    cargoriw.Layout{},
 		Spool:     sp,
+		Clock:     clk,
 		Log:       log.With("part", "intake"),
 		Retry:     w.Retry,
 		FormGrace: cfg.Scanner.FormGrace,
@@ -152,10 +148,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	sh := ship.New(ship.Config{
 		Addr:     cfg.Collector.Addr,
 		TLS:      tlsConf,
-		QUIC:     server.QUICConfig(),
+		QUIC:     transport.QUICConfig(),
 		Device:   cfg.DeviceProto(),
 		Spool:    sp,
 		Metrics:  metrics,
+		Clock:    clk,
 		Log:      log.With("part", "ship"),
 		Version:  version,
 		MaxRate:  cfg.Collector.MaxRate,

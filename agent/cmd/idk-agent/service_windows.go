@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows/svc"
+
+	"idk/internal/clock"
 )
 
 // serviceName is the name deploy/windows/install-agent.ps1 registers.
@@ -58,8 +60,8 @@ func runService(cfgPath string, agent func(context.Context) error) int {
 	// opened, the agent still runs, with its log lost.
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
 		defer f.Close()
-		// newLogger writes to os.Stderr when called, so everything the
-		// agent logs lands here; crash reports too.
+		// The agent's logger takes os.Stderr when it is made, so
+		// everything the agent logs lands here; crash reports too.
 		os.Stderr = f
 		debug.SetCrashOutput(f, debug.CrashOptions{})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -78,19 +80,12 @@ func runService(cfgPath string, agent func(context.Context) error) int {
 // capLog keeps the log file near logMaxSize, setting the full one aside
 // as path.1 (replacing the previous one), until ctx is done.
 func capLog(ctx context.Context, path string) {
-	t := time.NewTicker(logCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	clock.Every(ctx, clock.Real(), logCheckEvery, func() {
 		if fi, err := os.Stat(path); err == nil && fi.Size() > logMaxSize {
 			// Errors are dropped: the log is where they would go.
 			_ = rotateLog(path)
 		}
-	}
+	})
 }
 
 // rotateLog copies the log to path.1 and empties it. Renaming would lose

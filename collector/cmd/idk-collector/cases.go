@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/cases"
 	"idk/collector/config"
 )
 
@@ -91,14 +92,12 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	var out any
 	switch {
 	case cmd == "case":
-		body := map[string]any{"kind": verb, "num_idk": *numIDK, "num_snim": *numSnim, "case_id": *caseID, "by": *by, "suspected": *suspected, "source": "cli"}
+		req := cases.EventRequest{Kind: verb, Time: *at, NumIDK: *numIDK, NumSnim: *numSnim, CaseID: *caseID,
+			By: *by, Suspected: *suspected, Source: "cli"}
 		if *docs != "" {
-			body["docs"] = strings.Split(*docs, ",")
+			req.Docs = strings.Split(*docs, ",")
 		}
-		if *at != "" {
-			body["time"] = *at
-		}
-		err = c.do(http.MethodPost, "/api/v1/cases/events", body, &out)
+		err = c.do(http.MethodPost, "/api/v1/cases/events", req, &out)
 	case verb == "list":
 		q := "?without_reason=1"
 		if !*withoutReason {
@@ -106,7 +105,7 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 		}
 		err = c.do(http.MethodGet, "/api/v1/breaches"+q, nil, &out)
 	case verb == "reason":
-		err = c.do(http.MethodPost, "/api/v1/breaches/reason", map[string]string{"id": *id, "reason": *reason, "by": *by}, &out)
+		err = c.do(http.MethodPost, "/api/v1/breaches/reason", cases.ReasonRequest{ID: *id, Reason: *reason, By: *by}, &out)
 	default:
 		fs.Usage()
 		return 2

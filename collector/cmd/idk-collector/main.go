@@ -5,6 +5,7 @@
 //	idk-collector pki <init|collector|agent|revoke|demo> ...   manage certificates
 //	idk-collector case <kind> -num-idk N ...    report an inspection event
 //	idk-collector breach <list|reason> ...      breaches of the 15/15/30-minute rules
+//	idk-collector check -config collector.toml  verify every stored file against the index
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -28,19 +30,27 @@ import (
 	"idk/collector/availability"
 	"idk/collector/cases"
 	"idk/collector/config"
+	"idk/collector/ingest"
 	"idk/collector/integrity"
 	"idk/collector/pki"
+	"idk/collector/pki/pkicmd"
+	"idk/collector/registry"
 	"idk/collector/server"
 	"idk/collector/store"
+	"idk/internal/clock"
+	"idk/internal/logging"
 	"idk/protocol"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
 )
 
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "pki":
-			os.Exit(pki.Main(os.Args[2:], os.Stdout, os.Stderr))
+			os.Exit(pkicmd.Main(os.Args[2:], os.Stdout, os.Stderr))
+		case "check":
+			os.Exit(checkCommand(os.Args[2:], os.Stdout, os.Stderr))
 		case "case", "breach":
 			os.Exit(caseCommand(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
 		}
@@ -57,7 +67,7 @@ func main() {
 		fmt.Println("configuration OK:", *cfgPath)
 		return
 	}
-	log := newLogger(cfg.Log)
+	log := logging.New(os.Stderr, cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
@@ -66,79 +76,78 @@ func main() {
 	}
 }
 
-func newLogger(c config.Log) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
-
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	loc, err := cfg.Location()
 	if err != nil {
 		return err
 	}
-	tlsConf, err := pki.ServerTLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA)
+	tlsConf, err := transport.ServerTLS(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA)
 	if err != nil {
 		return err
 	}
 	tlsConf.NextProtos = []string{protocol.ALPN}
+	// No session tickets: a resumed TLS session skips certificate
+	// verification, so a revoked agent could come back on an old ticket.
+	tlsConf.SessionTicketsDisabled = true
+
+	// The one clock every part decides by; tests and simulations build
+	// these parts on a virtual one instead.
+	clk := clock.Real()
 
 	crlFile := cfg.TLS.CRL
 	if crlFile == "" {
 		crlFile = filepath.Join(filepath.Dir(cfg.TLS.CA), pki.CRLFile)
 	}
-	revocations, err := pki.NewRevocationChecker(crlFile, cfg.TLS.CA, time.Now)
+	revocations, err := pki.NewRevocationChecker(crlFile, cfg.TLS.CA, clk)
 	if err != nil {
 		return err
 	}
 
-	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, MinFree: cfg.Store.MinFreeBytes, Log: log.With("part", "store")})
+	regPath := cfg.TLS.Registry
+	if regPath == "" {
+		regPath = filepath.Join(filepath.Dir(cfg.TLS.CA), registry.FileName)
+	}
+	agents, err := registry.Open(regPath, clk)
+	if err != nil {
+		return err
+	}
+
+	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Clock: clk, MinFree: cfg.Store.MinFreeBytes, Log: log.With("part", "store")})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	tracker := availability.NewTracker(loc, time.Now)
+	tracker := availability.NewTracker(loc, clk)
+	if cfg.API.ExposeCoordinates {
+		tracker.ExposePosition()
+	}
 	if err := tracker.UseAckStore(ackStore{st}); err != nil {
 		return err
 	}
-	checker := integrity.New(log.With("part", "integrity"))
-	engine, err := cases.Open(filepath.Join(cfg.Store.Root, "cases.db"), loc, time.Now)
+	engine, err := cases.Open(filepath.Join(cfg.Store.Root, "cases.db"), loc, clk)
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
+	index := ingest.FromStore(st)
+	checker := integrity.New(log.With("part", "integrity"), index)
+	journal := availability.NewJournal(tracker)
 	feed := cases.NewFeed(engine, log.With("part", "cases"))
-	replaying := true
-	apply := func(dev *idkpb.Device, epoch uint64, ev *idkpb.Event) {
-		applyState(tracker, dev, ev)
-		checker.Apply(dev.NumIdk, epoch, ev)
-		// The cases engine keeps its own durable record: on replay it only
-		// needs the device states, to tell an arrival from a later change.
-		feed.Event(dev, ev, !replaying)
-	}
-	if err := replay(st, apply); err != nil {
+	events := ingest.New(ingest.Config{
+		Log:       index,
+		Consumers: map[string]ingest.Consumer{"availability": journal, "integrity": checker, "cases": feed},
+		Followers: []ingest.Follower{journal, feed},
+		Logger:    log.With("part", "ingest"),
+	})
+	if err := events.Load(); err != nil {
 		return err
 	}
-	replaying = false
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := engine.Tick(); err != nil {
-					log.Error("deadline check failed", "err", err)
-				}
-			}
+	go clock.Every(ctx, clk, time.Second, func() {
+		if err := engine.Tick(); err != nil {
+			log.Error("deadline check failed", "err", err)
 		}
-	}()
+	})
 	token, err := loadOrCreateToken(cfg.API.TokenFile)
 	if err != nil {
 		return err
@@ -157,6 +166,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}))
 	metrics := server.NewMetrics(reg)
 	(&pki.ClientVerifier{
+		Clock:       clk,
 		Revocations: revocations,
 		OnRefuse: func(reason string, err error) {
 			metrics.Handshakes.WithLabelValues(reason).Inc()
@@ -167,15 +177,30 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		},
 	}).Apply(tlsConf)
 	srv := server.New(server.Config{
-		OnEvent: apply,
+		Clock:  clk,
+		Ingest: events,
 		OnHello: func(dev *idkpb.Device) {
-			if err := engine.SetDevice(cases.DeviceFromProto(dev)); err != nil {
+			if err := engine.SetDevice(registry.DeviceFromProto(dev)); err != nil {
 				log.Error("cannot record device for table 4", "num_idk", dev.NumIdk, "err", err)
 			}
 		},
 		Store:   st,
 		Metrics: metrics,
 		Log:     log.With("part", "server"),
+		Enrolled: func(numIDK string) (string, bool) {
+			a, ok, err := agents.Lookup(numIDK)
+			if err != nil {
+				log.Error("agent registry unreadable; the last good one stays in force", "file", regPath, "err", err)
+			}
+			return a.KodTO, ok
+		},
+		Revoked: func(cs tls.ConnectionState) bool {
+			if len(cs.PeerCertificates) == 0 {
+				return true
+			}
+			revoked, _ := revocations.Revoked(cs.PeerCertificates[0].SerialNumber)
+			return revoked
+		},
 		// The certificate was verified in the handshake (ClientVerifier
 		// below); here it only names the ИДК.
 		Identify: func(cs tls.ConnectionState) (string, error) {
@@ -192,43 +217,51 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer ln.Close()
 	if cfg.Listen.HTTP != "" {
-		hs := &http.Server{Addr: cfg.Listen.HTTP, Handler: api.Handler(st, reg, tracker.Handler(), engine.Handler(), token), ReadHeaderTimeout: 10 * time.Second}
+		metricsToken := ""
+		if cfg.API.MetricsTokenFile != "" {
+			if metricsToken, err = loadOrCreateToken(cfg.API.MetricsTokenFile); err != nil {
+				return err
+			}
+		}
+		hln, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		// Every limit a client could otherwise hold open without a token:
+		// slow headers and bodies, idle keep-alives, and the number of
+		// connections (idle ones make room for new ones), so the agents'
+		// port keeps its file descriptors.
+		hs := &http.Server{
+			Handler:           api.Handler(st, reg, tracker.Handler(), engine.Handler(), token, metricsToken),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      5 * time.Minute,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 		go func() {
-			if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			if err := hs.Serve(api.LimitConns(hs, hln, cfg.API.MaxConnections)); !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "addr", cfg.Listen.HTTP, "err", err)
 			}
 		}()
 		defer hs.Close()
 	}
-	log.Info("collector listening", "quic", ln.Addr().String(), "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
-	return srv.Serve(ctx, ln)
-}
-
-// applyState feeds a stored event to the device time accounting.
-func applyState(t *availability.Tracker, dev *idkpb.Device, ev *idkpb.Event) {
-	if sc := ev.GetState(); sc != nil {
-		t.Apply(availability.DeviceFromProto(dev), availability.ChangeFromProto(time.Unix(0, ev.CollectorTimeUnixNano), sc))
-	}
-}
-
-// replay rebuilds the live state (device time accounting, integrity
-// checks) from the stored events after a restart, so today's figures and
-// open incidents are not lost.
-func replay(st *store.Store, apply func(*idkpb.Device, uint64, *idkpb.Event)) error {
-	devs, err := st.Devices()
-	if err != nil {
-		return err
-	}
-	for _, dev := range devs {
-		err := st.EachEvent(dev.NumIdk, func(epoch uint64, ev *idkpb.Event) error {
-			apply(dev, epoch, ev)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("replay events of %s: %w", dev.NumIdk, err)
+	// Uploads abandoned for a week leave neither partial files nor
+	// reserved names behind.
+	sweep := func() {
+		if n, err := st.SweepPartials(7 * 24 * time.Hour); err != nil {
+			log.Error("sweeping abandoned uploads failed", "err", err)
+		} else if n > 0 {
+			log.Info("abandoned uploads dropped", "files", n)
 		}
 	}
-	return nil
+	go func() {
+		sweep() // at start too: a collector restarted often never reaches the hour
+		clock.Every(ctx, clk, time.Hour, sweep)
+	}()
+	log.Info("collector listening", "quic", ln.Addr().String(), "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
+	return srv.Serve(ctx, ln)
 }
 
 // ackStore keeps incident acknowledgements in the collector's index.

@@ -15,11 +15,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"idk/internal/clock"
 	"idk/simulator/harness"
+	"idk/simulator/hostile"
 	"idk/simulator/relay"
 	"idk/simulator/scanner"
 )
@@ -29,17 +32,18 @@ func main() {
 		usage()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	clk := clock.Real() // the one clock the simulated devices run on
 	defer stop()
 	var err error
 	switch os.Args[1] {
 	case "scanner":
-		err = runScanner(ctx, os.Args[2:])
+		err = runScanner(ctx, clk, os.Args[2:])
 	case "demo":
 		err = runDemo(ctx, os.Args[2:])
 	case "bench":
 		err = runBench(ctx, os.Args[2:])
 	case "relay":
-		err = runRelay(ctx, os.Args[2:])
+		err = runRelay(ctx, clk, os.Args[2:])
 	case "chaos":
 		err = runChaos(ctx, os.Args[2:])
 	default:
@@ -56,7 +60,7 @@ func usage() {
 	os.Exit(2)
 }
 
-func runScanner(ctx context.Context, args []string) error {
+func runScanner(ctx context.Context, clk clock.Clock, args []string) error {
 	fs := flag.NewFlagSet("scanner", flag.ExitOnError)
 	out := fs.String("out", "", "output folder of the simulated CargoRIW (required)")
 	num := fs.String("num-idk", "850591", "NUM_IDK of the simulated scanner")
@@ -73,7 +77,7 @@ func runScanner(ctx context.Context, args []string) error {
 		return fmt.Errorf("scanner: -out is required")
 	}
 	sc, err := scanner.New(scanner.Config{Out: *out, NumIDK: *num, RawMin: *rawMin, RawMax: *rawMax,
-		RawPerScan: *raws, DocsPerScan: *docs, Seed: *seed, SuspectRatio: 0.2}, nil)
+		RawPerScan: *raws, DocsPerScan: *docs, Seed: *seed, SuspectRatio: 0.2}, clk)
 	if err != nil {
 		return err
 	}
@@ -97,10 +101,8 @@ func runScanner(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("scan %s written: %d files\n", s.NumSnim, len(s.Files))
 		if *interval > 0 && i+1 < *scans {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(*interval):
+			if err := clock.Sleep(ctx, clk, *interval); err != nil {
+				return err
 			}
 		}
 	}
@@ -134,17 +136,37 @@ func runChaos(ctx context.Context, args []string) error {
 	fs.IntVar(&o.DiskFulls, "disk-fulls", 3, "times the collector's disk is filled (needs root for a tmpfs)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed: the same seed plays the same faults")
 	fs.DurationVar(&o.Drain, "drain", 5*time.Minute, "time allowed to catch up at the end")
+	// A developer without root still gets the rest of the run, and the
+	// report says in capitals that the disk was never filled; a run whose
+	// figures are to be quoted passes -require-disk-full.
+	requireDiskFull := fs.Bool("require-disk-full", false, "fail when the disk-full faults cannot be played (no tmpfs: not root)")
+	withHostile := fs.Bool("hostile", false, "add a hostile agent: a second ИДК's stolen certificate forging the honest one's scans all along")
 	fs.Parse(args)
+	o.DiskFullOptional = !*requireDiskFull
+	if *withHostile {
+		o.Hostile = hostileAgent
+	}
 	rep, err := harness.Chaos(ctx, o, os.Stdout)
 	if err != nil {
 		return err
 	}
 	fmt.Println()
 	fmt.Println(rep)
-	if !rep.OK() {
+	switch {
+	case !rep.Intact():
 		return fmt.Errorf("chaos: something was lost, duplicated or corrupted")
+	case !rep.OK():
+		return fmt.Errorf("chaos: the disk-full faults were not played (%s), and -require-disk-full was given", rep.DiskFullSkipped)
 	}
 	return nil
+}
+
+// hostileAgent forges the honest ИДК's scans with the second ИДК's
+// certificate for as long as the chaos run lasts.
+func hostileAgent(ctx context.Context, env *harness.Env) string {
+	f := hostile.Forger{Addr: env.QUICAddr, CertDir: filepath.Join(env.Dir, "certs"),
+		NumIDK: env.Agents[1].NumIDK, KodTO: env.Agents[1].KodTO, VictimDir: env.Agents[0].OutputDir}
+	return f.Run(ctx).String()
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -161,7 +183,7 @@ func runBench(ctx context.Context, args []string) error {
 
 // runRelay puts an emulated bad link between agents and a collector: it
 // prints the address the agents should dial and forwards until SIGTERM.
-func runRelay(ctx context.Context, args []string) error {
+func runRelay(ctx context.Context, clk clock.Clock, args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "UDP address the agents dial")
 	upstream := fs.String("upstream", "", "the collector's QUIC address, host:port (required)")
@@ -201,14 +223,14 @@ func runRelay(ctx context.Context, args []string) error {
 	fmt.Println(r.Addr())
 	var rebinds, stats <-chan time.Time
 	if *rebind > 0 {
-		t := time.NewTicker(*rebind)
+		t := clk.NewTicker(*rebind)
 		defer t.Stop()
-		rebinds = t.C
+		rebinds = t.C()
 	}
 	if *every > 0 {
-		t := time.NewTicker(*every)
+		t := clk.NewTicker(*every)
 		defer t.Stop()
-		stats = t.C
+		stats = t.C()
 	}
 	for {
 		select {

@@ -1,4 +1,8 @@
-package pki
+// Package pkicmd is the certificate command line, "idk-collector pki": it
+// turns the operator's flags into calls to package pki and reports what it
+// made. It lives apart from pki so that the library stays free of flag
+// parsing and output formats.
+package pkicmd
 
 import (
 	"crypto/tls"
@@ -8,11 +12,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"idk/collector/pki"
+	"idk/collector/registry"
+	"idk/internal/clock"
+	"idk/protocol"
 )
 
 // progName is how the commands are reached: the collector binary hands
@@ -29,6 +37,10 @@ const (
 // demoHosts are the names a collector on the same machine is dialled by.
 const demoHosts = "localhost,127.0.0.1,::1"
 
+// demoKodTO is the customs body the demo enrols its ИДК for (a customs
+// post of the Dagestan customs, as in the examples of the reference).
+const demoKodTO = "10216100"
+
 var commands = []struct{ name, summary string }{
 	{"init", "create the CA (ca.crt, ca.key) and an empty revocation list (ca.crl)"},
 	{"collector", "issue the collector's server certificate (collector.crt, collector.key)"},
@@ -41,13 +53,13 @@ var commands = []struct{ name, summary string }{
 // returns the process exit code: 0 on success, 1 if a command failed, 2 on
 // a usage error.
 func Main(args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, now: time.Now}
+	c := &cli{stdout: stdout, stderr: stderr, clock: clock.Real()}
 	return c.run(args)
 }
 
 type cli struct {
 	stdout, stderr io.Writer
-	now            func() time.Time // injected so tests can move the clock
+	clock          clock.Clock // injected so tests can move the clock
 }
 
 func (c *cli) run(args []string) int {
@@ -175,7 +187,7 @@ func (c *cli) cmdInit(args []string) int {
 	if code, ok := c.parse(set, args, "dir"); !ok {
 		return code
 	}
-	cert, err := CreateCA(*dir, Options{Now: c.now, Organization: *org, Force: *force})
+	cert, err := pki.CreateCA(*dir, pki.Options{Clock: c.clock, Organization: *org, Force: *force})
 	if err != nil {
 		return c.fail("init", err)
 	}
@@ -195,37 +207,60 @@ func (c *cli) cmdCollector(args []string) int {
 	if code, ok := c.parse(set, args, "dir", "hosts"); !ok {
 		return code
 	}
-	cert, err := IssueCollector(*dir, strings.Split(*hosts, ","), Options{Now: c.now, Force: *force})
+	cert, err := pki.IssueCollector(*dir, strings.Split(*hosts, ","), pki.Options{Clock: c.clock, Force: *force})
 	if err != nil {
 		return c.fail("collector", err)
 	}
-	c.reportLeaf(*dir, CollectorCertFile, CollectorKeyFile, cert, "issued")
+	c.reportLeaf(*dir, pki.CollectorCertFile, pki.CollectorKeyFile, cert, "issued")
 	return exitOK
 }
 
 func (c *cli) cmdAgent(args []string) int {
-	set := c.flagSet("agent", "--dir DIR --num-idk NUM_IDK [--num-idk ...] [--force]",
-		"Issues a client certificate for each ИДК (agent-<NUM_IDK>.crt, .key), signed\n"+
-			"by the CA in DIR. Copy both files and ca.crt to that scanner PC.\n"+
-			"To replace a certificate, revoke the old one first, then use --force.")
+	set := c.flagSet("agent", "--dir DIR --num-idk NUM_IDK [--num-idk ...] --kod-to KOD_TO [--force]",
+		"Enrols each ИДК: issues its client certificate (agent-<NUM_IDK>.crt, .key),\n"+
+			"signed by the CA in DIR, and records in the registry (agents.toml in DIR)\n"+
+			"the customs body whose evidence it produces. Copy both files and ca.crt\n"+
+			"to that scanner PC. To replace a certificate, revoke the old one first,\n"+
+			"then use --force. To move an ИДК to another customs body, run again with\n"+
+			"--registry-only.")
 	dir := set.String("dir", "", "PKI `directory` holding the CA")
-	nums := &listFlag{valid: ValidateNumIDK}
+	nums := &listFlag{valid: pki.ValidateNumIDK}
 	set.Var(nums, "num-idk", "ИДК `number` (NUM_IDK); repeat the flag or separate with commas")
+	kodTO := set.String("kod-to", "", "`code` of the customs body (KOD_TO, 8 digits) the ИДК works for")
 	force := set.Bool("force", false, "replace existing agent certificates")
-	if code, ok := c.parse(set, args, "dir", "num-idk"); !ok {
+	regOnly := set.Bool("registry-only", false, "only record the KOD_TO in the registry; issue no certificate")
+	if code, ok := c.parse(set, args, "dir", "num-idk", "kod-to"); !ok {
 		return code
+	}
+	if err := protocol.CheckKodTO(*kodTO); err != nil {
+		return c.usageError(set, err.Error())
 	}
 	// Each ИДК is independent: one that fails does not stop the others.
 	code := exitOK
 	for _, n := range nums.values {
-		cert, err := IssueAgent(*dir, n, Options{Now: c.now, Force: *force})
-		if err != nil {
-			code = c.fail("agent", err)
-			continue
+		if !*regOnly {
+			cert, err := pki.IssueAgent(*dir, n, pki.Options{Clock: c.clock, Force: *force})
+			if err != nil {
+				code = c.fail("agent", err)
+				continue
+			}
+			c.reportLeaf(*dir, pki.AgentCertFile(n), pki.AgentKeyFile(n), cert, "issued")
 		}
-		c.reportLeaf(*dir, AgentCertFile(n), AgentKeyFile(n), cert, "issued")
+		if err := c.enrol(*dir, n, *kodTO); err != nil {
+			code = c.fail("agent", err)
+		}
 	}
 	return code
+}
+
+// enrol records numIDK's customs body in the registry beside the CA.
+func (c *cli) enrol(dir, numIDK, kodTO string) error {
+	path := filepath.Join(dir, registry.FileName)
+	if err := registry.Put(path, registry.Agent{NumIDK: numIDK, KodTO: kodTO}); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "enrolled %s for KOD_TO %s in %s\n", numIDK, kodTO, path)
+	return nil
 }
 
 func (c *cli) cmdRevoke(args []string) int {
@@ -234,9 +269,9 @@ func (c *cli) cmdRevoke(args []string) int {
 			"--num-idk revokes the certificate now in agent-<NUM_IDK>.crt. The\n"+
 			"collector refuses revoked certificates once it reloads ca.crl.")
 	dir := set.String("dir", "", "PKI `directory` holding the CA")
-	nums := &listFlag{valid: ValidateNumIDK}
+	nums := &listFlag{valid: pki.ValidateNumIDK}
 	set.Var(nums, "num-idk", "ИДК `number` whose current certificate to revoke; repeatable, comma-separated")
-	serials := &listFlag{valid: func(s string) error { _, err := ParseSerial(s); return err }}
+	serials := &listFlag{valid: func(s string) error { _, err := pki.ParseSerial(s); return err }}
 	set.Var(serials, "serial", "hex `serial` number to revoke (01:ab:..., 0x1ab or 1ab); repeatable")
 	if code, ok := c.parse(set, args, "dir"); !ok {
 		return code
@@ -244,44 +279,49 @@ func (c *cli) cmdRevoke(args []string) int {
 	if len(nums.values) == 0 && len(serials.values) == 0 {
 		return c.usageError(set, "--num-idk or --serial is required")
 	}
-	opts := Options{Now: c.now}
+	opts := pki.Options{Clock: c.clock}
 	code := exitOK
-	crlPath := filepath.Join(*dir, CRLFile)
+	crlPath := filepath.Join(*dir, pki.CRLFile)
 	for _, n := range nums.values {
-		serial, err := Revoke(*dir, n, opts)
+		serial, err := pki.Revoke(*dir, n, opts)
 		if err != nil {
 			code = c.fail("revoke", err)
 			continue
 		}
-		fmt.Fprintf(c.stdout, "revoked ИДК %s (serial %s) in %s\n", n, FormatSerial(serial), crlPath)
+		fmt.Fprintf(c.stdout, "revoked ИДК %s (serial %s) in %s\n", n, pki.FormatSerial(serial), crlPath)
 	}
 	for _, s := range serials.values {
-		serial, _ := ParseSerial(s) // checked by the flag
-		// Through "0x" so that Revoke cannot take a short serial for a
+		serial, _ := pki.ParseSerial(s) // checked by the flag
+		// Through "0x" so that pki.Revoke cannot take a short serial for a
 		// NUM_IDK.
-		if _, err := Revoke(*dir, "0x"+serial.Text(16), opts); err != nil {
+		if _, err := pki.Revoke(*dir, "0x"+serial.Text(16), opts); err != nil {
 			code = c.fail("revoke", err)
 			continue
 		}
-		fmt.Fprintf(c.stdout, "revoked serial %s in %s\n", FormatSerial(serial), crlPath)
+		fmt.Fprintf(c.stdout, "revoked serial %s in %s\n", pki.FormatSerial(serial), crlPath)
 	}
 	return code
 }
 
 func (c *cli) cmdDemo(args []string) int {
-	set := c.flagSet("demo", "--dir DIR --num-idk NUM_IDK [--num-idk ...] [--hosts HOST,...] [--org ORG]",
+	set := c.flagSet("demo", "--dir DIR --num-idk NUM_IDK [--num-idk ...] [--kod-to KOD_TO] [--hosts HOST,...] [--org ORG]",
 		"Makes everything a demo needs in DIR: the CA (an existing one is reused),\n"+
-			"the collector certificate and the agent certificates. Running it again\n"+
+			"the collector certificate and the agent certificates, and enrols the\n"+
+			"agents in the registry (agents.toml). Running it again\n"+
 			"keeps every certificate that is still valid, so it is safe to repeat.")
 	dir := set.String("dir", "", "PKI `directory`, created if missing")
-	nums := &listFlag{valid: ValidateNumIDK}
+	nums := &listFlag{valid: pki.ValidateNumIDK}
 	set.Var(nums, "num-idk", "ИДК `number` (NUM_IDK); repeat the flag or separate with commas")
 	hosts := set.String("hosts", demoHosts, "comma-separated DNS names and IP `addresses` of the collector")
 	org := set.String("org", "", "`organisation` (subject O) of a new CA")
-	if code, ok := c.parse(set, args, "dir", "num-idk", "hosts"); !ok {
+	kodTO := set.String("kod-to", demoKodTO, "`code` of the customs body (KOD_TO) the demo ИДК are enrolled for")
+	if code, ok := c.parse(set, args, "dir", "num-idk", "hosts", "kod-to"); !ok {
 		return code
 	}
-	if err := c.demo(*dir, strings.Split(*hosts, ","), nums.values, *org); err != nil {
+	if err := protocol.CheckKodTO(*kodTO); err != nil {
+		return c.usageError(set, err.Error())
+	}
+	if err := c.demo(*dir, strings.Split(*hosts, ","), nums.values, *org, *kodTO); err != nil {
 		return c.fail("demo", err)
 	}
 	return exitOK
@@ -292,52 +332,43 @@ func (c *cli) cmdDemo(args []string) int {
 // its key matches, it chains to the current CA, it is not revoked and, for
 // the collector, it names every host. Anything else is replaced, which is
 // harmless because such a certificate is useless anyway.
-func (c *cli) demo(dir string, hosts, nums []string, org string) error {
-	now := c.now()
-	ca, err := LoadCA(dir)
+func (c *cli) demo(dir string, hosts, nums []string, org, kodTO string) error {
+	now := c.clock.Now()
+	ca, err := pki.LoadCA(dir)
 	switch {
 	case err == nil:
-		if err := ca.checkValid(now); err != nil {
+		if err := ca.CheckValid(now); err != nil {
 			return err // replacing a CA is for init --force, not a demo
 		}
 		c.reportCA(dir, ca.Cert, "reused")
 	case errors.Is(err, fs.ErrNotExist):
-		// CreateCA still refuses if half of the CA is there.
-		cert, err := CreateCA(dir, Options{Now: c.now, Organization: org})
+		// pki.CreateCA still refuses if half of the CA is there.
+		cert, err := pki.CreateCA(dir, pki.Options{Clock: c.clock, Organization: org})
 		if err != nil {
 			return err
 		}
 		c.reportCA(dir, cert, "created")
-		if ca, err = LoadCA(dir); err != nil {
+		if ca, err = pki.LoadCA(dir); err != nil {
 			return err
 		}
 	default:
 		return err
 	}
 
-	crlPath := filepath.Join(dir, CRLFile)
-	crl, err := loadCRL(crlPath, ca.Cert)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The collector expects the list. Like Revoke, start an empty
-		// one: a deleted list's revocations are recorded nowhere else.
-		data, err := ca.signCRL(nil, big.NewInt(1), now)
-		if err != nil {
-			return err
-		}
-		if err := writeFileAtomic(crlPath, data, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "wrote empty %s\n", crlPath)
-	} else if err != nil {
+	crl, created, err := ca.EnsureCRL(dir, now)
+	if err != nil {
 		return err
 	}
-	replace := Options{Now: c.now, Force: true}
+	if created {
+		fmt.Fprintf(c.stdout, "wrote empty %s\n", filepath.Join(dir, pki.CRLFile))
+	}
+	replace := pki.Options{Clock: c.clock, Force: true}
 
-	certName, keyName := CollectorCertFile, CollectorKeyFile
+	certName, keyName := pki.CollectorCertFile, pki.CollectorKeyFile
 	if leaf := usableLeaf(dir, certName, keyName, ca.Cert, crl, now, x509.ExtKeyUsageServerAuth); leaf != nil && coversHosts(leaf, hosts) {
 		c.reportLeaf(dir, certName, keyName, leaf, "reused")
 	} else {
-		cert, err := IssueCollector(dir, hosts, replace)
+		cert, err := pki.IssueCollector(dir, hosts, replace)
 		if err != nil {
 			return err
 		}
@@ -345,23 +376,28 @@ func (c *cli) demo(dir string, hosts, nums []string, org string) error {
 	}
 
 	for _, n := range nums {
-		certName, keyName := AgentCertFile(n), AgentKeyFile(n)
+		certName, keyName := pki.AgentCertFile(n), pki.AgentKeyFile(n)
 		if leaf := usableLeaf(dir, certName, keyName, ca.Cert, crl, now, x509.ExtKeyUsageClientAuth); leaf != nil {
-			if id, err := IdentityFromCert(leaf); err == nil && id == n {
+			if id, err := pki.IdentityFromCert(leaf); err == nil && id == n {
 				c.reportLeaf(dir, certName, keyName, leaf, "reused")
 				continue
 			}
 		}
-		cert, err := IssueAgent(dir, n, replace)
+		cert, err := pki.IssueAgent(dir, n, replace)
 		if err != nil {
 			return err
 		}
 		c.reportLeaf(dir, certName, keyName, cert, "issued")
 	}
-
-	fmt.Fprintf(c.stdout, "\ncollector needs: %s\n", strings.Join([]string{CACertFile, CRLFile, CollectorCertFile, CollectorKeyFile}, ", "))
 	for _, n := range nums {
-		fmt.Fprintf(c.stdout, "agent %s needs: %s\n", n, strings.Join([]string{CACertFile, AgentCertFile(n), AgentKeyFile(n)}, ", "))
+		if err := c.enrol(dir, n, kodTO); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(c.stdout, "\ncollector needs: %s\n", strings.Join([]string{pki.CACertFile, pki.CRLFile, pki.CollectorCertFile, pki.CollectorKeyFile}, ", "))
+	for _, n := range nums {
+		fmt.Fprintf(c.stdout, "agent %s needs: %s\n", n, strings.Join([]string{pki.CACertFile, pki.AgentCertFile(n), pki.AgentKeyFile(n)}, ", "))
 	}
 	return nil
 }
@@ -376,7 +412,7 @@ func usableLeaf(dir, certName, keyName string, ca *x509.Certificate, crl *x509.R
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}}
-	if _, err := pair.Leaf.Verify(opts); err != nil || IsRevoked(crl, pair.Leaf.SerialNumber) {
+	if _, err := pair.Leaf.Verify(opts); err != nil || pki.IsRevoked(crl, pair.Leaf.SerialNumber) {
 		return nil
 	}
 	return pair.Leaf
@@ -393,13 +429,13 @@ func coversHosts(cert *x509.Certificate, hosts []string) bool {
 
 func (c *cli) reportCA(dir string, cert *x509.Certificate, verb string) {
 	fmt.Fprintf(c.stdout, "%s CA %q, serial %s, valid until %s\n", verb, cert.Subject.CommonName,
-		FormatSerial(cert.SerialNumber), cert.NotAfter.UTC().Format(time.DateOnly))
+		pki.FormatSerial(cert.SerialNumber), cert.NotAfter.UTC().Format(time.DateOnly))
 	fmt.Fprintf(c.stdout, "  %s\n  %s  (secret: never copy it off this host)\n  %s\n",
-		filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile), filepath.Join(dir, CRLFile))
+		filepath.Join(dir, pki.CACertFile), filepath.Join(dir, pki.CAKeyFile), filepath.Join(dir, pki.CRLFile))
 }
 
 func (c *cli) reportLeaf(dir, certName, keyName string, cert *x509.Certificate, verb string) {
 	fmt.Fprintf(c.stdout, "%s %q, serial %s, valid until %s\n", verb, cert.Subject.CommonName,
-		FormatSerial(cert.SerialNumber), cert.NotAfter.UTC().Format(time.DateOnly))
+		pki.FormatSerial(cert.SerialNumber), cert.NotAfter.UTC().Format(time.DateOnly))
 	fmt.Fprintf(c.stdout, "  %s\n  %s\n", filepath.Join(dir, certName), filepath.Join(dir, keyName))
 }

@@ -1,0 +1,557 @@
+package ship
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/quic-go/quic-go"
+
+	"idk/agent/spool"
+	"idk/protocol"
+	"idk/protocol/idkpb"
+	"idk/protocol/transport"
+	"idk/simulator/simclock"
+)
+
+// answer is what the fake collector says to the n-th offer (from 1) of a
+// name: an offer status, and for STATUS_SEND the FileResult error after
+// the commit ("" stores the file).
+type answer func(name string, n int) (status idkpb.FileOfferReply_Status, msg, resultErr string)
+
+// collector is a small fake of the collector's QUIC side: it speaks the
+// protocol, answers offers as told and records what it was offered and
+// what it stored.
+type collector struct {
+	addr   string
+	tls    *tls.Config // for the agent: trusts the collector's certificate
+	answer answer
+
+	mu     sync.Mutex
+	offers map[string]int // by offered name
+	last   map[string]*idkpb.FileOffer
+	stored []string // offered names, in the order stored
+	events []*idkpb.Event
+}
+
+func startCollector(t *testing.T, a answer) *collector {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "collector"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		NextProtos:   []string{protocol.ALPN},
+	}, transport.QUICConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{
+		addr:   ln.Addr().String(),
+		tls:    &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, NextProtos: []string{protocol.ALPN}},
+		answer: a,
+		offers: map[string]int{},
+		last:   map[string]*idkpb.FileOffer{},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				for {
+					st, err := conn.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					wg.Go(func() {
+						defer transport.EndStream(st)
+						c.serve(st)
+					})
+				}
+			})
+		}
+	})
+	return c
+}
+
+func (c *collector) serve(st *quic.Stream) {
+	w, r := protocol.NewWriter(st), protocol.NewReader(st)
+	var h idkpb.StreamHeader
+	if r.Read(&h) != nil {
+		return
+	}
+	switch h.Kind {
+	case idkpb.StreamKind_STREAM_KIND_HELLO:
+		var hello idkpb.Hello
+		if r.Read(&hello) == nil {
+			w.Write(&idkpb.HelloReply{})
+		}
+	case idkpb.StreamKind_STREAM_KIND_EVENTS:
+		for {
+			var b idkpb.EventBatch
+			if r.Read(&b) != nil {
+				return
+			}
+			c.mu.Lock()
+			c.events = append(c.events, b.Events...)
+			c.mu.Unlock()
+			if w.Write(&idkpb.EventAck{Stored: uint32(len(b.Events))}) != nil {
+				return
+			}
+		}
+	case idkpb.StreamKind_STREAM_KIND_FILE:
+		var o idkpb.FileOffer
+		if r.Read(&o) != nil {
+			return
+		}
+		c.mu.Lock()
+		c.offers[o.Name]++
+		c.last[o.Name] = &o
+		n := c.offers[o.Name]
+		c.mu.Unlock()
+		status, msg, resultErr := c.answer(o.Name, n)
+		// "collector disk full" is the one refusal that holds for every
+		// file, as the real collector says it.
+		allFiles := status == idkpb.FileOfferReply_STATUS_REFUSED && msg == "collector disk full"
+		if w.Write(&idkpb.FileOfferReply{Status: status, Error: msg, AllFiles: allFiles}) != nil || status != idkpb.FileOfferReply_STATUS_SEND {
+			return
+		}
+		h := sha256.New()
+		for {
+			var d idkpb.FileData
+			if r.Read(&d) != nil {
+				return
+			}
+			if ch := d.GetChunk(); ch != nil {
+				h.Write(ch.Data)
+				continue
+			}
+			if string(d.GetCommit().GetSha256()) != string(h.Sum(nil)) || string(o.Sha256) != string(h.Sum(nil)) {
+				w.Write(&idkpb.FileResult{Restart: true})
+				return
+			}
+			if resultErr != "" {
+				w.Write(&idkpb.FileResult{Error: resultErr})
+				return
+			}
+			c.mu.Lock()
+			c.stored = append(c.stored, o.Name)
+			c.mu.Unlock()
+			w.Write(&idkpb.FileResult{StoredAs: "850591/" + o.NumSnim + "/" + o.Name})
+			return
+		}
+	}
+}
+
+func (c *collector) offered(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offers[name]
+}
+
+func (c *collector) storedNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.stored)
+}
+
+func (c *collector) integrity() []*idkpb.Integrity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*idkpb.Integrity
+	for _, ev := range c.events {
+		if ig := ev.GetIntegrity(); ig != nil {
+			out = append(out, ig)
+		}
+	}
+	return out
+}
+
+// agent is a shipper on a spool of real files, with a virtual clock that
+// run moves on a hundred times faster than real time, so a backoff of
+// seconds takes milliseconds, and the offers counted against the virtual
+// time show whether it waited.
+type agent struct {
+	sp      *spool.Spool
+	dir     string
+	clk     *simclock.Clock
+	start   time.Time
+	metrics *Metrics
+	sh      *Shipper
+	n       int // files written
+}
+
+// newAgent returns an agent for c; run starts its shipper.
+func newAgent(t *testing.T, c *collector) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	a := &agent{sp: sp, dir: dir, clk: simclock.New(start), start: start}
+	a.metrics = NewMetrics(prometheus.NewRegistry(), sp, a.clk)
+	a.sh = New(Config{
+		Addr: c.addr, TLS: c.tls, QUIC: transport.QUICConfig(), Device: &idkpb.Device{NumIdk: "850591"},
+		Spool: sp, Metrics: a.metrics, Log: slog.New(slog.DiscardHandler),
+		Clock: a.clk,
+	})
+	return a
+}
+
+func (a *agent) run(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.sh.Run(ctx)
+	}()
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+			a.clk.Advance(100 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// queue writes a scan file and queues it, behind those queued before.
+func (a *agent) queue(t *testing.T, name string) {
+	t.Helper()
+	data := []byte("content of " + name)
+	a.n++
+	path := filepath.Join(a.dir, fmt.Sprintf("f%03d", a.n))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	f := spool.File{NumSnim: "S1", Name: name, Path: path, Kind: idkpb.FileKind_FILE_KIND_DOCUMENT,
+		Size: int64(len(data)), SHA256: sum[:], ScanTime: a.start, FirstSeen: a.start}
+	if err := a.sp.Update(func(tx *spool.Tx) error { return tx.PutFile(f) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files lists the spool's pending files, oldest first.
+func (a *agent) files(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	for {
+		f, err := a.sp.NextFile(func(key string) bool { return slices.Contains(keys, key) })
+		if errors.Is(err, spool.ErrEmpty) {
+			return keys
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, f.Key())
+	}
+}
+
+func (a *agent) record(t *testing.T, key string) spool.File {
+	t.Helper()
+	var f spool.File
+	var ok bool
+	err := a.sp.View(func(tx *spool.Tx) error {
+		var err error
+		f, ok, err = tx.File(key)
+		return err
+	})
+	if err != nil || !ok {
+		t.Fatalf("spool record %s: %v %v", key, ok, err)
+	}
+	return f
+}
+
+// elapsed is the virtual time the shipper has waited.
+func (a *agent) elapsed() time.Duration { return a.clk.Now().Sub(a.start) }
+
+// maxOffers is the most offers of one file that a shipper waiting as it
+// should (retryMin doubling to retryMax) can make in elapsed virtual time.
+func maxOffers(elapsed time.Duration) int {
+	n, at, wait := 1, time.Duration(0), retryMin
+	for at+wait <= elapsed {
+		at += wait
+		wait = min(2*wait, retryMax)
+		n++
+	}
+	return n
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// queueBehindBad queues "bad.jpg" at the head and 99 good files behind it.
+func queueBehindBad(t *testing.T, a *agent) []string {
+	var good []string
+	a.queue(t, "bad.jpg")
+	for i := range 99 {
+		name := fmt.Sprintf("doc_%03d.jpg", i)
+		a.queue(t, name)
+		good = append(good, name)
+	}
+	return good
+}
+
+func TestRefusedHeadDoesNotHoldBackTheQueue(t *testing.T) {
+	c := startCollector(t, func(name string, n int) (idkpb.FileOfferReply_Status, string, string) {
+		if name == "bad.jpg" {
+			return idkpb.FileOfferReply_STATUS_REFUSED, "disk full", ""
+		}
+		return idkpb.FileOfferReply_STATUS_SEND, "", ""
+	})
+	a := newAgent(t, c)
+	good := queueBehindBad(t, a)
+	a.run(t)
+
+	eventually(t, "the 99 files behind the refused one", func() bool { return len(c.storedNames()) == len(good) })
+	if got := c.storedNames(); !slices.Equal(got, good) {
+		t.Fatalf("stored %v, want the 99 in queue order", got)
+	}
+	// The refused file is kept, and offered again now and then: never
+	// faster than its backoff allows on the virtual clock, which only a
+	// waiting shipper moves. A shipper that spun would offer it many times
+	// with the clock standing still.
+	eventually(t, "the refused file offered again", func() bool { return c.offered("bad.jpg") >= 4 })
+	n := c.offered("bad.jpg") // before the clock is read: the clock is at least where it was at this offer
+	if limit := maxOffers(a.elapsed()); n > limit {
+		t.Fatalf("refused file offered %d times in %v of waiting; at most %d with its backoff", n, a.elapsed(), limit)
+	}
+	// The collector stores before it answers, and the agent marks a file
+	// done on the answer, while the clock runs on.
+	eventually(t, "only the refused file pending", func() bool { return slices.Equal(a.files(t), []string{"S1/bad.jpg"}) })
+}
+
+func TestRejectedFileIsSetAsideAndNeverOfferedAgain(t *testing.T) {
+	const reason = `file name "bad.jpg": not storable`
+	c := startCollector(t, func(name string, n int) (idkpb.FileOfferReply_Status, string, string) {
+		if name == "bad.jpg" {
+			return idkpb.FileOfferReply_STATUS_REJECTED, reason, ""
+		}
+		return idkpb.FileOfferReply_STATUS_SEND, "", ""
+	})
+	a := newAgent(t, c)
+	good := queueBehindBad(t, a)
+	a.run(t)
+
+	eventually(t, "the 99 files behind the rejected one", func() bool { return len(c.storedNames()) == len(good) })
+	eventually(t, "the REJECTED integrity event at the collector", func() bool { return len(c.integrity()) > 0 })
+	ig := c.integrity()
+	if len(ig) != 1 || ig[0].Kind != idkpb.Integrity_KIND_REJECTED || ig[0].NumSnim != "S1" || ig[0].Name != "bad.jpg" ||
+		ig[0].Reason != reason || len(ig[0].FirstSha256) != 32 || ig[0].OriginalName != "" {
+		t.Fatalf("integrity events: %v", ig)
+	}
+	if f := a.record(t, "S1/bad.jpg"); !f.Done || f.StoredAs != "" {
+		t.Fatalf("rejected file's record: %+v", f)
+	}
+	if got := testutil.ToFloat64(a.metrics.FilesRejected); got != 1 {
+		t.Fatalf("idk_agent_files_rejected_total = %v, want 1", got)
+	}
+	// Never again: not on a new file's arrival, nor after a long while.
+	a.queue(t, "late.jpg")
+	eventually(t, "a file queued later", func() bool { return len(c.storedNames()) == len(good)+1 })
+	a.clk.Advance(time.Hour)
+	a.queue(t, "later.jpg")
+	eventually(t, "a file queued an hour later", func() bool { return len(c.storedNames()) == len(good)+2 })
+	if n := c.offered("bad.jpg"); n != 1 {
+		t.Fatalf("rejected file offered %d times, want 1", n)
+	}
+	// The collector stores before it answers, and the agent marks a file
+	// done on the answer.
+	eventually(t, "an empty queue", func() bool { return len(a.files(t)) == 0 })
+}
+
+func TestRefusedFileIsRetriedAndStored(t *testing.T) {
+	// The virtual times of the offers, read on the agent's clock, which the
+	// collector's goroutines learn through clk.
+	var (
+		clk    atomic.Pointer[simclock.Clock]
+		mu     sync.Mutex
+		offers []time.Time
+	)
+	c := startCollector(t, func(name string, n int) (idkpb.FileOfferReply_Status, string, string) {
+		if name != "a%3Ab.jpg" {
+			return idkpb.FileOfferReply_STATUS_SEND, "", ""
+		}
+		mu.Lock()
+		offers = append(offers, clk.Load().Now())
+		mu.Unlock()
+		switch n {
+		case 1, 2:
+			return idkpb.FileOfferReply_STATUS_REFUSED, "busy", ""
+		case 3: // taken, then not stored: as much "not now" as a refusal
+			return idkpb.FileOfferReply_STATUS_SEND, "", "disk full"
+		}
+		return idkpb.FileOfferReply_STATUS_SEND, "", ""
+	})
+	a := newAgent(t, c)
+	clk.Store(a.clk)
+	a.queue(t, "a:b.jpg") // offered under its safe name
+	a.queue(t, "next.jpg")
+	a.run(t)
+
+	eventually(t, "the refused file stored", func() bool { return len(c.storedNames()) == 2 })
+	if got := c.storedNames(); !slices.Equal(got, []string{"next.jpg", "a%3Ab.jpg"}) {
+		t.Fatalf("stored %v: the file behind should not have waited", got)
+	}
+	if n := c.offered("a%3Ab.jpg"); n != 4 {
+		t.Fatalf("offered %d times, want 4", n)
+	}
+	// Three waits, 1 s, 2 s and 4 s, each on the file's own clock. The
+	// clock runs on while the shipper works, so a gap may be longer, never
+	// shorter.
+	mu.Lock()
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		if gap := offers[i+1].Sub(offers[i]); gap < want {
+			t.Errorf("offer %d came %v after the one before, want at least its backoff of %v", i+2, gap, want)
+		}
+	}
+	mu.Unlock()
+	c.mu.Lock()
+	o := c.last["a%3Ab.jpg"]
+	c.mu.Unlock()
+	if o.OriginalName != "a:b.jpg" {
+		t.Fatalf("offer's original_name = %q, want %q", o.OriginalName, "a:b.jpg")
+	}
+	eventually(t, "an empty queue", func() bool { return len(a.files(t)) == 0 })
+	if f := a.record(t, "S1/a:b.jpg"); !f.Done || f.StoredAs != "850591/S1/a%3Ab.jpg" {
+		t.Fatalf("record: %+v", f)
+	}
+}
+
+// A file this PC cannot open (a path too long for the system, as on
+// Windows) or read (here a folder where the file was) waits like a refused
+// one, instead of ending the connection or being offered again at once,
+// either of which would keep the files behind it waiting.
+func TestUnreadableFileDoesNotHoldBackTheQueue(t *testing.T) {
+	c := startCollector(t, func(string, int) (idkpb.FileOfferReply_Status, string, string) {
+		return idkpb.FileOfferReply_STATUS_SEND, "", ""
+	})
+	a := newAgent(t, c)
+	a.queue(t, "long.jpg")
+	a.queue(t, "folder.jpg")
+	a.queue(t, "next.jpg")
+	long := a.record(t, "S1/long.jpg")
+	long.Path = filepath.Join(a.dir, strings.Repeat("x", 250), strings.Repeat("y", 250), strings.Repeat("z", 5000))
+	folder := a.record(t, "S1/folder.jpg")
+	if err := a.sp.Update(func(tx *spool.Tx) error { return tx.PutFile(long) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(folder.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(folder.Path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.run(t)
+
+	eventually(t, "the file behind the unreadable ones", func() bool { return slices.Contains(c.storedNames(), "next.jpg") })
+	eventually(t, "the unreadable file tried again", func() bool { return c.offered("folder.jpg") >= 3 })
+	n := c.offered("folder.jpg")
+	if limit := maxOffers(a.elapsed()); n > limit {
+		t.Fatalf("unreadable file offered %d times in %v of waiting; at most %d with its backoff", n, a.elapsed(), limit)
+	}
+	if c.offered("long.jpg") != 0 {
+		t.Fatal("a file that cannot be opened was offered")
+	}
+	if got := a.files(t); !slices.Equal(got, []string{"S1/long.jpg", "S1/folder.jpg"}) {
+		t.Fatalf("pending %v, want the two unreadable files kept", got)
+	}
+}
+
+// A full collector disk refuses every file: the shipper pauses its whole
+// queue, backing off, instead of offering a long queue file by file.
+func TestFullCollectorPausesTheWholeQueue(t *testing.T) {
+	var full atomic.Bool
+	full.Store(true)
+	c := startCollector(t, func(name string, n int) (idkpb.FileOfferReply_Status, string, string) {
+		if full.Load() {
+			return idkpb.FileOfferReply_STATUS_REFUSED, "collector disk full", ""
+		}
+		return idkpb.FileOfferReply_STATUS_SEND, "", ""
+	})
+	a := newAgent(t, c)
+	var names []string
+	for i := range 50 {
+		name := fmt.Sprintf("doc_%03d.jpg", i)
+		a.queue(t, name)
+		names = append(names, name)
+	}
+	a.run(t)
+	eventually(t, "a few refusals", func() bool { return c.offered("doc_000.jpg") >= 3 })
+	total := 0
+	for _, name := range names {
+		total += c.offered(name)
+	}
+	// Each pause lets one offer through: as many offers as one file's
+	// backoff allows, not fifty per round.
+	if limit := maxOffers(a.elapsed()) + 1; total > limit {
+		t.Fatalf("%d offers in %v of a full collector; at most %d with one backoff for the queue", total, a.elapsed(), limit)
+	}
+	full.Store(false)
+	eventually(t, "every file once the disk has room", func() bool { return len(c.storedNames()) == len(names) })
+}

@@ -1,0 +1,272 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// layoutVersion 2 puts NUM_IDK in every scan folder's path:
+// <KOD_TO>/<YYYYMMDD>/<NUM_IDK>/<NUM_SNIM>. Version 1 had
+// <KOD_TO>/<YYYYMMDD>/<NUM_SNIM>, where two ИДК could share a folder.
+const layoutVersion = "2"
+
+var keyLayout = []byte("layout")
+
+// migrate moves the scans of a version-1 tree into version-2 folders, file
+// by file as the index records them (so two ИДК that shared a folder are
+// parted by what the collector recorded, never by a folder's content). It
+// is safe to run again after a crash: a file already moved is not moved
+// twice. A new, empty store is marked version 2 at once.
+func (s *Store) migrate() error {
+	var version []byte
+	var old []ScanEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		version = tx.Bucket(bucketMeta).Get(keyLayout)
+		if string(version) == layoutVersion {
+			return nil
+		}
+		return tx.Bucket(bucketScans).ForEach(func(k, v []byte) error {
+			var sc ScanEntry
+			if err := json.Unmarshal(v, &sc); err != nil {
+				return fmt.Errorf("decode scan %s: %w", k, err)
+			}
+			if strings.Count(sc.Dir, "/") == 2 {
+				old = append(old, sc)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	if string(version) == layoutVersion {
+		return nil
+	}
+	if len(old) > 0 {
+		s.log.Warn("moving scan folders to the layout with NUM_IDK in the path", "scans", len(old))
+	}
+	oldDirs := map[string]bool{}
+	for _, sc := range old {
+		if err := s.migrateScan(sc); err != nil {
+			return fmt.Errorf("store: migrate scan %s/%s: %w", sc.NumIDK, sc.NumSnim, err)
+		}
+		oldDirs[sc.Dir] = true
+	}
+	// Old folders that held nothing but their marker go; anything else
+	// (a file the index never recorded) stays for an administrator.
+	for dir := range oldDirs {
+		full := filepath.Join(s.root, filepath.FromSlash(dir))
+		os.Remove(filepath.Join(full, scanMarker))
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("old scan folder kept: it holds files the index does not list", "dir", full)
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLayout, []byte(layoutVersion)) })
+}
+
+func (s *Store) migrateScan(sc ScanEntry) error {
+	parts := strings.Split(sc.Dir, "/")
+	newDir := path.Join(parts[0], parts[1], sc.NumIDK, parts[2])
+	moved := sc
+	moved.Dir = newDir
+	dir, err := s.scanDir(moved)
+	if err != nil {
+		return err
+	}
+	prefix := []byte(sc.NumIDK + "/" + sc.NumSnim + "/")
+	var entries []FileEntry
+	var keys [][]byte
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketFiles).Cursor()
+		for k, v := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, v = c.Next() {
+			var e FileEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %s: %w", k, err)
+			}
+			entries = append(entries, e)
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range entries {
+		e := &entries[i]
+		from := filepath.Join(s.root, filepath.FromSlash(e.StoredAs))
+		to := filepath.Join(dir, path.Base(e.StoredAs))
+		if _, err := os.Stat(to); err == nil {
+			e.StoredAs = path.Join(newDir, path.Base(e.StoredAs))
+			continue // moved before a crash
+		}
+		if err := os.Rename(from, to); err != nil && !e.Pending {
+			return err
+		}
+		e.StoredAs = path.Join(newDir, path.Base(e.StoredAs))
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for i, e := range entries {
+			if err := putJSON(tx.Bucket(bucketFiles), keys[i], e); err != nil {
+				return err
+			}
+		}
+		return putJSON(tx.Bucket(bucketScans), []byte(sc.NumIDK+"/"+sc.NumSnim), moved)
+	})
+}
+
+// SweepPartials drops uploads abandoned for longer than age: partial files
+// nobody resumed, and the names reserved for them. An agent that comes back
+// later offers the file again from the start.
+func (s *Store) SweepPartials(age time.Duration) (int, error) {
+	cutoff := s.clock.Now().Add(-age)
+	incoming := filepath.Join(s.root, ".incoming")
+	n := 0
+	err := filepath.WalkDir(incoming, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		s.mu.Lock()
+		busy := s.active[p]
+		s.mu.Unlock()
+		if busy {
+			return nil
+		}
+		rel, _ := filepath.Rel(incoming, p)
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		n++
+		// .incoming/<NUM_IDK>/<NUM_SNIM>/<stored name>.part
+		if parts := strings.Split(filepath.ToSlash(rel), "/"); len(parts) == 3 && strings.HasSuffix(parts[2], ".part") {
+			return s.dropReservation(parts[0], parts[1], strings.TrimSuffix(parts[2], ".part"))
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("store: sweep %s: %w", incoming, err)
+	}
+	// Reservations that never got a partial file (refused for space).
+	var stale []FileEntry
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+			var e FileEntry
+			if json.Unmarshal(v, &e) == nil && e.Pending && e.StoredAt.Before(cutoff) {
+				stale = append(stale, e)
+			}
+			return nil
+		})
+	})
+	for _, e := range stale {
+		p := filepath.Join(incoming, e.NumIDK, e.NumSnim, path.Base(e.StoredAs)+".part")
+		if _, serr := os.Stat(p); serr == nil {
+			continue // still being resumed
+		}
+		if err := s.dropReservation(e.NumIDK, e.NumSnim, path.Base(e.StoredAs)); err != nil {
+			return n, err
+		}
+	}
+	return n, err
+}
+
+func (s *Store) dropReservation(numIDK, numSnim, storedAs string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		key := []byte(numIDK + "/" + numSnim + "/" + storedAs)
+		v := tx.Bucket(bucketFiles).Get(key)
+		if v == nil {
+			return nil
+		}
+		var e FileEntry
+		if err := json.Unmarshal(v, &e); err != nil || !e.Pending {
+			return err
+		}
+		if err := tx.Bucket(bucketHashes).Delete([]byte(numIDK + "/" + numSnim + "/" + e.Name + "/" + e.SHA256)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFiles).Delete(key)
+	})
+}
+
+// Problem is one disagreement between the index and the disk.
+type Problem struct {
+	Path string // under the root
+	What string // "missing", "size", "sha256", "unindexed"
+	Want string
+	Got  string
+}
+
+// Check hashes every stored file again and compares it with the index,
+// then looks for files in scan folders that the index does not list. It
+// returns the number of files checked; problems go to report.
+func (s *Store) Check(report func(Problem)) (int, error) {
+	var entries []FileEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+			var e FileEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %s: %w", k, err)
+			}
+			if !e.Pending {
+				entries = append(entries, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: check: %w", err)
+	}
+	listed := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		listed[e.StoredAs] = true
+		sum, size, err := hashPath(filepath.Join(s.root, filepath.FromSlash(e.StoredAs)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			report(Problem{Path: e.StoredAs, What: "missing", Want: e.SHA256})
+		case err != nil:
+			return 0, fmt.Errorf("store: check: %w", err)
+		case size != e.Size:
+			report(Problem{Path: e.StoredAs, What: "size", Want: fmt.Sprint(e.Size), Got: fmt.Sprint(size)})
+		case sum != e.SHA256:
+			report(Problem{Path: e.StoredAs, What: "sha256", Want: e.SHA256, Got: sum})
+		}
+	}
+	err = filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && p != s.root {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(s.root, p)
+		rel = filepath.ToSlash(rel)
+		if d.Type().IsRegular() && strings.Count(rel, "/") == 4 && !listed[rel] {
+			report(Problem{Path: rel, What: "unindexed"})
+		}
+		return nil
+	})
+	if err != nil {
+		return len(entries), fmt.Errorf("store: check: %w", err)
+	}
+	return len(entries), nil
+}

@@ -189,6 +189,27 @@ type Event struct {
 	CaseID    string   `json:"case_id,omitempty"`   // the case it belongs to, when the reporter knows it
 	By        string   `json:"by"`                  // who reported it
 	Source    string   `json:"source,omitempty"`    // how it came: agent, api, ...
+	// VerScan is the kind of scan (table 1 VER_SCAN, see ScanKind), on a
+	// scan or decision event. 0 means not said. The CargoRIW form has no
+	// such field, so it comes from staff, through the API.
+	VerScan ScanKind `json:"ver_scan,omitempty"`
+	// Reason says why an event is reported late: it is required once the
+	// event's time is more than the engine's backdating window ago.
+	Reason string `json:"reason,omitempty"`
+	// Risk is the risk profile that triggered the inspection, when the
+	// post reported it with a risk_detected. Zero, it is left out of the
+	// JSON, so the identity of older events does not change.
+	Risk RiskProfile `json:"risk,omitzero"`
+}
+
+// RiskProfile identifies a risk profile (ПР): the risk section of table 1.
+// Empty fields are unknown.
+type RiskProfile struct {
+	KodTeh  string `json:"KOD_TEH,omitempty"`
+	VidPr   string `json:"VID_PR,omitempty"`
+	KodToPr string `json:"KOD_TO_PR,omitempty"`
+	DateReg string `json:"DATE_REG,omitempty"` // DD.MM.YYYY
+	NumPr   string `json:"NUM_PR,omitempty"`
 }
 
 // DecisionEvent turns a stored FormRevision of ИДК numIDK into a decision
@@ -301,6 +322,7 @@ type Case struct {
 	NumSnim   string    `json:"num_snim,omitempty"` // its image, once known
 	Docs      []string  `json:"docs,omitempty"`     // every document number its events carried
 	Suspected bool      `json:"suspected"`          // a decision «Объект под подозрением» was made
+	VerScan   ScanKind  `json:"ver_scan,omitempty"` // the kind of its scan, once said
 	Open      bool      `json:"open"`               // a timer is running or the object has not been scanned yet
 	Timers    []Timer   `json:"timers"`             // the timers whose start is known, in rule order
 	Events    []Event   `json:"events"`             // in time order

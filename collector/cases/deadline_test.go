@@ -331,8 +331,9 @@ func TestRetention(t *testing.T) {
 	if rows := f.rows(t0); len(rows) != 2 || rows[0].ID != id || rows[0].TIME_2 != "0,20" {
 		t.Errorf("rows %+v", rows)
 	}
-	// A late report for its image still finds it.
-	if got := f.add(Event{Kind: Decision, Time: at(loc, 5, 10, 5, 0), NumIDK: idkX, NumSnim: "S1"}); got != id {
+	// A late report for its image still finds it. It is 8 days old, past
+	// the backdating window, so it says why.
+	if got := f.add(Event{Kind: Decision, Time: at(loc, 5, 10, 5, 0), NumIDK: idkX, NumSnim: "S1", Reason: "form found on the scanner PC"}); got != id {
 		t.Errorf("late decision went to %s, not %s", got, id)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,12 @@ const MaxLivePerIDK = 2000
 // lists it. The time between a risk being detected and the object
 // reaching the ИДК is normally well within it.
 const unmatchedAfter = time.Hour
+
+// DefaultBackdateWindow is how far in the past an event's time may be
+// without a written reason (Event.Reason). An end event dated earlier
+// can withdraw a breach already in table 4, so an event older than the
+// window must say why it comes late.
+const DefaultBackdateWindow = 24 * time.Hour
 
 // maxAhead is how far in the future an event's time may be. Corrected
 // agent clocks and API clients drift by seconds. A time further ahead
@@ -72,6 +79,8 @@ type Engine struct {
 	counts    map[countKey]uint64    // breach marks ever made: breaches_total
 	unwatched map[string]uint64      // NUM_IDK -> running cases evicted over MaxLivePerIDK
 	seq       uint64                 // the last case number given
+
+	backdate atomic.Int64 // see SetBackdateWindow, in nanoseconds: the feed reads it too
 }
 
 // breachState summarises a breached case, so that the reports and the
@@ -80,6 +89,9 @@ type breachState struct {
 	At       time.Time `json:"at"`       // its first standing breach: DATE_NAR
 	Standing bool      `json:"standing"` // some mark is not withdrawn: it is a table 4 row
 	Reasoned bool      `json:"reasoned"` // PRICH_NAR is given
+	// First is its first mark, withdrawn or not: the date its history is
+	// listed under once every mark is withdrawn.
+	First time.Time `json:"first,omitzero"`
 }
 
 func stateOf(r *record) (breachState, bool) {
@@ -87,7 +99,13 @@ func stateOf(r *record) (breachState, bool) {
 		return breachState{}, false
 	}
 	at, standing := r.breachedAt()
-	return breachState{At: at, Standing: standing, Reasoned: r.Reason != ""}, true
+	st := breachState{At: at, Standing: standing, Reasoned: r.Reason != ""}
+	for _, m := range r.Breaches {
+		if st.First.IsZero() || m.At.Before(st.First) {
+			st.First = m.At
+		}
+	}
+	return st, true
 }
 
 type countKey struct {
@@ -120,6 +138,7 @@ func Open(path string, loc *time.Location, clk clock.Clock) (*Engine, error) {
 		counts:    map[countKey]uint64{},
 		unwatched: map[string]uint64{},
 	}
+	e.backdate.Store(int64(DefaultBackdateWindow))
 	if err := e.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cases: load %s: %w", path, err)
@@ -140,6 +159,21 @@ func (e *Engine) Close() error {
 		return fmt.Errorf("cases: close: %w", err)
 	}
 	return nil
+}
+
+// SetBackdateWindow sets how far in the past an event's time may be
+// without a reason (DefaultBackdateWindow until set). d must be positive.
+func (e *Engine) SetBackdateWindow(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("cases: backdate window %v: %w", d, invalid("the window must be positive"))
+	}
+	e.backdate.Store(int64(d))
+	return nil
+}
+
+// late reports whether t is more than the backdating window before now.
+func (e *Engine) late(t, now time.Time) bool {
+	return now.Sub(t) > time.Duration(e.backdate.Load())
 }
 
 // SetDevice records an ИДК's identity from its hello, for the identity
@@ -201,12 +235,18 @@ func (e *Engine) Add(ev Event) (string, error) {
 		return "", fmt.Errorf("cases: add %s event: %w", ev.Kind,
 			invalid("time %s is in the future (now %s)", ev.Time.Format(time.RFC3339), now.In(e.loc).Format(time.RFC3339)))
 	}
+	if ev.Reason == "" && e.late(ev.Time, now) {
+		return "", fmt.Errorf("cases: add %s event: %w", ev.Kind,
+			invalid("reason is empty: time %s is more than %v before now (%s); say why the event is reported late",
+				ev.Time.Format(time.RFC3339), time.Duration(e.backdate.Load()), now.In(e.loc).Format(time.RFC3339)))
+	}
 	id, err := ch.place(ev)
 	if err != nil {
 		return "", fmt.Errorf("cases: add %s event at ИДК %s: %w", ev.Kind, ev.NumIDK, err)
 	}
 	ch.seen = append(ch.seen, seenEntry{key: key, id: id})
 	ch.reconcileAll()
+	ch.versions(id, ev.By, describe(ev))
 	if err := e.db.Update(ch.write); err != nil {
 		return "", fmt.Errorf("cases: add %s event at ИДК %s: store: %w", ev.Kind, ev.NumIDK, err)
 	}
@@ -230,6 +270,7 @@ func (e *Engine) normalise(ev Event) (Event, error) {
 	ev.NumIDK, ev.NumSnim = norm(ev.NumIDK), norm(ev.NumSnim)
 	ev.CaseID = strings.TrimSpace(ev.CaseID)
 	ev.By, ev.Source = strings.TrimSpace(ev.By), strings.TrimSpace(ev.Source)
+	ev.Reason = strings.TrimSpace(ev.Reason)
 	if ev.NumIDK == "" {
 		return ev, invalid("num_idk of the %s event is empty", ev.Kind)
 	}
@@ -262,6 +303,10 @@ func (e *Engine) normalise(ev Event) (Event, error) {
 		return ev, invalid("num_snim of the decision event is empty and no case_id is given")
 	case ev.Suspected && ev.Kind != Decision:
 		return ev, invalid("suspected is set on a %s event: only a decision carries it", ev.Kind)
+	case !ev.VerScan.valid():
+		return ev, invalid("ver_scan %d is not a VER_SCAN code (1 to 5)", int(ev.VerScan))
+	case ev.VerScan != 0 && ev.Kind != Scan && ev.Kind != Decision:
+		return ev, invalid("ver_scan is set on a %s event: only a scan or a decision carries it", ev.Kind)
 	}
 	return ev, nil
 }
@@ -276,6 +321,7 @@ func (e *Engine) Tick() error {
 	defer e.wmu.Unlock()
 	ch := e.newChange(e.clock.Now())
 	ch.reconcileAll()
+	ch.versions("", "", "")
 	ch.evictIdle()
 	if ch.empty() {
 		return nil
@@ -442,7 +488,10 @@ func (e *Engine) view(r *record, now time.Time) Case {
 		}
 		c.Timers = append(c.Timers, t)
 	}
-	c.Suspected = sp[2].started
+	// A repeat scan's suspected decision starts no TIME_3, but it was
+	// still made.
+	c.Suspected = slices.ContainsFunc(r.Events, func(ev Event) bool { return ev.Kind == Decision && ev.Suspected })
+	c.VerScan = r.scanKind()
 	return c
 }
 
@@ -473,6 +522,23 @@ func (e *Engine) dayBounds(t time.Time) (time.Time, time.Time) {
 
 func (e *Engine) rows(keep func(breachState) bool) ([]Row, error) {
 	now := e.clock.Now()
+	recs, devices, err := e.breachedCases(func(st breachState) (time.Time, bool) { return st.At, st.Standing && keep(st) })
+	if err != nil {
+		return nil, fmt.Errorf("cases: table 4 rows: %w", err)
+	}
+	rows := make([]Row, 0, len(recs))
+	for _, r := range recs {
+		if row, ok := e.row(r, now, devices); ok {
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+// breachedCases returns the breached cases that keep picks, ordered by the
+// time keep gives them and then by ID, with the device identities to
+// build their rows from. Cases no longer in memory are read from disk.
+func (e *Engine) breachedCases(keep func(breachState) (time.Time, bool)) ([]*record, map[string]Device, error) {
 	type pick struct {
 		id string
 		at time.Time
@@ -481,8 +547,8 @@ func (e *Engine) rows(keep func(breachState) bool) ([]Row, error) {
 	var picks []pick
 	e.mu.RLock()
 	for id, st := range e.breached {
-		if st.Standing && keep(st) {
-			picks = append(picks, pick{id, st.At, e.cases[id]})
+		if at, ok := keep(st); ok {
+			picks = append(picks, pick{id, at, e.cases[id]})
 		}
 	}
 	devices := maps.Clone(e.devices)
@@ -493,23 +559,21 @@ func (e *Engine) rows(keep func(breachState) bool) ([]Row, error) {
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	rows := make([]Row, 0, len(picks))
+	recs := make([]*record, 0, len(picks))
 	for _, p := range picks {
 		r := p.r
 		if r == nil {
 			var err error
 			if r, err = e.loadRecord(p.id); err != nil {
-				return nil, fmt.Errorf("cases: table 4 rows: %w", err)
+				return nil, nil, err
 			}
 			if r == nil {
-				return nil, fmt.Errorf("cases: table 4 rows: breached case %s is missing", p.id)
+				return nil, nil, fmt.Errorf("breached case %s is missing", p.id)
 			}
 		}
-		if row, ok := e.row(r, now, devices); ok {
-			rows = append(rows, row)
-		}
+		recs = append(recs, r)
 	}
-	return rows, nil
+	return recs, devices, nil
 }
 
 // breachRow is the table 4 row of case id (or of the case it was merged
@@ -593,6 +657,7 @@ func (e *Engine) SetReason(id, reason, by string) error {
 	}
 	c := ch.edit(r)
 	c.Reason, c.ReasonBy, c.ReasonAt = reason, by, ch.now
+	ch.versions(c.ID, by, "PRICH_NAR given")
 	if err := e.db.Update(ch.write); err != nil {
 		return fmt.Errorf("cases: set reason for %s: store: %w", id, err)
 	}

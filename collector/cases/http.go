@@ -20,14 +20,19 @@ const maxBody = 64 << 10
 //
 //	POST /api/v1/cases/events      an Event: {"kind", "time" (RFC 3339; now if
 //	                               omitted), "num_idk", "num_snim", "docs",
-//	                               "suspected", "case_id", "by", "source" ("api"
-//	                               if omitted)}; answers {"case_id": "..."}
+//	                               "suspected", "ver_scan", "case_id", "by",
+//	                               "source" ("api" if omitted), "reason"};
+//	                               answers {"case_id": "..."}
 //	GET  /api/v1/cases             the cases in memory; ?open=1: the open ones
 //	GET  /api/v1/cases/unmatched   cases still without an image after an hour
 //	GET  /api/v1/cases/{id}        one case
 //	GET  /api/v1/breaches?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                               table 4 rows by DATE_NAR, each day today if
 //	                               omitted
+//	GET  /api/v1/breaches?from=...&to=...&history=1
+//	                               every breached case whose first breach is
+//	                               in those days, withdrawn ones too, with
+//	                               every version of its row
 //	GET  /api/v1/breaches?without_reason=1
 //	                               rows of any date still lacking PRICH_NAR
 //	POST /api/v1/breaches/reason   {"id", "reason", "by"}; answers the row
@@ -60,14 +65,16 @@ type EventRequest struct {
 	NumSnim   string   `json:"num_snim"`
 	Docs      []string `json:"docs"`
 	Suspected bool     `json:"suspected"`
+	VerScan   int      `json:"ver_scan"`
 	CaseID    string   `json:"case_id"`
 	By        string   `json:"by"`
 	Source    string   `json:"source"`
+	Reason    string   `json:"reason"` // why an event older than the backdating window comes late
 }
 
 func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 	var req EventRequest
-	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "case_id", "by", "source"}`) {
+	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "ver_scan", "case_id", "by", "source", "reason"}`) {
 		return
 	}
 	at := e.clock.Now()
@@ -90,9 +97,11 @@ func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 		NumSnim:   req.NumSnim,
 		Docs:      req.Docs,
 		Suspected: req.Suspected,
+		VerScan:   ScanKind(req.VerScan),
 		CaseID:    req.CaseID,
 		By:        req.By,
 		Source:    src,
+		Reason:    req.Reason,
 	})
 	if err != nil {
 		status := http.StatusInternalServerError
@@ -156,13 +165,26 @@ func breachesJSON(rows []Row) []breachJSON {
 }
 
 func (e *Engine) serveBreaches(w http.ResponseWriter, r *http.Request) {
-	q, ok := httpjson.Query(w, r, "from", "to", "without_reason")
+	q, ok := httpjson.Query(w, r, "from", "to", "without_reason", "history")
 	if !ok {
+		return
+	}
+	history := false
+	switch v := q.Get("history"); v {
+	case "":
+	case "1":
+		history = true
+	default:
+		http.Error(w, fmt.Sprintf("bad history parameter %q: want 1", v), http.StatusBadRequest)
 		return
 	}
 	var rows []Row
 	var err error
 	if v := q.Get("without_reason"); v != "" {
+		if history {
+			http.Error(w, "history and without_reason cannot be combined: give history with from and to", http.StatusBadRequest)
+			return
+		}
 		if v != "1" {
 			http.Error(w, fmt.Sprintf("bad without_reason parameter %q: want 1", v), http.StatusBadRequest)
 			return
@@ -184,6 +206,15 @@ func (e *Engine) serveBreaches(w http.ResponseWriter, r *http.Request) {
 		}
 		if to.Before(from) {
 			http.Error(w, fmt.Sprintf("bad to parameter %s: it is before from %s", to.Format("2006-01-02"), from.Format("2006-01-02")), http.StatusBadRequest)
+			return
+		}
+		if history {
+			h, err := e.BreachHistory(from, to)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			httpjson.Write(w, h)
 			return
 		}
 		rows, err = e.Breaches(from, to)

@@ -322,6 +322,8 @@ func (ch *change) merge(s, into *record) *record {
 	if c.Reason == "" {
 		c.Reason, c.ReasonBy, c.ReasonAt = m.Reason, m.ReasonBy, m.ReasonAt
 	}
+	// The rows the merged case published stay in the history.
+	c.History = append(c.History, m.History...)
 	*m = record{ID: m.ID, MergedInto: c.ID, Opened: m.Opened, Touched: ch.now}
 	return c
 }

@@ -29,6 +29,9 @@ type record struct {
 	Reason     string              `json:"reason,omitempty"`
 	ReasonBy   string              `json:"reason_by,omitempty"`
 	ReasonAt   time.Time           `json:"reason_at,omitzero"`
+	// History holds every version of its table 4 row, oldest first. A
+	// version is never changed or removed: a correction is a new one.
+	History []Version `json:"history,omitempty"`
 }
 
 // breachMark records that a rule's deadline was passed.
@@ -49,6 +52,7 @@ func (r *record) clone() *record {
 		c.Events[i].Docs = slices.Clone(c.Events[i].Docs)
 	}
 	c.Breaches = maps.Clone(r.Breaches)
+	c.History = slices.Clone(r.History)
 	return &c
 }
 
@@ -180,6 +184,11 @@ func (r *record) spans() [3]span {
 		if !s[i].started {
 			s[i] = span{}
 		}
+	}
+	// A radiation-control, test or repeat scan times no inspection: its
+	// arrival and decision start nothing (see ScanKind.Inspects).
+	if !r.scanKind().Inspects() {
+		s[1], s[2] = span{}, span{}
 	}
 	return s
 }

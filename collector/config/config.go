@@ -18,7 +18,15 @@ type Config struct {
 	Listen Listen `toml:"listen"`
 	TLS    TLS    `toml:"tls"`
 	Store  Store  `toml:"store"`
+	Cases  Cases  `toml:"cases"`
 	Log    Log    `toml:"log"`
+}
+
+// Cases tunes the inspection tracking (table 4).
+type Cases struct {
+	// BackdateWindow: an inspection event older than this is refused
+	// unless it carries a written reason.
+	BackdateWindow time.Duration `toml:"backdate_window"`
 }
 
 // API protects the HTTP API.
@@ -73,6 +81,7 @@ func Default() Config {
 		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
+		Cases:  Cases{BackdateWindow: 24 * time.Hour},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }
@@ -99,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.API.MaxConnections < 1 {
 		errs = append(errs, fmt.Errorf("api.max_connections: %d: want at least 1", c.API.MaxConnections))
+	}
+	if c.Cases.BackdateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("cases.backdate_window: %v: want a positive duration, e.g. '24h'", c.Cases.BackdateWindow))
 	}
 	if c.Store.Root == "" {
 		errs = append(errs, errors.New("store.root: required"))

@@ -426,7 +426,7 @@ func (x Integrity_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Integrity_Kind.Descriptor instead.
 func (Integrity_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{7, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type FileOfferReply_Status int32
@@ -481,7 +481,7 @@ func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOfferReply_Status.Descriptor instead.
 func (FileOfferReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{13, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type StreamHeader struct {
@@ -875,6 +875,7 @@ type Event struct {
 	//	*Event_State
 	//	*Event_Position
 	//	*Event_Integrity
+	//	*Event_CaseReport
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -983,6 +984,15 @@ func (x *Event) GetIntegrity() *Integrity {
 	return nil
 }
 
+func (x *Event) GetCaseReport() *CaseReport {
+	if x != nil {
+		if x, ok := x.Body.(*Event_CaseReport); ok {
+			return x.CaseReport
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -1007,6 +1017,10 @@ type Event_Integrity struct {
 	Integrity *Integrity `protobuf:"bytes,14,opt,name=integrity,proto3,oneof"`
 }
 
+type Event_CaseReport struct {
+	CaseReport *CaseReport `protobuf:"bytes,15,opt,name=case_report,json=caseReport,proto3,oneof"`
+}
+
 func (*Event_ScanSeen) isEvent_Body() {}
 
 func (*Event_Form) isEvent_Body() {}
@@ -1016,6 +1030,196 @@ func (*Event_State) isEvent_Body() {}
 func (*Event_Position) isEvent_Body() {}
 
 func (*Event_Integrity) isEvent_Body() {}
+
+func (*Event_CaseReport) isEvent_Body() {}
+
+// CaseReport is a step of an inspection reported by staff at the post,
+// on the scanner PC (`idk-agent case`): the shift lead has no other way
+// to reach the collector's case engine. It travels in the spool like any
+// event, so a report made while the link is down arrives later with the
+// time it was made, corrected by the clock offset measured at the hello.
+// The collector feeds it to its case engine (docs/cases.md) for the ИДК
+// of the connection: no field here names the ИДК.
+type CaseReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One of the case engine's kinds: risk_detected, docs_handed,
+	// carrier_informed, arrival, scan, decision, docs_returned, act_handed.
+	// A string, so that a kind the engine learns needs no new protocol.
+	Kind          string       `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	NumSnim       string       `protobuf:"bytes,2,opt,name=num_snim,json=numSnim,proto3" json:"num_snim,omitempty"` // NUM_SNIM, when the report concerns a known image
+	Docs          []string     `protobuf:"bytes,3,rep,name=docs,proto3" json:"docs,omitempty"`                      // document numbers (ДТ, МДП, transit declaration, waybill), as in «Доп Там Инфо1»
+	CaseId        string       `protobuf:"bytes,4,opt,name=case_id,json=caseId,proto3" json:"case_id,omitempty"`    // the collector's case ID, when the post knows it
+	By            string       `protobuf:"bytes,5,opt,name=by,proto3" json:"by,omitempty"`                          // who reported it: never empty
+	Suspected     bool         `protobuf:"varint,6,opt,name=suspected,proto3" json:"suspected,omitempty"`           // decision only: «Объект под подозрением»
+	Risk          *RiskProfile `protobuf:"bytes,7,opt,name=risk,proto3" json:"risk,omitempty"`                      // risk_detected only: the ПР that triggered the inspection
+	Note          string       `protobuf:"bytes,8,opt,name=note,proto3" json:"note,omitempty"`                      // free text for the record
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseReport) Reset() {
+	*x = CaseReport{}
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseReport) ProtoMessage() {}
+
+func (x *CaseReport) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseReport.ProtoReflect.Descriptor instead.
+func (*CaseReport) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CaseReport) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CaseReport) GetNumSnim() string {
+	if x != nil {
+		return x.NumSnim
+	}
+	return ""
+}
+
+func (x *CaseReport) GetDocs() []string {
+	if x != nil {
+		return x.Docs
+	}
+	return nil
+}
+
+func (x *CaseReport) GetCaseId() string {
+	if x != nil {
+		return x.CaseId
+	}
+	return ""
+}
+
+func (x *CaseReport) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *CaseReport) GetSuspected() bool {
+	if x != nil {
+		return x.Suspected
+	}
+	return false
+}
+
+func (x *CaseReport) GetRisk() *RiskProfile {
+	if x != nil {
+		return x.Risk
+	}
+	return nil
+}
+
+func (x *CaseReport) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// RiskProfile identifies a risk profile (ПР), as in the risk section of
+// table 1. Empty fields are unknown.
+type RiskProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KodTeh        string                 `protobuf:"bytes,1,opt,name=kod_teh,json=kodTeh,proto3" json:"kod_teh,omitempty"`      // KOD_TEH: technological operation, two digits ("01".."21", "99")
+	VidPr         string                 `protobuf:"bytes,2,opt,name=vid_pr,json=vidPr,proto3" json:"vid_pr,omitempty"`         // VID_PR: kind of ПР (11, 12, 13, 20, 21, 55)
+	KodToPr       string                 `protobuf:"bytes,3,opt,name=kod_to_pr,json=kodToPr,proto3" json:"kod_to_pr,omitempty"` // KOD_TO_PR: customs body that approved the ПР, 5-8 digits
+	DateReg       string                 `protobuf:"bytes,4,opt,name=date_reg,json=dateReg,proto3" json:"date_reg,omitempty"`   // DATE_REG: registration date, DD.MM.YYYY
+	NumPr         string                 `protobuf:"bytes,5,opt,name=num_pr,json=numPr,proto3" json:"num_pr,omitempty"`         // NUM_PR: number of the ПР, 5 digits
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RiskProfile) Reset() {
+	*x = RiskProfile{}
+	mi := &file_idkpb_idk_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RiskProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RiskProfile) ProtoMessage() {}
+
+func (x *RiskProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RiskProfile.ProtoReflect.Descriptor instead.
+func (*RiskProfile) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RiskProfile) GetKodTeh() string {
+	if x != nil {
+		return x.KodTeh
+	}
+	return ""
+}
+
+func (x *RiskProfile) GetVidPr() string {
+	if x != nil {
+		return x.VidPr
+	}
+	return ""
+}
+
+func (x *RiskProfile) GetKodToPr() string {
+	if x != nil {
+		return x.KodToPr
+	}
+	return ""
+}
+
+func (x *RiskProfile) GetDateReg() string {
+	if x != nil {
+		return x.DateReg
+	}
+	return ""
+}
+
+func (x *RiskProfile) GetNumPr() string {
+	if x != nil {
+		return x.NumPr
+	}
+	return ""
+}
 
 // Integrity reports a scan file that did not stay as first seen: evidence
 // for table 5 (KOL_VO_POD_SNIM substituted images, KOL_VO_OT_SNIM missing
@@ -1035,7 +1239,7 @@ type Integrity struct {
 
 func (x *Integrity) Reset() {
 	*x = Integrity{}
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1251,7 @@ func (x *Integrity) String() string {
 func (*Integrity) ProtoMessage() {}
 
 func (x *Integrity) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1264,7 @@ func (x *Integrity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
 func (*Integrity) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Integrity) GetKind() Integrity_Kind {
@@ -1128,7 +1332,7 @@ type ScanSeen struct {
 
 func (x *ScanSeen) Reset() {
 	*x = ScanSeen{}
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1344,7 @@ func (x *ScanSeen) String() string {
 func (*ScanSeen) ProtoMessage() {}
 
 func (x *ScanSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1357,7 @@ func (x *ScanSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSeen.ProtoReflect.Descriptor instead.
 func (*ScanSeen) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScanSeen) GetNumSnim() string {
@@ -1193,7 +1397,7 @@ type FormRevision struct {
 
 func (x *FormRevision) Reset() {
 	*x = FormRevision{}
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1409,7 @@ func (x *FormRevision) String() string {
 func (*FormRevision) ProtoMessage() {}
 
 func (x *FormRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1422,7 @@ func (x *FormRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FormRevision.ProtoReflect.Descriptor instead.
 func (*FormRevision) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FormRevision) GetNumSnim() string {
@@ -1289,7 +1493,7 @@ type Form struct {
 
 func (x *Form) Reset() {
 	*x = Form{}
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1505,7 @@ func (x *Form) String() string {
 func (*Form) ProtoMessage() {}
 
 func (x *Form) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1518,7 @@ func (x *Form) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Form.ProtoReflect.Descriptor instead.
 func (*Form) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Form) GetNumSnim() string {
@@ -1449,7 +1653,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1665,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1678,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Container) GetNumber() string {
@@ -1532,7 +1736,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1748,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1761,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FileOffer) GetNumSnim() string {
@@ -1624,7 +1828,7 @@ type FileOfferReply struct {
 
 func (x *FileOfferReply) Reset() {
 	*x = FileOfferReply{}
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1840,7 @@ func (x *FileOfferReply) String() string {
 func (*FileOfferReply) ProtoMessage() {}
 
 func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1853,7 @@ func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOfferReply.ProtoReflect.Descriptor instead.
 func (*FileOfferReply) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FileOfferReply) GetStatus() FileOfferReply_Status {
@@ -1694,7 +1898,7 @@ type FileData struct {
 
 func (x *FileData) Reset() {
 	*x = FileData{}
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1910,7 @@ func (x *FileData) String() string {
 func (*FileData) ProtoMessage() {}
 
 func (x *FileData) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1923,7 @@ func (x *FileData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileData.ProtoReflect.Descriptor instead.
 func (*FileData) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileData) GetBody() isFileData_Body {
@@ -1774,7 +1978,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +1990,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +2003,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Chunk) GetOffset() uint64 {
@@ -1832,7 +2036,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2048,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2061,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Commit) GetSha256() []byte {
@@ -1878,7 +2082,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2094,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2107,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FileResult) GetError() string {
@@ -1942,7 +2146,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2158,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2171,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Site) GetNaimZtk() string {
@@ -2027,7 +2231,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2243,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2256,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StateChange) GetState() DeviceState {
@@ -2103,7 +2307,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2319,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2332,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Position) GetLat() float64 {
@@ -2193,7 +2397,7 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\xed\x02\n" +
+	"duplicates\"\xa4\x03\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x127\n" +
@@ -2203,8 +2407,26 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x04form\x18\v \x01(\v2\x14.idk.v1.FormRevisionH\x00R\x04form\x12+\n" +
 	"\x05state\x18\f \x01(\v2\x13.idk.v1.StateChangeH\x00R\x05state\x12.\n" +
 	"\bposition\x18\r \x01(\v2\x10.idk.v1.PositionH\x00R\bposition\x121\n" +
-	"\tintegrity\x18\x0e \x01(\v2\x11.idk.v1.IntegrityH\x00R\tintegrityB\x06\n" +
-	"\x04body\"\xcc\x02\n" +
+	"\tintegrity\x18\x0e \x01(\v2\x11.idk.v1.IntegrityH\x00R\tintegrity\x125\n" +
+	"\vcase_report\x18\x0f \x01(\v2\x12.idk.v1.CaseReportH\x00R\n" +
+	"caseReportB\x06\n" +
+	"\x04body\"\xd3\x01\n" +
+	"\n" +
+	"CaseReport\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
+	"\bnum_snim\x18\x02 \x01(\tR\anumSnim\x12\x12\n" +
+	"\x04docs\x18\x03 \x03(\tR\x04docs\x12\x17\n" +
+	"\acase_id\x18\x04 \x01(\tR\x06caseId\x12\x0e\n" +
+	"\x02by\x18\x05 \x01(\tR\x02by\x12\x1c\n" +
+	"\tsuspected\x18\x06 \x01(\bR\tsuspected\x12'\n" +
+	"\x04risk\x18\a \x01(\v2\x13.idk.v1.RiskProfileR\x04risk\x12\x12\n" +
+	"\x04note\x18\b \x01(\tR\x04note\"\x8b\x01\n" +
+	"\vRiskProfile\x12\x17\n" +
+	"\akod_teh\x18\x01 \x01(\tR\x06kodTeh\x12\x15\n" +
+	"\x06vid_pr\x18\x02 \x01(\tR\x05vidPr\x12\x1a\n" +
+	"\tkod_to_pr\x18\x03 \x01(\tR\akodToPr\x12\x19\n" +
+	"\bdate_reg\x18\x04 \x01(\tR\adateReg\x12\x15\n" +
+	"\x06num_pr\x18\x05 \x01(\tR\x05numPr\"\xcc\x02\n" +
 	"\tIntegrity\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.idk.v1.Integrity.KindR\x04kind\x12\x19\n" +
 	"\bnum_snim\x18\x02 \x01(\tR\anumSnim\x12\x12\n" +
@@ -2365,7 +2587,7 @@ func file_idkpb_idk_proto_rawDescGZIP() []byte {
 }
 
 var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
@@ -2382,47 +2604,51 @@ var file_idkpb_idk_proto_goTypes = []any{
 	(*EventBatch)(nil),         // 12: idk.v1.EventBatch
 	(*EventAck)(nil),           // 13: idk.v1.EventAck
 	(*Event)(nil),              // 14: idk.v1.Event
-	(*Integrity)(nil),          // 15: idk.v1.Integrity
-	(*ScanSeen)(nil),           // 16: idk.v1.ScanSeen
-	(*FormRevision)(nil),       // 17: idk.v1.FormRevision
-	(*Form)(nil),               // 18: idk.v1.Form
-	(*Container)(nil),          // 19: idk.v1.Container
-	(*FileOffer)(nil),          // 20: idk.v1.FileOffer
-	(*FileOfferReply)(nil),     // 21: idk.v1.FileOfferReply
-	(*FileData)(nil),           // 22: idk.v1.FileData
-	(*Chunk)(nil),              // 23: idk.v1.Chunk
-	(*Commit)(nil),             // 24: idk.v1.Commit
-	(*FileResult)(nil),         // 25: idk.v1.FileResult
-	(*Site)(nil),               // 26: idk.v1.Site
-	(*StateChange)(nil),        // 27: idk.v1.StateChange
-	(*Position)(nil),           // 28: idk.v1.Position
+	(*CaseReport)(nil),         // 15: idk.v1.CaseReport
+	(*RiskProfile)(nil),        // 16: idk.v1.RiskProfile
+	(*Integrity)(nil),          // 17: idk.v1.Integrity
+	(*ScanSeen)(nil),           // 18: idk.v1.ScanSeen
+	(*FormRevision)(nil),       // 19: idk.v1.FormRevision
+	(*Form)(nil),               // 20: idk.v1.Form
+	(*Container)(nil),          // 21: idk.v1.Container
+	(*FileOffer)(nil),          // 22: idk.v1.FileOffer
+	(*FileOfferReply)(nil),     // 23: idk.v1.FileOfferReply
+	(*FileData)(nil),           // 24: idk.v1.FileData
+	(*Chunk)(nil),              // 25: idk.v1.Chunk
+	(*Commit)(nil),             // 26: idk.v1.Commit
+	(*FileResult)(nil),         // 27: idk.v1.FileResult
+	(*Site)(nil),               // 28: idk.v1.Site
+	(*StateChange)(nil),        // 29: idk.v1.StateChange
+	(*Position)(nil),           // 30: idk.v1.Position
 }
 var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
 	9,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
 	14, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
-	16, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
-	17, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
-	27, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
-	28, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
-	15, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
-	6,  // 8: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
-	18, // 9: idk.v1.FormRevision.form:type_name -> idk.v1.Form
-	19, // 10: idk.v1.Form.containers:type_name -> idk.v1.Container
-	1,  // 11: idk.v1.Form.decision:type_name -> idk.v1.Decision
-	2,  // 12: idk.v1.Container.direction:type_name -> idk.v1.Direction
-	3,  // 13: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
-	7,  // 14: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
-	23, // 15: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
-	24, // 16: idk.v1.FileData.commit:type_name -> idk.v1.Commit
-	4,  // 17: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
-	5,  // 18: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
-	26, // 19: idk.v1.StateChange.site:type_name -> idk.v1.Site
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	18, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
+	19, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
+	29, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
+	30, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
+	17, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
+	15, // 8: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
+	16, // 9: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
+	6,  // 10: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
+	20, // 11: idk.v1.FormRevision.form:type_name -> idk.v1.Form
+	21, // 12: idk.v1.Form.containers:type_name -> idk.v1.Container
+	1,  // 13: idk.v1.Form.decision:type_name -> idk.v1.Decision
+	2,  // 14: idk.v1.Container.direction:type_name -> idk.v1.Direction
+	3,  // 15: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
+	7,  // 16: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
+	25, // 17: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
+	26, // 18: idk.v1.FileData.commit:type_name -> idk.v1.Commit
+	4,  // 19: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
+	5,  // 20: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
+	28, // 21: idk.v1.StateChange.site:type_name -> idk.v1.Site
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_idkpb_idk_proto_init() }
@@ -2436,8 +2662,9 @@ func file_idkpb_idk_proto_init() {
 		(*Event_State)(nil),
 		(*Event_Position)(nil),
 		(*Event_Integrity)(nil),
+		(*Event_CaseReport)(nil),
 	}
-	file_idkpb_idk_proto_msgTypes[14].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[16].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
 		(*FileData_Commit)(nil),
 	}
@@ -2447,7 +2674,7 @@ func file_idkpb_idk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -6,6 +6,8 @@
 //	idk-agent -config agent.toml -check   check the configuration and exit
 //	idk-agent state maintenance -note "..." [-config agent.toml]
 //	                                      declare a state to the running agent
+//	idk-agent case docs_returned -num-snim N -by NAME [-config agent.toml]
+//	                                      report an inspection step to the running agent
 package main
 
 import (
@@ -46,6 +48,9 @@ var version = "dev"
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "state" {
 		os.Exit(stateCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "case" {
+		os.Exit(caseCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfgPath := flag.String("config", "agent.toml", "configuration file")
 	check := flag.Bool("check", false, "check the configuration and exit")
@@ -183,6 +188,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.Handle("/state", stateHandler(tel))
+		mux.Handle("POST /case", caseHandler(sp, clk, log.With("part", "case")))
 		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		start("metrics", func(ctx context.Context) error {
 			go func() { <-ctx.Done(); srv.Close() }()

@@ -91,23 +91,13 @@ func stateCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "idk-agent: %s: metrics.listen is empty, so the running agent takes no commands\n", *cfgPath)
 		return 2
 	}
-	url := "http://" + cfg.Metrics.Listen + "/state"
-	client := &http.Client{Timeout: 10 * time.Second}
-	var resp *http.Response
-	if state == "show" {
-		resp, err = client.Get(url)
-	} else {
-		body, _ := json.Marshal(stateRequest{State: state, Cause: *cause, Note: *note})
-		resp, err = client.Post(url, "application/json", bytes.NewReader(body))
+	var body any // show: none, a GET
+	if state != "show" {
+		body = stateRequest{State: state, Cause: *cause, Note: *note}
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "idk-agent: is the agent running? %v\n", err)
-		return 1
-	}
-	defer resp.Body.Close()
 	var rep stateReply
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		fmt.Fprintf(stderr, "idk-agent: reply from %s: %v\n", url, err)
+	if err := askAgent("http://"+cfg.Metrics.Listen+"/state", body, &rep); err != nil {
+		fmt.Fprintln(stderr, "idk-agent:", err)
 		return 1
 	}
 	if rep.Error != "" {
@@ -127,6 +117,32 @@ func stateCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	return 0
+}
+
+// askAgent sends a command to the running agent's local listener: body
+// as JSON in a POST, or a GET when body is nil. It decodes the answer,
+// error or not, into reply: the agent says what went wrong in the reply.
+func askAgent(url string, body, reply any) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	var resp *http.Response
+	var err error
+	if body == nil {
+		resp, err = client.Get(url)
+	} else {
+		var b []byte
+		if b, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("request to %s: %w", url, err)
+		}
+		resp, err = client.Post(url, "application/json", bytes.NewReader(b))
+	}
+	if err != nil {
+		return fmt.Errorf("is the agent running? %w", err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(reply); err != nil {
+		return fmt.Errorf("reply from %s (%s): %w", url, resp.Status, err)
+	}
+	return nil
 }
 
 // engineConfig maps the configuration file onto the state engine.

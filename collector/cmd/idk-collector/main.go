@@ -130,6 +130,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer engine.Close()
+	if err := engine.SetBackdateWindow(cfg.Cases.BackdateWindow); err != nil {
+		return err
+	}
 	index := ingest.FromStore(st)
 	checker := integrity.New(log.With("part", "integrity"), index)
 	journal := availability.NewJournal(tracker)

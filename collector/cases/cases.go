@@ -90,7 +90,8 @@
 //
 // The Engine keeps its own bbolt file. Every change (event, case,
 // breach, reason, device identity) is committed and synced before the
-// call that made it returns. A restart therefore loses no case and no
+// call that made it returns, with its entry in the append-only audit
+// log (Audit). A restart therefore loses no case and no
 // deadline. Open rebuilds the running timers, and records at once any
 // deadline that passed while the collector was down, dated by the
 // deadline.
@@ -200,6 +201,12 @@ type Event struct {
 	// post reported it with a risk_detected. Zero, it is left out of the
 	// JSON, so the identity of older events does not change.
 	Risk RiskProfile `json:"risk,omitzero"`
+	// ClockOffset is set by the feed on an agent's event when the agent's
+	// clock was off by more than the engine's limit
+	// (SetClockOffsetLimit): the collector corrected Time by this much,
+	// collector clock minus agent clock. Zero, it is left out of the
+	// JSON, so the identity of the other events does not change.
+	ClockOffset time.Duration `json:"clock_offset_ns,omitempty"`
 }
 
 // RiskProfile identifies a risk profile (ПР): the risk section of table 1.
@@ -334,18 +341,24 @@ type Case struct {
 // Row is one row of table 4. Its JSON has exactly the table's field
 // names. ID and Running are not table fields and are left out of it.
 type Row struct {
-	ID        string `json:"-"` // the breached case's ID: it names the row for SetReason
-	Running   bool   `json:"-"` // a breached timer is still running, so its TIME_x still grows
-	KOD_TO    string `json:"KOD_TO"`
-	NAIM_TO   string `json:"NAIM_TO"`
-	NAIM_ZTK  string `json:"NAIM_ZTK"`
-	TYPE_IDK  uint32 `json:"TYPE_IDK"`
-	NUM_IDK   string `json:"NUM_IDK"`
-	DISL_IDK  uint32 `json:"DISL_IDK"`
-	DATE_NAR  string `json:"DATE_NAR"` // DD.MM.YYYY
-	NUM_SNIM  string `json:"NUM_SNIM"`
-	TIME_1    string `json:"TIME_1"` // "H,MM" when TIME_1 was breached, else ""
-	TIME_2    string `json:"TIME_2"`
-	TIME_3    string `json:"TIME_3"`
-	PRICH_NAR string `json:"PRICH_NAR"`
+	ID      string `json:"-"` // the breached case's ID: it names the row for SetReason
+	Running bool   `json:"-"` // a breached timer is still running, so its TIME_x still grows
+	// ClockSuspect: some event of the case came from an agent whose clock
+	// was off by more than the limit, so its times are the collector's
+	// correction of a wrong clock. ClockOffset is the largest such
+	// offset (see Event.ClockOffset).
+	ClockSuspect bool          `json:"-"`
+	ClockOffset  time.Duration `json:"-"`
+	KOD_TO       string        `json:"KOD_TO"`
+	NAIM_TO      string        `json:"NAIM_TO"`
+	NAIM_ZTK     string        `json:"NAIM_ZTK"`
+	TYPE_IDK     uint32        `json:"TYPE_IDK"`
+	NUM_IDK      string        `json:"NUM_IDK"`
+	DISL_IDK     uint32        `json:"DISL_IDK"`
+	DATE_NAR     string        `json:"DATE_NAR"` // DD.MM.YYYY
+	NUM_SNIM     string        `json:"NUM_SNIM"`
+	TIME_1       string        `json:"TIME_1"` // "H,MM" when TIME_1 was breached, else ""
+	TIME_2       string        `json:"TIME_2"`
+	TIME_3       string        `json:"TIME_3"`
+	PRICH_NAR    string        `json:"PRICH_NAR"`
 }

@@ -38,6 +38,13 @@ const unmatchedAfter = time.Hour
 // window must say why it comes late.
 const DefaultBackdateWindow = 24 * time.Hour
 
+// DefaultClockOffsetLimit is how far an agent's clock may be off before
+// the rows its events make are flagged (Row.ClockSuspect). The collector
+// corrects the agent's times by the offset it measured at the hello, but
+// a head of post signing table 4 must know that those times came from a
+// wrong clock: the correction is as good as one measurement.
+const DefaultClockOffsetLimit = 2 * time.Minute
+
 // maxAhead is how far in the future an event's time may be. Corrected
 // agent clocks and API clients drift by seconds. A time further ahead
 // would decide a deadline before it came, so it is refused.
@@ -79,8 +86,16 @@ type Engine struct {
 	counts    map[countKey]uint64    // breach marks ever made: breaches_total
 	unwatched map[string]uint64      // NUM_IDK -> running cases evicted over MaxLivePerIDK
 	seq       uint64                 // the last case number given
+	// sites is each ИДК's site history, from the feed (see stampSites).
+	// Only writers use it, so it needs no lock beyond wmu.
+	sites map[string][]siteChange
+	// offsets is each ИДК's agent clock offset measured at its last
+	// hello (SetClockOffset): collector clock minus agent clock.
+	offsets map[string]time.Duration
 
 	backdate atomic.Int64 // see SetBackdateWindow, in nanoseconds: the feed reads it too
+	// offsetLimit: see SetClockOffsetLimit, in nanoseconds.
+	offsetLimit atomic.Int64
 }
 
 // breachState summarises a breached case, so that the reports and the
@@ -137,8 +152,11 @@ func Open(path string, loc *time.Location, clk clock.Clock) (*Engine, error) {
 		breached:  map[string]breachState{},
 		counts:    map[countKey]uint64{},
 		unwatched: map[string]uint64{},
+		sites:     map[string][]siteChange{},
+		offsets:   map[string]time.Duration{},
 	}
 	e.backdate.Store(int64(DefaultBackdateWindow))
+	e.offsetLimit.Store(int64(DefaultClockOffsetLimit))
 	if err := e.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cases: load %s: %w", path, err)
@@ -169,6 +187,40 @@ func (e *Engine) SetBackdateWindow(d time.Duration) error {
 	}
 	e.backdate.Store(int64(d))
 	return nil
+}
+
+// SetClockOffsetLimit sets how far an agent's clock may be off before
+// its events are marked (DefaultClockOffsetLimit until set). d must be
+// positive.
+func (e *Engine) SetClockOffsetLimit(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("cases: clock offset limit %v: %w", d, invalid("the limit must be positive"))
+	}
+	e.offsetLimit.Store(int64(d))
+	return nil
+}
+
+// SetClockOffset records the clock offset of ИДК numIDK's agent that the
+// collector measured at its hello (collector clock minus agent clock).
+// Every event of the connection is corrected by it, so the feed marks
+// the connection's events with it when it is over the limit. It is kept
+// in memory only: an agent says hello again before it sends anything
+// after a restart.
+func (e *Engine) SetClockOffset(numIDK string, offset time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.offsets[norm(numIDK)] = offset
+}
+
+// suspectOffset is numIDK's clock offset when it is over the limit, or 0.
+func (e *Engine) suspectOffset(numIDK string) time.Duration {
+	e.mu.RLock()
+	o := e.offsets[norm(numIDK)]
+	e.mu.RUnlock()
+	if o.Abs() > time.Duration(e.offsetLimit.Load()) {
+		return o
+	}
+	return 0
 }
 
 // late reports whether t is more than the backdating window before now.
@@ -246,7 +298,9 @@ func (e *Engine) Add(ev Event) (string, error) {
 	}
 	ch.seen = append(ch.seen, seenEntry{key: key, id: id})
 	ch.reconcileAll()
-	ch.versions(id, ev.By, describe(ev))
+	c := cause{id: id, by: ev.By, what: describe(ev), ev: &ev}
+	ch.versions(c)
+	ch.logAudit(c)
 	if err := e.db.Update(ch.write); err != nil {
 		return "", fmt.Errorf("cases: add %s event at ИДК %s: store: %w", ev.Kind, ev.NumIDK, err)
 	}
@@ -321,7 +375,9 @@ func (e *Engine) Tick() error {
 	defer e.wmu.Unlock()
 	ch := e.newChange(e.clock.Now())
 	ch.reconcileAll()
-	ch.versions("", "", "")
+	c := cause{by: collectorBy, what: whyDeadline}
+	ch.versions(c)
+	ch.logAudit(c)
 	ch.evictIdle()
 	if ch.empty() {
 		return nil
@@ -602,6 +658,11 @@ func (e *Engine) row(r *record, now time.Time, devices map[string]Device) (Row, 
 	if dev.NumIDK == "" {
 		dev = devices[r.NumIDK]
 	}
+	// Where the ИДК stood when the row's breach happened, as table 3
+	// has it (see stampSites).
+	if m, ok := r.firstMark(); ok && m.Site != nil {
+		dev = m.Site.over(dev)
+	}
 	up := func(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 	row := Row{
 		ID:        r.ID,
@@ -623,6 +684,8 @@ func (e *Engine) row(r *record, now time.Time, devices map[string]Device) (Row, 
 			row.Running = row.Running || !sp[i].ended
 		}
 	}
+	row.ClockOffset = r.clockOffset()
+	row.ClockSuspect = row.ClockOffset != 0
 	return row, true
 }
 
@@ -657,7 +720,9 @@ func (e *Engine) SetReason(id, reason, by string) error {
 	}
 	c := ch.edit(r)
 	c.Reason, c.ReasonBy, c.ReasonAt = reason, by, ch.now
-	ch.versions(c.ID, by, "PRICH_NAR given")
+	cs := cause{id: c.ID, by: by, what: "PRICH_NAR given: " + reason}
+	ch.versions(cs)
+	ch.logAudit(cs)
 	if err := e.db.Update(ch.write); err != nil {
 		return fmt.Errorf("cases: set reason for %s: store: %w", id, err)
 	}

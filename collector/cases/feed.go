@@ -168,9 +168,15 @@ func NewFeed(e *Engine, log *slog.Logger) *Feed {
 	return &Feed{engine: e, log: log, zones: map[string]zone{}}
 }
 
-// Apply records what ev changes in dev's zone: a device state, or a scan
-// that marked an arrival.
+// Apply records what ev changes in dev's zone (a device state, or a scan
+// that marked an arrival) and in its site history (a state change that
+// says where the ИДК stands, as table 3 takes it).
 func (f *Feed) Apply(tx ingest.Tx, dev *idkpb.Device, _ uint64, ev *idkpb.Event) error {
+	if s := ev.GetState().GetSite(); s != nil {
+		if err := applySite(tx, dev.NumIdk, siteChange{At: time.Unix(0, ev.CollectorTimeUnixNano), Place: placeOf(s)}); err != nil {
+			return err
+		}
+	}
 	if ev.GetState() == nil && ev.GetScanSeen() == nil {
 		return nil
 	}
@@ -195,11 +201,11 @@ func (f *Feed) Apply(tx ingest.Tx, dev *idkpb.Device, _ uint64, ev *idkpb.Event)
 	return tx.Put(bucketFeedState, key, next.encode())
 }
 
-// Load reads each ИДК's last device state.
+// Load reads each ИДК's last device state, and hands the engine each
+// ИДК's site history.
 func (f *Feed) Load(tx ingest.Tx) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return tx.Scan(bucketFeedState, nil, nil, false, func(k, v []byte) error {
+	err := tx.Scan(bucketFeedState, nil, nil, false, func(k, v []byte) error {
 		z, err := decodeZone(k, v)
 		if err != nil {
 			return err
@@ -207,6 +213,23 @@ func (f *Feed) Load(tx ingest.Tx) error {
 		f.zones[string(k)] = z
 		return nil
 	})
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	sites := map[string][]siteChange{}
+	err = tx.Scan(bucketFeedSites, nil, nil, false, func(k, v []byte) error {
+		h, err := decodeSites(k, v)
+		if err != nil {
+			return err
+		}
+		sites[norm(string(k))] = h
+		return nil
+	})
+	if err != nil || f.engine == nil {
+		return err // a feed without an engine keeps only the index's state
+	}
+	return f.engine.useSites(sites)
 }
 
 // State is the last device state of numIDK the feed has seen.
@@ -218,12 +241,25 @@ func (f *Feed) State(numIDK string) idkpb.DeviceState {
 
 // Follow hands the engine the case events of committed events.
 func (f *Feed) Follow(dev *idkpb.Device, _ uint64, evs []*idkpb.Event) {
+	// Every event of the connection was corrected by the offset measured
+	// at its hello: one over the limit marks them all.
+	offset := f.engine.suspectOffset(dev.NumIdk)
 	for _, ev := range evs {
+		// Where the ИДК stands goes first, so that a breach this batch
+		// makes is stamped with it.
+		if s := ev.GetState().GetSite(); s != nil {
+			c := siteChange{At: time.Unix(0, ev.CollectorTimeUnixNano), Place: placeOf(s)}
+			if err := f.engine.noteSite(norm(dev.NumIdk), c); err != nil {
+				f.log.Error("site not taken for table 4", "num_idk", dev.NumIdk, "err", err)
+			}
+		}
 		// The arrival a scan marks goes first, so that the scan joins it.
 		if a, ok := f.arrival(dev, ev); ok {
+			a.ClockOffset = offset
 			f.add(a, true)
 		}
 		if ce, ok := f.caseEvent(dev, ev); ok {
+			ce.ClockOffset = offset
 			// A post's report is timed by the agent's clock when the shift
 			// lead made it, not by what anyone typed: late through the
 			// spool is honest, like the device's own records.

@@ -21,16 +21,20 @@ type Version struct {
 	Standing bool `json:"standing"`
 	// Running lists the rules whose TIME_x still grew at At.
 	Running []Rule `json:"running,omitempty"`
-	Row     Row    `json:"row"`
+	// ClockSuspect and ClockOffset: see Row.
+	ClockSuspect bool    `json:"clock_suspect,omitempty"`
+	ClockOffset  float64 `json:"clock_offset_seconds,omitempty"`
+	Row          Row     `json:"row"`
 }
 
 // History is the history of one breached case's table 4 row.
 type History struct {
 	ID string `json:"id"`
 	// Current is the row as table 4 shows it now, nil once withdrawn.
-	Current  *Row      `json:"current"`
-	Running  bool      `json:"running"`
-	Versions []Version `json:"versions"`
+	Current      *Row      `json:"current"`
+	Running      bool      `json:"running"`
+	ClockSuspect bool      `json:"clock_suspect,omitempty"` // see Row
+	Versions     []Version `json:"versions"`
 }
 
 // collectorBy is who a version is by when no one reported its cause.
@@ -79,7 +83,7 @@ func (ch *change) version(r *record) (v Version, ok bool) {
 		row = r.History[n-1].Row
 		row.TIME_1, row.TIME_2, row.TIME_3, row.PRICH_NAR = "", "", "", r.Reason
 	}
-	v = Version{At: ch.now, Standing: standing, Row: row}
+	v = Version{At: ch.now, Standing: standing, ClockSuspect: row.ClockSuspect, ClockOffset: row.ClockOffset.Seconds(), Row: row}
 	sp := r.spans()
 	for i, rule := range rules {
 		if m, ok := r.Breaches[rule]; ok && !m.Withdrawn && !sp[i].ended {
@@ -89,10 +93,30 @@ func (ch *change) version(r *record) (v Version, ok bool) {
 	return v, true
 }
 
+// cause is who and what caused a change. The case id gets by and what,
+// and ev when an event caused it; the other cases of the change are the
+// collector's own doing, a deadline that passed. With id empty, every
+// case of the change gets by and what.
+type cause struct {
+	id       string
+	by, what string
+	ev       *Event
+}
+
+// whyDeadline is the Why of a version the collector made on its own.
+const whyDeadline = "deadline passed with no end reported"
+
+// of is who and why for case r of the change.
+func (c cause) of(r *record) (by, what string, ev *Event) {
+	if c.id == "" || r.ID == c.id || r.MergedInto == c.id {
+		return c.by, c.what, c.ev
+	}
+	return collectorBy, whyDeadline, nil
+}
+
 // versions adds a version to each case of the change whose row differs
-// from its last version. The case causeID gets by and why, the others
-// are the collector's own doing: a deadline that passed.
-func (ch *change) versions(causeID, by, why string) {
+// from its last version, by and why as c says.
+func (ch *change) versions(c cause) {
 	for _, id := range slices.Sorted(maps.Keys(ch.recs)) {
 		r := ch.recs[id]
 		if r.MergedInto != "" {
@@ -115,11 +139,7 @@ func (ch *change) versions(causeID, by, why string) {
 				}
 			}
 		}
-		if id == causeID {
-			v.By, v.Why = by, why
-		} else {
-			v.By, v.Why = collectorBy, "deadline passed with no end reported"
-		}
+		v.By, v.Why, _ = c.of(r)
 		r.History = append(r.History, v)
 	}
 }
@@ -156,7 +176,7 @@ func (e *Engine) BreachHistory(from, to time.Time) ([]History, error) {
 	for _, r := range recs {
 		h := History{ID: r.ID, Versions: slices.Clone(r.History)}
 		if row, ok := e.row(r, now, devices); ok {
-			h.Current, h.Running = &row, row.Running
+			h.Current, h.Running, h.ClockSuspect = &row, row.Running, row.ClockSuspect
 		}
 		for i := range h.Versions {
 			h.Versions[i].N = i + 1

@@ -98,14 +98,14 @@ func TestCorrectionKeepsVersions(t *testing.T) {
 func TestHandlerHistory(t *testing.T) {
 	loc := moscow(t)
 	f := newFixture(t, at(loc, 6, 12, 0, 0))
-	h := f.e.Handler()
-	if w := post(h, "/api/v1/cases/events", `{"kind":"arrival","time":"2024-03-05T10:00:00+03:00","num_idk":"850591","by":"оператор"}`); w.Code != 400 || !strings.Contains(w.Body.String(), "reason") {
+	h := Corrections(f.e.Handler(), "s3cret")
+	if w := postWith(h, "/api/v1/cases/events", `{"kind":"arrival","time":"2024-03-05T10:00:00+03:00","num_idk":"850591","by":"оператор"}`, "s3cret"); w.Code != 400 || !strings.Contains(w.Body.String(), "reason") {
 		t.Errorf("backdated without reason: %d %s", w.Code, w.Body)
 	}
-	if w := post(h, "/api/v1/cases/events", `{"kind":"arrival","time":"2024-03-05T10:00:00+03:00","num_idk":"850591","by":"оператор","reason":"журнал"}`); w.Code != 200 {
+	if w := postWith(h, "/api/v1/cases/events", `{"kind":"arrival","time":"2024-03-05T10:00:00+03:00","num_idk":"850591","by":"оператор","reason":"журнал"}`, "s3cret"); w.Code != 200 {
 		t.Errorf("backdated with reason: %d %s", w.Code, w.Body)
 	}
-	if w := post(h, "/api/v1/cases/events", `{"kind":"scan","time":"2024-03-05T10:01:00+03:00","num_idk":"850591","num_snim":"S1","ver_scan":3,"by":"оператор","reason":"журнал"}`); w.Code != 200 {
+	if w := postWith(h, "/api/v1/cases/events", `{"kind":"scan","time":"2024-03-05T10:01:00+03:00","num_idk":"850591","num_snim":"S1","ver_scan":3,"by":"оператор","reason":"журнал"}`, "s3cret"); w.Code != 200 {
 		t.Errorf("scan with ver_scan: %d %s", w.Code, w.Body)
 	}
 	var hist []History

@@ -26,6 +26,9 @@ const maxBody = 64 << 10
 //	GET  /api/v1/cases             the cases in memory; ?open=1: the open ones
 //	GET  /api/v1/cases/unmatched   cases still without an image after an hour
 //	GET  /api/v1/cases/{id}        one case
+//	GET  /api/v1/cases/{id}/audit  every change of the case: [{"case_id",
+//	                               "version", "at", "by", "what", "event",
+//	                               "row_version"}], oldest first
 //	GET  /api/v1/breaches?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                               table 4 rows by DATE_NAR, each day today if
 //	                               omitted
@@ -37,8 +40,15 @@ const maxBody = 64 << 10
 //	                               rows of any date still lacking PRICH_NAR
 //	POST /api/v1/breaches/reason   {"id", "reason", "by"}; answers the row
 //
-// Breaches are answered as {"id", "running", "row"}, where row has exactly
-// the table 4 fields and id is what /breaches/reason takes.
+// Breaches are answered as {"id", "running", "row", "clock_suspect",
+// "clock_offset_seconds"}, where row has exactly the table 4 fields, id
+// is what /breaches/reason takes, and clock_suspect marks a row whose
+// times came from an agent clock off by more than the limit.
+//
+// An event whose time is more than the backdating window ago is a
+// correction: besides its reason, it needs the corrections role, which
+// Corrections grants to a request carrying the corrections token.
+// Without it the event is answered 403.
 //
 // A bad request is answered 400 with a message naming the field or
 // parameter. So is an event whose case cannot be found, since the fault
@@ -50,6 +60,7 @@ func (e *Engine) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/cases", e.serveCases)
 	mux.HandleFunc("GET /api/v1/cases/unmatched", e.serveUnmatched)
 	mux.HandleFunc("GET /api/v1/cases/{id}", e.serveCase)
+	mux.HandleFunc("GET /api/v1/cases/{id}/audit", e.serveAudit)
 	mux.HandleFunc("GET /api/v1/breaches", e.serveBreaches)
 	mux.HandleFunc("POST /api/v1/breaches/reason", e.serveReason)
 	return mux
@@ -85,6 +96,11 @@ func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		at = t
+	}
+	if now := e.clock.Now(); e.late(at, now) && !corrector(r) {
+		http.Error(w, fmt.Sprintf("time %s is more than %v before now (%s): a backdated event is a correction, which needs the corrections token in the %s header (api.corrections_token_file) as well as a reason",
+			at.Format(time.RFC3339), time.Duration(e.backdate.Load()), now.In(e.loc).Format(time.RFC3339), CorrectionsHeader), http.StatusForbidden)
+		return
 	}
 	src := req.Source
 	if strings.TrimSpace(src) == "" {
@@ -148,18 +164,41 @@ func (e *Engine) serveCase(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, c)
 }
 
+func (e *Engine) serveAudit(w http.ResponseWriter, r *http.Request) {
+	if _, ok := httpjson.Query(w, r); !ok {
+		return
+	}
+	id := strings.TrimSpace(r.PathValue("id"))
+	entries, ok, err := e.Audit(id)
+	switch {
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	case !ok:
+		http.Error(w, fmt.Sprintf("case id %q: no such case", id), http.StatusNotFound)
+	default:
+		httpjson.Write(w, entries)
+	}
+}
+
 // breachJSON is how the API answers a table 4 row: the row as the table
-// has it, plus what names it and whether its time still grows.
+// has it, plus what names it, whether its time still grows and whether
+// its times came from a wrong agent clock.
 type breachJSON struct {
-	ID      string `json:"id"`
-	Running bool   `json:"running"`
-	Row     Row    `json:"row"`
+	ID           string  `json:"id"`
+	Running      bool    `json:"running"`
+	ClockSuspect bool    `json:"clock_suspect,omitempty"`
+	ClockOffset  float64 `json:"clock_offset_seconds,omitempty"` // collector clock minus agent clock
+	Row          Row     `json:"row"`
+}
+
+func breachOf(r Row) breachJSON {
+	return breachJSON{ID: r.ID, Running: r.Running, ClockSuspect: r.ClockSuspect, ClockOffset: r.ClockOffset.Seconds(), Row: r}
 }
 
 func breachesJSON(rows []Row) []breachJSON {
 	out := make([]breachJSON, len(rows))
 	for i, r := range rows {
-		out[i] = breachJSON{ID: r.ID, Running: r.Running, Row: r}
+		out[i] = breachOf(r)
 	}
 	return out
 }
@@ -276,5 +315,5 @@ func (e *Engine) serveReason(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("id %q: the reason is stored but the row cannot be shown: %v", req.ID, err), http.StatusInternalServerError)
 		return
 	}
-	httpjson.Write(w, breachJSON{ID: row.ID, Running: row.Running, Row: row})
+	httpjson.Write(w, breachOf(row))
 }

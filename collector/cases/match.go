@@ -26,6 +26,8 @@ type change struct {
 	// while a timer still ran: their deadlines are no longer watched.
 	evictedRunning map[string]uint64
 	seen           []seenEntry
+	// audit holds the audit log entries of the change (logAudit).
+	audit []AuditEntry
 	// device is an identity to store, from SetDevice.
 	device *Device
 }
@@ -324,7 +326,7 @@ func (ch *change) merge(s, into *record) *record {
 	}
 	// The rows the merged case published stay in the history.
 	c.History = append(c.History, m.History...)
-	*m = record{ID: m.ID, MergedInto: c.ID, Opened: m.Opened, Touched: ch.now}
+	*m = record{ID: m.ID, MergedInto: c.ID, Opened: m.Opened, Touched: ch.now, Rev: m.Rev}
 	return c
 }
 
@@ -369,6 +371,7 @@ func (ch *change) reconcileAll() {
 			ch.added[countKey{c.NumIDK, rule}]++
 		}
 	}
+	ch.stampSites(nil)
 }
 
 // evictIdle lets go of the cases with no running timer whose last

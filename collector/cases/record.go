@@ -32,6 +32,9 @@ type record struct {
 	// History holds every version of its table 4 row, oldest first. A
 	// version is never changed or removed: a correction is a new one.
 	History []Version `json:"history,omitempty"`
+	// Rev counts the changes of the case: each one is an entry of the
+	// audit log (see Audit). 0 before the first change was logged.
+	Rev uint64 `json:"rev,omitempty"`
 }
 
 // breachMark records that a rule's deadline was passed.
@@ -42,6 +45,9 @@ type breachMark struct {
 	// The mark is kept so that the counter it was counted in stays true,
 	// and so that a re-breach is not counted twice.
 	Withdrawn bool `json:"withdrawn,omitempty"`
+	// Site is where the ИДК stood at At, from its site history (see
+	// stampSites); nil when the history had nothing then.
+	Site *Place `json:"site,omitempty"`
 }
 
 func (r *record) clone() *record {
@@ -249,10 +255,30 @@ func (r *record) reconciled(now time.Time) (marks map[Rule]breachMark, added []R
 // breachedAt is the time of the case's first standing breach. ok is false
 // when it has none.
 func (r *record) breachedAt() (at time.Time, ok bool) {
-	for _, m := range r.Breaches {
-		if !m.Withdrawn && (!ok || m.At.Before(at)) {
-			at, ok = m.At, true
+	m, ok := r.firstMark()
+	return m.At, ok
+}
+
+// firstMark is the case's first standing breach mark, in rule order
+// among equal times. ok is false when it has none.
+func (r *record) firstMark() (first breachMark, ok bool) {
+	for _, rule := range rules {
+		if m, had := r.Breaches[rule]; had && !m.Withdrawn && (!ok || m.At.Before(first.At)) {
+			first, ok = m, true
 		}
 	}
-	return at, ok
+	return first, ok
+}
+
+// clockOffset is the largest agent clock offset, by size, that the
+// case's events were corrected by when it was over the limit (see
+// Event.ClockOffset); 0 when none was.
+func (r *record) clockOffset() time.Duration {
+	var o time.Duration
+	for _, ev := range r.Events {
+		if ev.ClockOffset.Abs() > o.Abs() {
+			o = ev.ClockOffset
+		}
+	}
+	return o
 }

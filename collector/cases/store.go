@@ -20,6 +20,7 @@ var (
 	bucketCounts   = []byte("counts")   // NUM_IDK 0x00 rule -> marks ever made (8 bytes, big-endian)
 	bucketDevices  = []byte("devices")  // NUM_IDK -> Device (JSON)
 	bucketMeta     = []byte("meta")     // "seq" -> the last case number given (8 bytes, big-endian)
+	// bucketAudit (audit.go) holds the audit log.
 )
 
 var keySeq = []byte("seq")
@@ -42,7 +43,7 @@ func eventKey(ev Event) []byte {
 // load reads the state a previous run left.
 func (e *Engine) load() error {
 	err := e.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketCases, bucketLive, bucketBreached, bucketSnim, bucketSeen, bucketCounts, bucketDevices, bucketMeta} {
+		for _, b := range [][]byte{bucketCases, bucketLive, bucketBreached, bucketSnim, bucketSeen, bucketCounts, bucketDevices, bucketMeta, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
@@ -216,6 +217,9 @@ func (ch *change) write(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keySeq, u64(ch.seq)); err != nil {
 			return fmt.Errorf("put case number: %w", err)
 		}
+	}
+	if err := ch.writeAudit(tx); err != nil {
+		return err
 	}
 	if ch.device != nil {
 		data, err := json.Marshal(ch.device)

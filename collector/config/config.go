@@ -27,6 +27,11 @@ type Cases struct {
 	// BackdateWindow: an inspection event older than this is refused
 	// unless it carries a written reason.
 	BackdateWindow time.Duration `toml:"backdate_window"`
+	// ClockOffsetLimit: the table 4 rows made from the events of an agent
+	// whose clock was off by more than this at its hello are flagged
+	// (clock_suspect), because their times are the collector's
+	// correction of a wrong clock.
+	ClockOffsetLimit time.Duration `toml:"clock_offset_limit"`
 }
 
 // API protects the HTTP API.
@@ -34,6 +39,11 @@ type API struct {
 	// TokenFile holds the bearer token that /api/ requests must carry. It
 	// is created with a random token on first start if missing.
 	TokenFile string `toml:"token_file"`
+	// CorrectionsTokenFile holds the second token that a correction, an
+	// inspection event older than cases.backdate_window, must carry in
+	// the X-Corrections-Token header besides the API token. It is created
+	// with a random token on first start if missing.
+	CorrectionsTokenFile string `toml:"corrections_token_file"`
 	// MetricsTokenFile, if set, holds the bearer token /metrics requires
 	// (Prometheus: authorization.credentials_file). Empty: /metrics is open
 	// to whoever reaches the HTTP address.
@@ -77,11 +87,11 @@ type Log = logging.Config
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		API:    API{TokenFile: "api.token", MaxConnections: 256},
+		API:    API{TokenFile: "api.token", CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
 		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
-		Cases:  Cases{BackdateWindow: 24 * time.Hour},
+		Cases:  Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }
@@ -93,7 +103,7 @@ func Load(path string) (Config, error) {
 	if err := tomlfile.Decode(path, &c); err != nil {
 		return c, err
 	}
-	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.MetricsTokenFile)
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
@@ -111,6 +121,12 @@ func (c Config) Validate() error {
 	}
 	if c.Cases.BackdateWindow <= 0 {
 		errs = append(errs, fmt.Errorf("cases.backdate_window: %v: want a positive duration, e.g. '24h'", c.Cases.BackdateWindow))
+	}
+	if c.Cases.ClockOffsetLimit <= 0 {
+		errs = append(errs, fmt.Errorf("cases.clock_offset_limit: %v: want a positive duration, e.g. '2m'", c.Cases.ClockOffsetLimit))
+	}
+	if c.API.CorrectionsTokenFile == "" {
+		errs = append(errs, errors.New("api.corrections_token_file: required: corrections need a token of their own"))
 	}
 	if c.Store.Root == "" {
 		errs = append(errs, errors.New("store.root: required"))

@@ -88,6 +88,12 @@ type Config struct {
 	Ingest *ingest.Ingest
 	// OnHello, if set, sees each accepted device identity.
 	OnHello func(dev *idkpb.Device)
+	// OnClockOffset, if set, sees the clock offset measured at each
+	// accepted hello (collector clock minus agent clock) before any event
+	// of the connection is stored: every event of the connection is
+	// corrected by it, and table 4 flags the rows of an agent whose
+	// clock is far off.
+	OnClockOffset func(numIDK string, offset time.Duration)
 }
 
 // Server serves agents.
@@ -330,6 +336,9 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	}
 	if s.cfg.OnHello != nil {
 		s.cfg.OnHello(h.Device)
+	}
+	if s.cfg.OnClockOffset != nil {
+		s.cfg.OnClockOffset(numIDK, offset)
 	}
 	s.cfg.Metrics.ClockOffset.WithLabelValues(numIDK).Set(offset.Seconds())
 	s.cfg.Metrics.LastSeen.WithLabelValues(numIDK).Set(float64(now.UnixNano()) / 1e9)

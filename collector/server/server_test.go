@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ type fixture struct {
 	metrics *Metrics
 	clk     *simclock.Clock // the server's; stream deadlines stay on the wall clock
 	revoked atomic.Bool     // every certificate, from when it is set
+	offsets sync.Map        // NUM_IDK -> the offset OnClockOffset was given
 }
 
 // start runs a real collector server on loopback with real certificates.
@@ -70,7 +72,8 @@ func start(t *testing.T) *fixture {
 		Enrolled: func(numIDK string) (string, bool) {
 			return "10216100", numIDK == "850591" || numIDK == "850592"
 		},
-		Revoked: func(tls.ConnectionState) bool { return f.revoked.Load() },
+		Revoked:       func(tls.ConnectionState) bool { return f.revoked.Load() },
+		OnClockOffset: func(numIDK string, offset time.Duration) { f.offsets.Store(numIDK, offset) },
 	})
 	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, transport.QUICConfig())
 	if err != nil {
@@ -158,6 +161,10 @@ func TestHelloMeasuresClockOffsetAndEventsAreStored(t *testing.T) {
 	// The agent's clock is 7 minutes slow.
 	if off := time.Duration(rep.ClockOffsetNanos); off < 6*time.Minute+50*time.Second || off > 7*time.Minute+10*time.Second {
 		t.Errorf("clock offset %v, want about 7m", off)
+	}
+	// The hook has the offset the reply told, before any event.
+	if off, ok := f.offsets.Load("850592"); !ok || off.(time.Duration) != time.Duration(rep.ClockOffsetNanos) {
+		t.Errorf("OnClockOffset got %v (%v), want %v", off, ok, time.Duration(rep.ClockOffsetNanos))
 	}
 	ack, err := sendEvents(conn, &idkpb.Event{Seq: 1, TimeUnixNano: time.Now().UnixNano(), Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: "S1"}}})
 	if err != nil || ack.Error != "" || ack.Stored != 1 {

@@ -18,27 +18,28 @@ import (
 	"idk/collector/config"
 )
 
-// loadOrCreateToken reads the API token, creating a random one (0600) on
-// first start so that the API is never open by default.
-func loadOrCreateToken(path string) (string, error) {
+// loadOrCreateToken reads the token of setting (e.g. api.token_file)
+// from path, creating a random one (0600) on first start so that the API
+// is never open by default.
+func loadOrCreateToken(setting, path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		tok := strings.TrimSpace(string(b))
 		if tok == "" {
-			return "", fmt.Errorf("api token file %s is empty", path)
+			return "", fmt.Errorf("%s: token file %s is empty", setting, path)
 		}
 		return tok, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("api token: %w", err)
+		return "", fmt.Errorf("%s: %w", setting, err)
 	}
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("api token: %w", err)
+		return "", fmt.Errorf("%s: %w", setting, err)
 	}
 	tok := hex.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("api token: write %s: %w", path, err)
+		return "", fmt.Errorf("%s: write %s: %w", setting, path, err)
 	}
 	return tok, nil
 }
@@ -61,12 +62,14 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	by := fs.String("by", "", "who reports it (required)")
 	suspected := fs.Bool("suspected", false, "with decision: «Объект под подозрением»")
 	id := fs.String("id", "", "breach (case) id, with reason")
-	reason := fs.String("reason", "", "reason for the breach (PRICH_NAR), with reason")
+	reason := fs.String("reason", "", "with breach reason: the reason for the breach (PRICH_NAR); with case: why an event older than the backdating window comes late")
+	correct := fs.Bool("correct", false, "with case: post as a correction, with the corrections token (api.corrections_token_file), needed for an event older than the backdating window")
 	withoutReason := fs.Bool("without-reason", false, "with list: only breaches still without a reason")
 	from := fs.String("from", "", "with list: first day, YYYY-MM-DD")
 	to := fs.String("to", "", "with list: last day, YYYY-MM-DD")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: idk-collector case <risk_detected|docs_handed|carrier_informed|arrival|decision|docs_returned|act_handed> -num-idk N -by NAME [flags]")
+		fmt.Fprintln(stderr, "       idk-collector case KIND ... -at TIME -reason TEXT -correct   (an event older than the backdating window)")
 		fmt.Fprintln(stderr, "       idk-collector breach list [-without-reason] [-from D -to D] | reason -id ID -reason TEXT -by NAME")
 		fs.PrintDefaults()
 	}
@@ -93,7 +96,15 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case cmd == "case":
 		req := cases.EventRequest{Kind: verb, Time: *at, NumIDK: *numIDK, NumSnim: *numSnim, CaseID: *caseID,
-			By: *by, Suspected: *suspected, Source: "cli"}
+			By: *by, Suspected: *suspected, Source: "cli", Reason: *reason}
+		if *correct {
+			tok, err := os.ReadFile(cfg.API.CorrectionsTokenFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "idk-collector: corrections token (api.corrections_token_file in %s): %v\n", *cfgPath, err)
+				return 2
+			}
+			c.corrections = strings.TrimSpace(string(tok))
+		}
 		if *docs != "" {
 			req.Docs = strings.Split(*docs, ",")
 		}
@@ -120,7 +131,7 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-type apiClient struct{ base, token string }
+type apiClient struct{ base, token, corrections string }
 
 func (c apiClient) do(method, path string, body, out any) error {
 	var rd io.Reader
@@ -136,6 +147,9 @@ func (c apiClient) do(method, path string, body, out any) error {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.corrections != "" {
+		req.Header.Set(cases.CorrectionsHeader, c.corrections)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	if err != nil {

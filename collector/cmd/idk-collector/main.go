@@ -133,6 +133,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := engine.SetBackdateWindow(cfg.Cases.BackdateWindow); err != nil {
 		return err
 	}
+	if err := engine.SetClockOffsetLimit(cfg.Cases.ClockOffsetLimit); err != nil {
+		return err
+	}
 	index := ingest.FromStore(st)
 	checker := integrity.New(log.With("part", "integrity"), index)
 	journal := availability.NewJournal(tracker)
@@ -151,7 +154,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Error("deadline check failed", "err", err)
 		}
 	})
-	token, err := loadOrCreateToken(cfg.API.TokenFile)
+	token, err := loadOrCreateToken("api.token_file", cfg.API.TokenFile)
+	if err != nil {
+		return err
+	}
+	correctionsToken, err := loadOrCreateToken("api.corrections_token_file", cfg.API.CorrectionsTokenFile)
 	if err != nil {
 		return err
 	}
@@ -187,9 +194,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 				log.Error("cannot record device for table 4", "num_idk", dev.NumIdk, "err", err)
 			}
 		},
-		Store:   st,
-		Metrics: metrics,
-		Log:     log.With("part", "server"),
+		OnClockOffset: engine.SetClockOffset,
+		Store:         st,
+		Metrics:       metrics,
+		Log:           log.With("part", "server"),
 		Enrolled: func(numIDK string) (string, bool) {
 			a, ok, err := agents.Lookup(numIDK)
 			if err != nil {
@@ -222,7 +230,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.Listen.HTTP != "" {
 		metricsToken := ""
 		if cfg.API.MetricsTokenFile != "" {
-			if metricsToken, err = loadOrCreateToken(cfg.API.MetricsTokenFile); err != nil {
+			if metricsToken, err = loadOrCreateToken("api.metrics_token_file", cfg.API.MetricsTokenFile); err != nil {
 				return err
 			}
 		}
@@ -235,7 +243,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// connections (idle ones make room for new ones), so the agents'
 		// port keeps its file descriptors.
 		hs := &http.Server{
-			Handler:           api.Handler(st, reg, tracker.Handler(), engine.Handler(), token, metricsToken),
+			Handler:           api.Handler(st, reg, tracker.Handler(), cases.Corrections(engine.Handler(), correctionsToken), token, metricsToken),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      5 * time.Minute,

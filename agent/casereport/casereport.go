@@ -27,7 +27,7 @@ import (
 
 // Kinds are the case engine's event kinds (docs/cases.md), in the order of
 // the Instruction's steps.
-var Kinds = []string{"risk_detected", "docs_handed", "carrier_informed", "arrival", "scan", "decision", "docs_returned", "act_handed"}
+var Kinds = []string{"risk_detected", "docs_handed", "carrier_informed", "arrival", "scan", "decision", "docs_returned", "act_handed", "risk_withdrawn"}
 
 // endKinds are the kinds the engine refuses when it cannot find their
 // case: the post is told at once rather than the collector logging a

@@ -71,6 +71,7 @@ const (
 	DefaultRelocationSpeed  = 10.0  // km/h
 	DefaultArrivalDwell     = 10 * time.Minute
 	DefaultLinkGrace        = 30 * time.Second
+	DefaultZoneClear        = 5 * time.Second
 )
 
 // OutsideDisl and OutsideName describe a place outside any checkpoint, the
@@ -124,6 +125,12 @@ type Config struct {
 	// LinkGrace is how long the controller link may be down before the
 	// state becomes UNKNOWN (30s), so that one lost poll is not a gap.
 	LinkGrace time.Duration
+	// ZoneClear is how long the controller's vehicle_in_zone must have
+	// been seen off before its rising edge counts as a further vehicle
+	// entering while an object is pending (5s), so that a presence sensor
+	// that drops out for a moment (the gap between a tractor and its
+	// trailer) is not a second vehicle. See Engine.Entered.
+	ZoneClear time.Duration
 }
 
 // Change is a state transition: from Time on, the ИДК is in State, until
@@ -216,6 +223,10 @@ type Snapshot struct {
 	// ObjectPending is true from an object's arrival until the operator's
 	// decision.
 	ObjectPending bool `json:"object_pending"`
+	// ZoneClearSince is when vehicle_in_zone was first seen off by a good
+	// sample, since it was last on; zero while it is on, or not seen off
+	// since the start (or the last gap).
+	ZoneClearSince time.Time `json:"zone_clear_since,omitzero"`
 
 	// Relocating is true while RELOCATION is shown (rule 1), from
 	// RelocationStart.
@@ -244,6 +255,9 @@ type Snapshot struct {
 type Engine struct {
 	cfg Config
 	s   Snapshot
+	// entered are the times of further vehicles entering, until Entered
+	// takes them.
+	entered []time.Time
 }
 
 // New returns an Engine for cfg that resumes from snap, or starts fresh if
@@ -302,6 +316,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"ArrivalDwell", &cfg.ArrivalDwell, DefaultArrivalDwell},
 		{"LinkGrace", &cfg.LinkGrace, DefaultLinkGrace},
+		{"ZoneClear", &cfg.ZoneClear, DefaultZoneClear},
 	} {
 		if *f.v < 0 {
 			bad(f.name, "%v is negative", *f.v)
@@ -381,6 +396,7 @@ func (e *Engine) Resume(now, lastAlive time.Time) []Change {
 	}
 	s.stopMoving()
 	s.HaveSignals, s.Signals, s.LinkDownSince, s.ObjectPending = false, Signals{}, time.Time{}, false
+	s.ZoneClearSince = time.Time{}
 
 	gap := Change{Time: alive, State: idkpb.DeviceState_DEVICE_STATE_UNKNOWN, Source: SourceAgent}
 	s.Shadow = gap
@@ -422,16 +438,46 @@ func (e *Engine) Controller(smp modbus.Sample) []Change {
 		Fault:         faultCause(f),
 	}
 	prev := s.Signals // zero before the first sample: a vehicle already there counts as arriving
+	havePrev := s.HaveSignals
 	s.Signals, s.HaveSignals = sig, true
+	entering := sig.VehicleInZone && !prev.VehicleInZone
+	switch {
+	case !sig.VehicleInZone:
+		if s.ZoneClearSince.IsZero() {
+			s.ZoneClearSince = t
+		}
+	case entering:
+		// A further vehicle while an object is pending: the state stays
+		// WORKING, so only this tells its arrival. The zone must have been
+		// seen clear long enough, which a link that drops and comes back
+		// never shows: the last good sample's signals outlast it.
+		if havePrev && sig.Powered && s.ObjectPending && !s.ZoneClearSince.IsZero() && t.Sub(s.ZoneClearSince) >= e.cfg.ZoneClear {
+			e.entered = append(e.entered, t)
+		}
+		s.ZoneClearSince = time.Time{}
+	}
 	switch {
 	case !sig.Powered:
 		// With the scanner off, no object is being inspected; one left
 		// pending would book tomorrow's first wait as work.
 		s.ObjectPending = false
-	case sig.VehicleInZone && !prev.VehicleInZone, sig.Scanning && !prev.Scanning:
+	case entering, sig.Scanning && !prev.Scanning:
 		s.ObjectPending = true
 	}
 	return e.step(t)
+}
+
+// Entered returns, and forgets, the times at which the controller showed
+// a further vehicle entering the work zone while an object was pending:
+// the rising edge of vehicle_in_zone, after the zone was seen clear for at
+// least Config.ZoneClear. No Change tells those arrivals, since the state
+// stays WORKING. The first vehicle's edge, which starts WORKING, is not
+// one. Call it after every input; the agent records them as
+// VehicleEntered events.
+func (e *Engine) Entered() []time.Time {
+	t := e.entered
+	e.entered = nil
+	return t
 }
 
 // faults maps the controller's fault signals to causes, in the order that

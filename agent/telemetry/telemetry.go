@@ -273,9 +273,10 @@ func (t *Telemetry) apply(step func(*devstate.Engine) []devstate.Change) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	changes := step(t.eng)
+	entered := t.eng.Entered()
 	// The throttle is on the wall clock, not Config.Clock: it bounds the
 	// disk syncs per real second, which a virtual day must not multiply.
-	if len(changes) == 0 && time.Since(t.savedAt) < time.Second {
+	if len(changes) == 0 && len(entered) == 0 && time.Since(t.savedAt) < time.Second {
 		return
 	}
 	t.savedAt = time.Now()
@@ -291,6 +292,14 @@ func (t *Telemetry) apply(step func(*devstate.Engine) []devstate.Change) {
 				return err
 			}
 		}
+		// After the changes: an entry is at its sample's time, which no
+		// change of the same step follows.
+		for _, at := range entered {
+			ev := &idkpb.Event{TimeUnixNano: at.UnixNano(), Body: &idkpb.Event_VehicleEntered{VehicleEntered: &idkpb.VehicleEntered{}}}
+			if _, err := tx.AppendEvent(ev); err != nil {
+				return err
+			}
+		}
 		return tx.PutMeta(metaSnapshot, snap)
 	})
 	if err != nil {
@@ -299,6 +308,9 @@ func (t *Telemetry) apply(step func(*devstate.Engine) []devstate.Change) {
 	}
 	for _, c := range changes {
 		t.cfg.Log.Info("device state", "state", StateName(c.State), "cause", CauseName(c.Cause), "since", c.Time, "source", c.Source, "site", c.Site.Name)
+	}
+	for _, at := range entered {
+		t.cfg.Log.Info("further vehicle entered the zone", "at", at)
 	}
 }
 

@@ -20,7 +20,9 @@
 // A timer starts only when its start event is known. A case opened by a
 // scan alone has no risk_detected, so its TIME_1 is unknown and has no
 // deadline. End events are taken as given. An end that comes before its
-// start ends the timer with no breach.
+// start ends the timer with no breach. A risk_withdrawn cancels the risks
+// before it: TIME_1 stops there with no breach, and a TIME_1 breach
+// already recorded is withdrawn.
 //
 // # Matching
 //
@@ -143,10 +145,18 @@ const (
 	DocsReturned Kind = "docs_returned"
 	// ActHanded: copy 1 of the act was handed over (item 24б). Ends TIME_3.
 	ActHanded Kind = "act_handed"
+	// RiskWithdrawn: the risk that started TIME_1 was cancelled (a wrong
+	// profile, entered in error). It is a correction, not a step: it
+	// cancels every risk_detected of the case up to its time, so TIME_1
+	// stops there without a breach, and a breach of TIME_1 already
+	// recorded is withdrawn as a new version of the row. It needs the
+	// case (case_id, num_snim or docs), by and reason.
+	RiskWithdrawn Kind = "risk_withdrawn"
 )
 
-// kinds lists every Kind, for validation and messages.
-var kinds = []Kind{RiskDetected, DocsHanded, CarrierInformed, Arrival, Scan, Decision, DocsReturned, ActHanded}
+// kinds lists every Kind, for validation and messages. The agent keeps a
+// copy (agent/casereport.Kinds) in the same order.
+var kinds = []Kind{RiskDetected, DocsHanded, CarrierInformed, Arrival, Scan, Decision, DocsReturned, ActHanded, RiskWithdrawn}
 
 // Rule is one of the three limits of item 35. Its value is the metric
 // label.
@@ -320,6 +330,10 @@ type Timer struct {
 	Deadline time.Time `json:"deadline"`     // Start plus the limit. Only a later moment is a breach
 	Running  bool      `json:"running"`
 	Breached bool      `json:"breached"`
+	// Withdrawn: its risk was withdrawn (risk_withdrawn). The timer
+	// stopped at the withdrawal, or at its end if that came first, and
+	// is no breach.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 // Case is one inspection as pieced together from its events.

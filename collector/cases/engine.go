@@ -258,9 +258,11 @@ func (e *Engine) SetDevice(d Device) error {
 // An event is refused (ErrInvalid) if its kind is unknown, its time is
 // zero or more than a minute ahead, num_idk or by is empty, a scan lacks
 // num_snim, a decision lacks both num_snim and case_id, or suspected is
-// set on anything but a decision. An end event for which no case can be
-// found is refused with ErrNotFound, naming the fields it was looked up
-// by.
+// set on anything but a decision, or a risk_withdrawn lacks its reason.
+// An end event or a risk_withdrawn for which no case can be found is
+// refused with ErrNotFound, naming the fields it was looked up by, and a
+// risk_withdrawn of a case with no risk (or none left) with ErrInvalid,
+// naming the case.
 func (e *Engine) Add(ev Event) (string, error) {
 	ev, err := e.normalise(ev)
 	if err != nil {
@@ -355,6 +357,8 @@ func (e *Engine) normalise(ev Event) (Event, error) {
 		return ev, invalid("num_snim of the scan event is empty")
 	case ev.Kind == Decision && ev.NumSnim == "" && ev.CaseID == "":
 		return ev, invalid("num_snim of the decision event is empty and no case_id is given")
+	case ev.Kind == RiskWithdrawn && ev.Reason == "":
+		return ev, invalid("reason of the risk_withdrawn event is empty: say why the risk is withdrawn (wrong profile, entered in error)")
 	case ev.Suspected && ev.Kind != Decision:
 		return ev, invalid("suspected is set on a %s event: only a decision carries it", ev.Kind)
 	case !ev.VerScan.valid():
@@ -533,11 +537,12 @@ func (e *Engine) view(r *record, now time.Time) Case {
 		}
 		rule := rules[i]
 		t := Timer{
-			Rule:     rule,
-			Start:    s.start.In(e.loc),
-			Deadline: s.start.Add(rule.Limit()).In(e.loc),
-			Running:  !s.ended,
-			Breached: s.breached(rule.Limit(), now),
+			Rule:      rule,
+			Start:     s.start.In(e.loc),
+			Deadline:  s.start.Add(rule.Limit()).In(e.loc),
+			Running:   !s.ended,
+			Breached:  s.breached(rule.Limit(), now),
+			Withdrawn: s.withdrawn,
 		}
 		if s.ended {
 			t.End = s.end.In(e.loc)

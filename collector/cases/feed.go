@@ -38,12 +38,19 @@ type zone struct {
 	// arrival, so a link that drops and comes back to WORKING is the same
 	// object.
 	occupied bool
+	// ahead: a further vehicle's arrival was marked at its entry into the
+	// zone (VehicleEntered) while an earlier object was being worked on,
+	// and neither its scan nor its own change into WORKING has been seen
+	// since. That change, or its scan where the controller's view is
+	// hidden, is then no second arrival.
+	ahead bool
 }
 
 const (
 	zoneController = 1 << iota
 	zoneVisible
 	zoneOccupied
+	zoneAhead
 )
 
 func (z zone) encode() []byte {
@@ -51,7 +58,7 @@ func (z zone) encode() []byte {
 	for _, f := range []struct {
 		on  bool
 		bit byte
-	}{{z.controller, zoneController}, {z.visible, zoneVisible}, {z.occupied, zoneOccupied}} {
+	}{{z.controller, zoneController}, {z.visible, zoneVisible}, {z.occupied, zoneOccupied}, {z.ahead, zoneAhead}} {
 		if f.on {
 			flags |= f.bit
 		}
@@ -70,7 +77,7 @@ func decodeZone(numIDK, v []byte) (zone, error) {
 		return zone{state: s, controller: ctl, visible: ctl, occupied: s == idkpb.DeviceState_DEVICE_STATE_WORKING}, nil
 	case 2:
 		return zone{state: idkpb.DeviceState(v[0]), controller: v[1]&zoneController != 0,
-			visible: v[1]&zoneVisible != 0, occupied: v[1]&zoneOccupied != 0}, nil
+			visible: v[1]&zoneVisible != 0, occupied: v[1]&zoneOccupied != 0, ahead: v[1]&zoneAhead != 0}, nil
 	}
 	return zone{}, fmt.Errorf("cases: device state of %s: %d bytes, want 1 or 2", numIDK, len(v))
 }
@@ -82,6 +89,7 @@ const (
 	noArrival arrivalBy = iota
 	byController
 	byScan
+	byEntry // a further vehicle entering while the zone is occupied
 )
 
 // step is the zone after ev, and whether ev marks an object's arrival.
@@ -93,6 +101,12 @@ const (
 //     ИДК without a controller, and while the controller's view is hidden
 //     and no object has arrived. The agent first saw the scan folder at
 //     its ScanSeen time, so the object had arrived by then at the latest.
+//   - A VehicleEntered (the controller's vehicle-in-zone edge while the
+//     ИДК is WORKING on an earlier object) is a further vehicle's arrival
+//     if the zone is occupied. Its later change into WORKING from an idle
+//     zone (after the earlier object's decision), or its scan while the
+//     controller's view is hidden and the zone idle, is the same vehicle
+//     and no arrival.
 func (z zone) step(ev *idkpb.Event) (zone, arrivalBy) {
 	switch b := ev.Body.(type) {
 	case *idkpb.Event_State:
@@ -103,22 +117,39 @@ func (z zone) step(ev *idkpb.Event) (zone, arrivalBy) {
 		prev := z.state
 		z.state = s
 		switch s {
-		case idkpb.DeviceState_DEVICE_STATE_WAITING, idkpb.DeviceState_DEVICE_STATE_IDLE:
+		case idkpb.DeviceState_DEVICE_STATE_IDLE:
+			// Switched off: whoever entered is no longer being inspected.
+			z.occupied, z.ahead = false, false
+		case idkpb.DeviceState_DEVICE_STATE_WAITING:
 			z.occupied = false
 		case idkpb.DeviceState_DEVICE_STATE_WORKING:
 			if prev != idkpb.DeviceState_DEVICE_STATE_WORKING && !z.occupied {
 				z.occupied = true
+				if z.ahead {
+					z.ahead = false
+					return z, noArrival
+				}
 				return z, byController
 			}
 			z.occupied = true
 		}
 	case *idkpb.Event_ScanSeen:
+		ahead := z.ahead
+		z.ahead = false
 		switch {
 		case !z.controller:
 			return z, byScan
 		case !z.visible && !z.occupied:
 			z.occupied = true
+			if ahead {
+				return z, noArrival
+			}
 			return z, byScan
+		}
+	case *idkpb.Event_VehicleEntered:
+		if z.controller && z.occupied {
+			z.ahead = true
+			return z, byEntry
 		}
 	}
 	return z, noArrival
@@ -132,7 +163,7 @@ func (f *Feed) arrival(dev *idkpb.Device, ev *idkpb.Event) (Event, bool) {
 	f.mu.Unlock()
 	at := time.Unix(0, ev.CollectorTimeUnixNano)
 	switch by {
-	case byController:
+	case byController, byEntry:
 		return Event{Kind: Arrival, Time: at, NumIDK: dev.NumIdk, By: "agent", Source: "controller"}, true
 	case byScan:
 		// The scan's image comes with it, so that the scan joins this
@@ -144,7 +175,8 @@ func (f *Feed) arrival(dev *idkpb.Device, ev *idkpb.Event) (Event, bool) {
 
 // Feed turns agents' stored events into inspection-case events: a scan, an
 // arrival (see zone.step: the device going into WORKING from an idle zone,
-// or a scan where no controller shows the zone), and a decision (a form
+// a further vehicle entering the occupied zone, or a scan where no
+// controller shows the zone), and a decision (a form
 // revision that carries one). Times are the events' collector times,
 // already corrected for the agent's clock.
 //
@@ -177,7 +209,7 @@ func (f *Feed) Apply(tx ingest.Tx, dev *idkpb.Device, _ uint64, ev *idkpb.Event)
 			return err
 		}
 	}
-	if ev.GetState() == nil && ev.GetScanSeen() == nil {
+	if ev.GetState() == nil && ev.GetScanSeen() == nil && ev.GetVehicleEntered() == nil {
 		return nil
 	}
 	if sc := ev.GetState(); sc != nil && (sc.State < 0 || sc.State > 255) {
@@ -293,9 +325,11 @@ func (f *Feed) caseEvent(dev *idkpb.Device, ev *idkpb.Event) (Event, bool) {
 		// Staff at the post (idk-agent case). The ИДК is the
 		// connection's: the report names none, so a post can speak only
 		// for its own ИДК.
+		// The report's note is its written reason: a risk_withdrawn from
+		// the post needs one.
 		r, p := b.CaseReport, b.CaseReport.GetRisk()
 		return Event{Kind: Kind(r.Kind), Time: at, NumIDK: dev.NumIdk, NumSnim: r.NumSnim, Docs: r.Docs,
-			Suspected: r.Suspected, CaseID: r.CaseId, By: r.By, Source: "post",
+			Suspected: r.Suspected, CaseID: r.CaseId, By: r.By, Source: "post", Reason: r.Note,
 			Risk: RiskProfile{KodTeh: p.GetKodTeh(), VidPr: p.GetVidPr(), KodToPr: p.GetKodToPr(), DateReg: p.GetDateReg(), NumPr: p.GetNumPr()}}, true
 	}
 	return Event{}, false

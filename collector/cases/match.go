@@ -191,6 +191,9 @@ func (ch *change) byDocs(ev Event) *record {
 			return
 		}
 		w := awaits(r, ev.Kind)
+		if ev.Kind == RiskWithdrawn {
+			w, _ = r.riskToWithdraw(ev.Time)
+		}
 		if best == nil || (w && !bestWaits) || (w == bestWaits && older(r, best, r.first(), best.first())) {
 			best, bestWaits = r, w
 		}
@@ -204,6 +207,14 @@ func (ch *change) place(ev Event) (string, error) {
 	r, err := ch.find(ev)
 	if err != nil {
 		return "", err
+	}
+	if ev.Kind == RiskWithdrawn && r != nil {
+		switch standing, had := r.riskToWithdraw(ev.Time); {
+		case !had:
+			return "", invalid("case %s has no risk_detected: there is no risk to withdraw", r.ID)
+		case !standing:
+			return "", invalid("case %s has no risk_detected at or before %s that is not withdrawn already", r.ID, ev.Time.Format(time.RFC3339))
+		}
 	}
 	var c *record
 	if r == nil {

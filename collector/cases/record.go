@@ -106,6 +106,9 @@ func (r *record) sharesDocs(docs []string) bool {
 type span struct {
 	started, ended bool
 	start, end     time.Time
+	// withdrawn: TIME_1's risk was withdrawn (risk_withdrawn). The span
+	// then ended at the withdrawal at the latest, and is never a breach.
+	withdrawn bool
 }
 
 // breached reports whether the span exceeds limit by now: its duration,
@@ -116,7 +119,7 @@ type span struct {
 // offset, and the collector's), and a few milliseconds of that correction
 // must not turn an inspection of exactly 15:00 into a breach.
 func (s span) breached(limit time.Duration, now time.Time) bool {
-	if !s.started {
+	if !s.started || s.withdrawn {
 		return false
 	}
 	if s.ended {
@@ -145,14 +148,21 @@ func (s span) duration(now time.Time) time.Duration {
 //     act_handed.
 //
 // A repeated end report does not move the end: the action happened once.
+// A risk_withdrawn cancels the risks before it: TIME_1 is then withdrawn
+// and ends at the withdrawal, or at its own end if that came first. A
+// risk_detected after the withdrawal starts TIME_1 anew.
 func (r *record) spans() [3]span {
 	var s [3]span
-	var handed, informed *time.Time
+	var handed, informed, withdrawn *time.Time
 	for i := range r.Events {
 		ev := &r.Events[i]
 		switch ev.Kind {
 		case RiskDetected:
-			s[0].started, s[0].start = true, ev.Time
+			s[0].started, s[0].start, s[0].withdrawn, withdrawn = true, ev.Time, false, nil
+		case RiskWithdrawn:
+			if s[0].started && !s[0].withdrawn {
+				s[0].withdrawn, withdrawn = true, &ev.Time
+			}
 		case DocsHanded:
 			if handed == nil {
 				handed = &ev.Time
@@ -185,6 +195,9 @@ func (r *record) spans() [3]span {
 			s[0].end = *informed
 		}
 	}
+	if withdrawn != nil && (!s[0].ended || withdrawn.Before(s[0].end)) {
+		s[0].ended, s[0].end = true, *withdrawn
+	}
 	// An end without a start is not a timer.
 	for i := range s {
 		if !s[i].started {
@@ -197,6 +210,24 @@ func (r *record) spans() [3]span {
 		s[1], s[2] = span{}, span{}
 	}
 	return s
+}
+
+// riskToWithdraw reports whether the case has a risk_detected at or
+// before t that no risk_withdrawn at or before t cancelled already, and
+// whether it has a risk_detected at all.
+func (r *record) riskToWithdraw(t time.Time) (standing, had bool) {
+	for _, ev := range r.Events {
+		if ev.Time.After(t) {
+			break
+		}
+		switch ev.Kind {
+		case RiskDetected:
+			standing = true
+		case RiskWithdrawn:
+			standing = false
+		}
+	}
+	return standing, r.has(RiskDetected)
 }
 
 // running reports whether any timer of the case is running.

@@ -426,7 +426,7 @@ func (x Integrity_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Integrity_Kind.Descriptor instead.
 func (Integrity_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{9, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type FileOfferReply_Status int32
@@ -481,7 +481,7 @@ func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOfferReply_Status.Descriptor instead.
 func (FileOfferReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{15, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type StreamHeader struct {
@@ -876,6 +876,7 @@ type Event struct {
 	//	*Event_Position
 	//	*Event_Integrity
 	//	*Event_CaseReport
+	//	*Event_VehicleEntered
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -993,6 +994,15 @@ func (x *Event) GetCaseReport() *CaseReport {
 	return nil
 }
 
+func (x *Event) GetVehicleEntered() *VehicleEntered {
+	if x != nil {
+		if x, ok := x.Body.(*Event_VehicleEntered); ok {
+			return x.VehicleEntered
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -1021,6 +1031,10 @@ type Event_CaseReport struct {
 	CaseReport *CaseReport `protobuf:"bytes,15,opt,name=case_report,json=caseReport,proto3,oneof"`
 }
 
+type Event_VehicleEntered struct {
+	VehicleEntered *VehicleEntered `protobuf:"bytes,16,opt,name=vehicle_entered,json=vehicleEntered,proto3,oneof"`
+}
+
 func (*Event_ScanSeen) isEvent_Body() {}
 
 func (*Event_Form) isEvent_Body() {}
@@ -1032,6 +1046,49 @@ func (*Event_Position) isEvent_Body() {}
 func (*Event_Integrity) isEvent_Body() {}
 
 func (*Event_CaseReport) isEvent_Body() {}
+
+func (*Event_VehicleEntered) isEvent_Body() {}
+
+// VehicleEntered: the controller showed a vehicle entering the working
+// zone (the rising edge of vehicle_in_zone, the zone clear before) at the
+// event's time, while the ИДК was already WORKING on an earlier object, so
+// no StateChange tells it. It marks the arrival of a further vehicle; the
+// first one's arrival is the change into WORKING. It changes no state.
+type VehicleEntered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VehicleEntered) Reset() {
+	*x = VehicleEntered{}
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VehicleEntered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VehicleEntered) ProtoMessage() {}
+
+func (x *VehicleEntered) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VehicleEntered.ProtoReflect.Descriptor instead.
+func (*VehicleEntered) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+}
 
 // CaseReport is a step of an inspection reported by staff at the post,
 // on the scanner PC (`idk-agent case`): the shift lead has no other way
@@ -1059,7 +1116,7 @@ type CaseReport struct {
 
 func (x *CaseReport) Reset() {
 	*x = CaseReport{}
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1128,7 @@ func (x *CaseReport) String() string {
 func (*CaseReport) ProtoMessage() {}
 
 func (x *CaseReport) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1141,7 @@ func (x *CaseReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseReport.ProtoReflect.Descriptor instead.
 func (*CaseReport) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CaseReport) GetKind() string {
@@ -1158,7 +1215,7 @@ type RiskProfile struct {
 
 func (x *RiskProfile) Reset() {
 	*x = RiskProfile{}
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1227,7 @@ func (x *RiskProfile) String() string {
 func (*RiskProfile) ProtoMessage() {}
 
 func (x *RiskProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1240,7 @@ func (x *RiskProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskProfile.ProtoReflect.Descriptor instead.
 func (*RiskProfile) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RiskProfile) GetKodTeh() string {
@@ -1239,7 +1296,7 @@ type Integrity struct {
 
 func (x *Integrity) Reset() {
 	*x = Integrity{}
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1308,7 @@ func (x *Integrity) String() string {
 func (*Integrity) ProtoMessage() {}
 
 func (x *Integrity) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1321,7 @@ func (x *Integrity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
 func (*Integrity) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Integrity) GetKind() Integrity_Kind {
@@ -1332,7 +1389,7 @@ type ScanSeen struct {
 
 func (x *ScanSeen) Reset() {
 	*x = ScanSeen{}
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1401,7 @@ func (x *ScanSeen) String() string {
 func (*ScanSeen) ProtoMessage() {}
 
 func (x *ScanSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1414,7 @@ func (x *ScanSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSeen.ProtoReflect.Descriptor instead.
 func (*ScanSeen) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScanSeen) GetNumSnim() string {
@@ -1397,7 +1454,7 @@ type FormRevision struct {
 
 func (x *FormRevision) Reset() {
 	*x = FormRevision{}
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1466,7 @@ func (x *FormRevision) String() string {
 func (*FormRevision) ProtoMessage() {}
 
 func (x *FormRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1479,7 @@ func (x *FormRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FormRevision.ProtoReflect.Descriptor instead.
 func (*FormRevision) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FormRevision) GetNumSnim() string {
@@ -1493,7 +1550,7 @@ type Form struct {
 
 func (x *Form) Reset() {
 	*x = Form{}
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1562,7 @@ func (x *Form) String() string {
 func (*Form) ProtoMessage() {}
 
 func (x *Form) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1575,7 @@ func (x *Form) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Form.ProtoReflect.Descriptor instead.
 func (*Form) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Form) GetNumSnim() string {
@@ -1653,7 +1710,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1722,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1735,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Container) GetNumber() string {
@@ -1736,7 +1793,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1805,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1818,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FileOffer) GetNumSnim() string {
@@ -1828,7 +1885,7 @@ type FileOfferReply struct {
 
 func (x *FileOfferReply) Reset() {
 	*x = FileOfferReply{}
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +1897,7 @@ func (x *FileOfferReply) String() string {
 func (*FileOfferReply) ProtoMessage() {}
 
 func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +1910,7 @@ func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOfferReply.ProtoReflect.Descriptor instead.
 func (*FileOfferReply) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileOfferReply) GetStatus() FileOfferReply_Status {
@@ -1898,7 +1955,7 @@ type FileData struct {
 
 func (x *FileData) Reset() {
 	*x = FileData{}
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +1967,7 @@ func (x *FileData) String() string {
 func (*FileData) ProtoMessage() {}
 
 func (x *FileData) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +1980,7 @@ func (x *FileData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileData.ProtoReflect.Descriptor instead.
 func (*FileData) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileData) GetBody() isFileData_Body {
@@ -1978,7 +2035,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2047,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2060,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Chunk) GetOffset() uint64 {
@@ -2036,7 +2093,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2105,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2118,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Commit) GetSha256() []byte {
@@ -2082,7 +2139,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2094,7 +2151,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2107,7 +2164,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FileResult) GetError() string {
@@ -2146,7 +2203,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2215,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2228,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Site) GetNaimZtk() string {
@@ -2231,7 +2288,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_idkpb_idk_proto_msgTypes[21]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2300,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[21]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2313,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StateChange) GetState() DeviceState {
@@ -2307,7 +2364,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_idkpb_idk_proto_msgTypes[22]
+	mi := &file_idkpb_idk_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2376,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[22]
+	mi := &file_idkpb_idk_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2389,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Position) GetLat() float64 {
@@ -2397,7 +2454,7 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\xa4\x03\n" +
+	"duplicates\"\xe7\x03\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x127\n" +
@@ -2409,8 +2466,10 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\bposition\x18\r \x01(\v2\x10.idk.v1.PositionH\x00R\bposition\x121\n" +
 	"\tintegrity\x18\x0e \x01(\v2\x11.idk.v1.IntegrityH\x00R\tintegrity\x125\n" +
 	"\vcase_report\x18\x0f \x01(\v2\x12.idk.v1.CaseReportH\x00R\n" +
-	"caseReportB\x06\n" +
-	"\x04body\"\xd3\x01\n" +
+	"caseReport\x12A\n" +
+	"\x0fvehicle_entered\x18\x10 \x01(\v2\x16.idk.v1.VehicleEnteredH\x00R\x0evehicleEnteredB\x06\n" +
+	"\x04body\"\x10\n" +
+	"\x0eVehicleEntered\"\xd3\x01\n" +
 	"\n" +
 	"CaseReport\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
@@ -2587,7 +2646,7 @@ func file_idkpb_idk_proto_rawDescGZIP() []byte {
 }
 
 var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
@@ -2604,51 +2663,53 @@ var file_idkpb_idk_proto_goTypes = []any{
 	(*EventBatch)(nil),         // 12: idk.v1.EventBatch
 	(*EventAck)(nil),           // 13: idk.v1.EventAck
 	(*Event)(nil),              // 14: idk.v1.Event
-	(*CaseReport)(nil),         // 15: idk.v1.CaseReport
-	(*RiskProfile)(nil),        // 16: idk.v1.RiskProfile
-	(*Integrity)(nil),          // 17: idk.v1.Integrity
-	(*ScanSeen)(nil),           // 18: idk.v1.ScanSeen
-	(*FormRevision)(nil),       // 19: idk.v1.FormRevision
-	(*Form)(nil),               // 20: idk.v1.Form
-	(*Container)(nil),          // 21: idk.v1.Container
-	(*FileOffer)(nil),          // 22: idk.v1.FileOffer
-	(*FileOfferReply)(nil),     // 23: idk.v1.FileOfferReply
-	(*FileData)(nil),           // 24: idk.v1.FileData
-	(*Chunk)(nil),              // 25: idk.v1.Chunk
-	(*Commit)(nil),             // 26: idk.v1.Commit
-	(*FileResult)(nil),         // 27: idk.v1.FileResult
-	(*Site)(nil),               // 28: idk.v1.Site
-	(*StateChange)(nil),        // 29: idk.v1.StateChange
-	(*Position)(nil),           // 30: idk.v1.Position
+	(*VehicleEntered)(nil),     // 15: idk.v1.VehicleEntered
+	(*CaseReport)(nil),         // 16: idk.v1.CaseReport
+	(*RiskProfile)(nil),        // 17: idk.v1.RiskProfile
+	(*Integrity)(nil),          // 18: idk.v1.Integrity
+	(*ScanSeen)(nil),           // 19: idk.v1.ScanSeen
+	(*FormRevision)(nil),       // 20: idk.v1.FormRevision
+	(*Form)(nil),               // 21: idk.v1.Form
+	(*Container)(nil),          // 22: idk.v1.Container
+	(*FileOffer)(nil),          // 23: idk.v1.FileOffer
+	(*FileOfferReply)(nil),     // 24: idk.v1.FileOfferReply
+	(*FileData)(nil),           // 25: idk.v1.FileData
+	(*Chunk)(nil),              // 26: idk.v1.Chunk
+	(*Commit)(nil),             // 27: idk.v1.Commit
+	(*FileResult)(nil),         // 28: idk.v1.FileResult
+	(*Site)(nil),               // 29: idk.v1.Site
+	(*StateChange)(nil),        // 30: idk.v1.StateChange
+	(*Position)(nil),           // 31: idk.v1.Position
 }
 var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
 	9,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
 	14, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
-	18, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
-	19, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
-	29, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
-	30, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
-	17, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
-	15, // 8: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
-	16, // 9: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
-	6,  // 10: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
-	20, // 11: idk.v1.FormRevision.form:type_name -> idk.v1.Form
-	21, // 12: idk.v1.Form.containers:type_name -> idk.v1.Container
-	1,  // 13: idk.v1.Form.decision:type_name -> idk.v1.Decision
-	2,  // 14: idk.v1.Container.direction:type_name -> idk.v1.Direction
-	3,  // 15: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
-	7,  // 16: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
-	25, // 17: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
-	26, // 18: idk.v1.FileData.commit:type_name -> idk.v1.Commit
-	4,  // 19: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
-	5,  // 20: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
-	28, // 21: idk.v1.StateChange.site:type_name -> idk.v1.Site
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	19, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
+	20, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
+	30, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
+	31, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
+	18, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
+	16, // 8: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
+	15, // 9: idk.v1.Event.vehicle_entered:type_name -> idk.v1.VehicleEntered
+	17, // 10: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
+	6,  // 11: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
+	21, // 12: idk.v1.FormRevision.form:type_name -> idk.v1.Form
+	22, // 13: idk.v1.Form.containers:type_name -> idk.v1.Container
+	1,  // 14: idk.v1.Form.decision:type_name -> idk.v1.Decision
+	2,  // 15: idk.v1.Container.direction:type_name -> idk.v1.Direction
+	3,  // 16: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
+	7,  // 17: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
+	26, // 18: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
+	27, // 19: idk.v1.FileData.commit:type_name -> idk.v1.Commit
+	4,  // 20: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
+	5,  // 21: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
+	29, // 22: idk.v1.StateChange.site:type_name -> idk.v1.Site
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_idkpb_idk_proto_init() }
@@ -2663,8 +2724,9 @@ func file_idkpb_idk_proto_init() {
 		(*Event_Position)(nil),
 		(*Event_Integrity)(nil),
 		(*Event_CaseReport)(nil),
+		(*Event_VehicleEntered)(nil),
 	}
-	file_idkpb_idk_proto_msgTypes[16].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[17].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
 		(*FileData_Commit)(nil),
 	}
@@ -2674,7 +2736,7 @@ func file_idkpb_idk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,6 +22,7 @@ import (
 
 	"idk/agent/spool"
 	"idk/protocol"
+	"idk/protocol/codes"
 	"idk/protocol/idkpb"
 )
 
@@ -33,13 +34,6 @@ var Kinds = []string{"risk_detected", "docs_handed", "carrier_informed", "arriva
 // case: the post is told at once rather than the collector logging a
 // refusal nobody at the post reads.
 var endKinds = []string{"docs_handed", "carrier_informed", "docs_returned", "act_handed"}
-
-// Codes of the risk-profile fields (domain reference §8, tables KOD_TEH
-// and VID_PR). KOD_TEH has no 06, 08 or 12-18.
-var (
-	kodTehCodes = []string{"01", "02", "03", "04", "05", "07", "09", "10", "11", "19", "20", "21", "99"}
-	vidPrCodes  = []string{"11", "12", "13", "20", "21", "55"}
-)
 
 var (
 	// KOD_TO_PR: the reference's example has 5 digits and other customs
@@ -165,11 +159,13 @@ func (r Report) Normalise() (Report, error) {
 // check returns an error per badly formed field.
 func (p RiskProfile) check() []error {
 	var errs []error
-	if p.KodTeh != "" && !slices.Contains(kodTehCodes, p.KodTeh) {
-		errs = append(errs, fmt.Errorf("KOD_TEH: %q is not one of %s", p.KodTeh, strings.Join(kodTehCodes, ", ")))
+	// The codes of the risk-profile fields are the tables KOD_TEH and
+	// VID_PR (protocol/codes), written as the report writes them ("01").
+	if p.KodTeh != "" && !codes.KodTeh.ValidText(p.KodTeh) {
+		errs = append(errs, fmt.Errorf("KOD_TEH: %q is not one of %s", p.KodTeh, strings.Join(codes.KodTeh.Texts(), ", ")))
 	}
-	if p.VidPr != "" && !slices.Contains(vidPrCodes, p.VidPr) {
-		errs = append(errs, fmt.Errorf("VID_PR: %q is not one of %s", p.VidPr, strings.Join(vidPrCodes, ", ")))
+	if p.VidPr != "" && !codes.VidPr.ValidText(p.VidPr) {
+		errs = append(errs, fmt.Errorf("VID_PR: %q is not one of %s", p.VidPr, strings.Join(codes.VidPr.Texts(), ", ")))
 	}
 	if p.KodToPr != "" && !kodToPrRE.MatchString(p.KodToPr) {
 		errs = append(errs, fmt.Errorf("KOD_TO_PR: %q: want 5 to 8 digits", p.KodToPr))

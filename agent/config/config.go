@@ -13,6 +13,7 @@ import (
 	"idk/internal/logging"
 	"idk/internal/tomlfile"
 	"idk/protocol"
+	"idk/protocol/codes"
 	"idk/protocol/idkpb"
 )
 
@@ -140,13 +141,13 @@ func (c Config) Validate() error {
 	if err := protocol.CheckNumIDK(c.Device.NumIDK); err != nil {
 		bad("device.num_idk", err)
 	}
-	if c.Device.TypeIDK != 1 && c.Device.TypeIDK != 2 {
+	if !codes.TypeIDK.Valid(int(c.Device.TypeIDK)) {
 		bad("device.type_idk", fmt.Errorf("%d: want 1 (mobile) or 2 (stationary)", c.Device.TypeIDK))
 	}
 	if err := protocol.CheckKodTO(c.Device.KodTO); err != nil {
 		bad("device.kod_to", err)
 	}
-	if c.Device.DislIDK < 1 || c.Device.DislIDK > 5 {
+	if !codes.Disl.Valid(int(c.Device.DislIDK)) {
 		bad("device.disl_idk", fmt.Errorf("%d: want 1-5 (АПП, МПП, ЖДПП, ВПП, ВНЕ ПП)", c.Device.DislIDK))
 	}
 	if c.Scanner.OutputDir == "" {
@@ -176,7 +177,7 @@ func (c Config) Validate() error {
 		if err := protocol.CheckKodTO(st.KodTO); err != nil {
 			bad(fmt.Sprintf("sites[%d].kod_to", i), err)
 		}
-		if st.DislIDK < 1 || st.DislIDK > 5 {
+		if !codes.Disl.Valid(int(st.DislIDK)) {
 			bad(fmt.Sprintf("sites[%d].disl_idk", i), fmt.Errorf("%d: want 1-5", st.DislIDK))
 		}
 	}

@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"idk/drivers/modbus"
+	"idk/protocol/codes"
 	"idk/protocol/idkpb"
 )
 
@@ -78,7 +79,7 @@ const (
 // site of a mobile ИДК that stopped where no known site is (DISL_P 5,
 // «ВНЕ ПП»).
 const (
-	OutsideDisl = 5
+	OutsideDisl = codes.DislOutside
 	OutsideName = "ВНЕ ПП"
 )
 
@@ -325,7 +326,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 	checkSite := func(field string, s Site, needPosition bool) {
-		if s.Disl < 1 || s.Disl > 5 {
+		if !codes.Disl.Valid(int(s.Disl)) {
 			bad(field+".Disl", "%d: want 1-5 (АПП, МПП, ЖДПП, ВПП, ВНЕ ПП)", s.Disl)
 		}
 		if s.Radius < 0 || math.IsNaN(s.Radius) {

@@ -1,11 +1,15 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+
+	"idk/protocol/codes"
+)
 
 // ScanKind is the kind of a scan, the VER_SCAN code of table 1.
 type ScanKind int
 
-// The VER_SCAN codes (table 1, field 9).
+// The VER_SCAN codes (table 1, field 9; names in codes.VerScan).
 const (
 	ScanObject    ScanKind = 1 // «Сканирование объекта контроля»: СКАНИРОВАНИЕ
 	ScanRadiation ScanKind = 2 // «Радиационный контроль ИДК»: РК
@@ -15,7 +19,7 @@ const (
 )
 
 // valid reports whether k is 0 (not said) or a VER_SCAN code.
-func (k ScanKind) valid() bool { return k >= 0 && k <= ScanTest }
+func (k ScanKind) valid() bool { return k == 0 || codes.VerScan.Valid(int(k)) }
 
 // Inspects reports whether a scan of kind k is the customs control of an
 // object, which item 35 times. Radiation control and test scans inspect
@@ -27,12 +31,13 @@ func (k ScanKind) Inspects() bool {
 	return k != ScanRadiation && k != ScanRepeat && k != ScanTest
 }
 
-// scanKindNames are the short names of table 1, by code; 0 is unsaid.
-var scanKindNames = [...]string{"unsaid", "СКАНИРОВАНИЕ", "РК", "ПОВТОР", "СБОЙ", "ТЕСТ"}
-
+// String is the short name table 1 gives k ("РК"), "unsaid" for 0.
 func (k ScanKind) String() string {
-	if k >= 0 && int(k) < len(scanKindNames) {
-		return scanKindNames[k]
+	if k == 0 {
+		return "unsaid"
+	}
+	if n := codes.VerScan.Short(int(k)); n != "" {
+		return n
 	}
 	return fmt.Sprintf("VER_SCAN %d", int(k))
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,22 +166,23 @@ func (s *Store) SweepPartials(age time.Duration) (int, error) {
 		return n, fmt.Errorf("store: sweep %s: %w", incoming, err)
 	}
 	// Reservations that never got a partial file (refused for space).
-	var stale []FileEntry
+	type reservation struct{ numIDK, numSnim, storedAs string }
+	var stale []reservation
 	err = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
-			var e FileEntry
-			if json.Unmarshal(v, &e) == nil && e.Pending && e.StoredAt.Before(cutoff) {
-				stale = append(stale, e)
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			parts := strings.SplitN(string(k), "/", 3)
+			if len(parts) == 3 && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
+				stale = append(stale, reservation{parts[0], parts[1], parts[2]})
 			}
 			return nil
 		})
 	})
-	for _, e := range stale {
-		p := filepath.Join(incoming, e.NumIDK, e.NumSnim, path.Base(e.StoredAs)+".part")
+	for _, r := range stale {
+		p := filepath.Join(incoming, r.numIDK, r.numSnim, r.storedAs+".part")
 		if _, serr := os.Stat(p); serr == nil {
 			continue // still being resumed
 		}
-		if err := s.dropReservation(e.NumIDK, e.NumSnim, path.Base(e.StoredAs)); err != nil {
+		if err := s.dropReservation(r.numIDK, r.numSnim, r.storedAs); err != nil {
 			return n, err
 		}
 	}
@@ -199,6 +201,9 @@ func (s *Store) dropReservation(numIDK, numSnim, storedAs string) error {
 			return err
 		}
 		if err := tx.Bucket(bucketHashes).Delete([]byte(numIDK + "/" + numSnim + "/" + e.Name + "/" + e.SHA256)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPending).Delete(key); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketFiles).Delete(key)

@@ -48,6 +48,7 @@ var (
 	bucketDevices = []byte("devices") // idk -> idkpb.Device from its latest hello
 	bucketAcks    = []byte("acks")    // idk/incident id -> Ack (JSON)
 	bucketMeta    = []byte("meta")    // layout version and the like
+	bucketPending = []byte("pending") // idk/num_snim/stored_name -> reserved at (unix nanos, 8 bytes BE): names reserved for uploads not yet committed
 )
 
 // FileEntry describes one stored file.
@@ -125,7 +126,7 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: index: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks, bucketMeta} {
+		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks, bucketMeta, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -297,6 +298,11 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 		if err := putJSON(files, []byte(prefix+storedAs), e); err != nil {
 			return err
 		}
+		// Listed apart as well, so the sweep of abandoned uploads reads the
+		// reservations, not every stored file.
+		if err := tx.Bucket(bucketPending).Put([]byte(prefix+storedAs), binary.BigEndian.AppendUint64(nil, uint64(e.StoredAt.UnixNano()))); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketHashes).Put(hashKey, []byte(storedAs))
 	})
 	if err != nil {
@@ -359,21 +365,30 @@ func partialSize(p string) (uint64, error) {
 	return uint64(fi.Size()), nil
 }
 
-// reserveLocked promises need bytes to key if the disk has them beyond the
-// reserve and what is promised to other uploads already. s.mu is held.
-// The arithmetic saturates rather than wrap, whatever an offer claims.
+// reserveLocked promises need bytes to the upload key if there is room
+// for them (roomLocked). s.mu is held.
 func (s *Store) reserveLocked(key string, need uint64) error {
+	if err := s.roomLocked(need); err != nil {
+		return err
+	}
+	s.promised[key] = need
+	return nil
+}
+
+// roomLocked reports ErrDiskFull unless the disk has need bytes beyond the
+// reserve and what is promised to uploads already. s.mu is held. The
+// arithmetic saturates rather than wrap, whatever an offer claims.
+func (s *Store) roomLocked(need uint64) error {
 	free, err := diskfree.Bytes(s.root)
 	if err != nil {
 		return nil // no figure on this platform: the write itself will tell
 	}
-	want := satAdd(satAdd(need, s.minFree), s.promisedLocked())
-	if want > free {
-		s.log.Warn("refusing an upload: not enough free space", "free_bytes", free, "needs_bytes", need,
-			"promised_bytes", s.promisedLocked(), "reserve_bytes", s.minFree)
+	promised := s.promisedLocked()
+	if satAdd(satAdd(need, s.minFree), promised) > free {
+		s.log.Warn("refusing to store: not enough free space", "free_bytes", free, "needs_bytes", need,
+			"promised_bytes", promised, "reserve_bytes", s.minFree)
 		return ErrDiskFull
 	}
-	s.promised[key] = need
 	return nil
 }
 
@@ -544,7 +559,11 @@ func (s *Store) record(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry, stor
 		StoredAt: s.clock.Now(),
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := putJSON(tx.Bucket(bucketFiles), []byte(dev.NumIdk+"/"+o.NumSnim+"/"+storedAs), e); err != nil {
+		key := []byte(dev.NumIdk + "/" + o.NumSnim + "/" + storedAs)
+		if err := putJSON(tx.Bucket(bucketFiles), key, e); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPending).Delete(key); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketHashes).Put([]byte(dev.NumIdk+"/"+o.NumSnim+"/"+o.Name+"/"+sum), []byte(storedAs))
@@ -670,9 +689,9 @@ func (s *Store) putFormTx(tx *bolt.Tx, dev *idkpb.Device, fr *idkpb.FormRevision
 	if tx.Bucket(bucketHashes).Get(hashKey) != nil {
 		return nil
 	}
+	// A form is written at once, so it needs room, not a promise.
 	s.mu.Lock()
-	err = s.reserveLocked("form", uint64(len(fr.Content)))
-	delete(s.promised, "form")
+	err = s.roomLocked(uint64(len(fr.Content)))
 	s.mu.Unlock()
 	if err != nil {
 		return err

@@ -641,3 +641,43 @@ func TestStoreRebuildsMissingIndex(t *testing.T) {
 		t.Fatalf("after the index went missing: %+v, recovered %v", files, s.Recovered)
 	}
 }
+
+// A name reserved for an offer refused for space, with no partial file,
+// is dropped by the sweep too.
+func TestStoreSweepsReservationsWithoutPartial(t *testing.T) {
+	clk := simclock.New(t0)
+	s, err := Open(t.TempDir(), Options{Location: msk, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	s.promised["someone else"] = ^uint64(0) / 2
+	s.mu.Unlock()
+	if _, _, err := s.Offer(dev, offerFor("S22", "a.raw", []byte("a")), t0); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("offer: %v, want ErrDiskFull", err)
+	}
+	pending := func() (n int) {
+		s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketPending).Stats().KeyN; return nil })
+		return n
+	}
+	if pending() != 1 {
+		t.Fatalf("%d reservations, want the refused offer's", pending())
+	}
+	clk.Advance(8 * 24 * time.Hour)
+	if _, err := s.SweepPartials(7 * 24 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d reservations left after the sweep", n)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketFiles).Get([]byte("850591/S22/a.raw")) != nil {
+			return errors.New("the reserved name is still in the index")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

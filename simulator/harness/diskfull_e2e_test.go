@@ -41,7 +41,7 @@ func TestEndToEndCollectorDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	coll, err := env.StartCollector()
 	if err != nil {
 		t.Fatal(err)

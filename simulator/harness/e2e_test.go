@@ -29,23 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dumpLogs prints the programs' logs when a test fails.
-func dumpLogs(t *testing.T, env *Env) {
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		logs, _ := filepath.Glob(filepath.Join(env.Dir, "*.log"))
-		for _, l := range logs {
-			b, _ := os.ReadFile(l)
-			if len(b) > 60000 {
-				b = b[len(b)-60000:]
-			}
-			t.Logf("==== %s (tail)\n%s", filepath.Base(l), b)
-		}
-	})
-}
-
 // startEnv makes an Env in a temporary folder, dumps the programs' logs if
 // the test fails, and starts the collector (stopped at the end of the test;
 // a test that restarts it stops the new one itself).
@@ -55,7 +38,7 @@ func startEnv(t *testing.T, opt Options) (*Env, *Proc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	coll, err := env.StartCollector()
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +178,7 @@ func TestFormsOvertakeOneGigabyteImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	a := env.Agents[0]
 	big, err := scanner.New(scanner.Config{Out: a.OutputDir, NumIDK: a.NumIDK, RawMin: 1 << 30, RawMax: 1 << 30, Seed: 7}, nil)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"idk/internal/filehash"
@@ -286,17 +287,31 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // PeakRSS reads the process's peak resident set (VmHWM) in bytes; Linux only.
 func PeakRSS(pid int) (int64, error) {
+	_, peak, err := RSS(pid)
+	return peak, err
+}
+
+// RSS reads a process's resident set now (VmRSS) and at its peak (VmHWM),
+// in bytes; Linux only.
+func RSS(pid int) (now, peak int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
+	field := func(name string) (int64, error) {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				return kb << 10, err
+			}
 		}
+		return 0, errors.New("no " + name + " in /proc status")
 	}
-	return 0, errors.New("no VmHWM")
+	if now, err = field("VmRSS"); err != nil {
+		return 0, 0, err
+	}
+	peak, err = field("VmHWM")
+	return now, peak, err
 }
 
 // StoredFile is one entry of the collector's /api/v1/files listing.
@@ -495,4 +510,22 @@ func BuildPrograms(race bool) (string, error) {
 		return "", fmt.Errorf("building the programs: %v\n%s", err, out)
 	}
 	return dir, nil
+}
+
+// DumpLogsOnFailure prints the tail of each program's log in env when t
+// fails, so a failing end-to-end test shows what the processes said.
+func DumpLogsOnFailure(t testing.TB, env *Env) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(env.Dir, "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			if len(b) > 60000 {
+				b = b[len(b)-60000:]
+			}
+			t.Logf("==== %s (tail)\n%s", filepath.Base(l), b)
+		}
+	})
 }

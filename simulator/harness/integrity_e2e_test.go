@@ -15,7 +15,7 @@ func TestEndToEndChangedAndMissingFilesAreReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	a := env.Agents[0]
 	// The collector is not up yet: the agent keeps everything in its spool.
 	agent, err := env.StartAgent(0)

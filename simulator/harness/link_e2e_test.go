@@ -20,7 +20,7 @@ func linkedEnv(t *testing.T, cfg relay.Config) (*Env, *relay.Relay, *Proc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	rl, err := env.Relay(0, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func TestEndToEndOnlyTheRightAgentGetsIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	certs := filepath.Join(env.Dir, "certs")
 	past := simclock.New(time.Now().Add(-3 * 365 * 24 * time.Hour))
 	if _, err := pki.IssueAgent(certs, "999001", pki.Options{Clock: past, Validity: 24 * time.Hour}); err != nil {

@@ -381,7 +381,7 @@ func TestEndToEndTable4ControllerFlapCreatesNoCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumpLogs(t, env)
+	DumpLogsOnFailure(t, env)
 	m := harnessPLCMap()
 	ctrl, err := plc.New(m)
 	if err != nil {

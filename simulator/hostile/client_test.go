@@ -3,14 +3,11 @@ package hostile
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,27 +143,4 @@ func apiPost(env *harness.Env, path, body string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
-}
-
-// rss is a process's resident set now (VmRSS) and at its peak (VmHWM), in
-// bytes; Linux only.
-func rss(pid int) (now, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	field := func(name string) (int64, error) {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, name+":"); ok {
-				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				return kb << 10, err
-			}
-		}
-		return 0, errors.New("no " + name + " in /proc status")
-	}
-	if now, err = field("VmRSS"); err != nil {
-		return 0, 0, err
-	}
-	peak, err = field("VmHWM")
-	return now, peak, err
 }

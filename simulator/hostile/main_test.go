@@ -43,19 +43,7 @@ func newEnv(t *testing.T, opt harness.Options) *harness.Env {
 	for _, a := range env.Agents {
 		enrol(t, env, a.NumIDK, kodTO)
 	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		logs, _ := filepath.Glob(filepath.Join(env.Dir, "*.log"))
-		for _, l := range logs {
-			b, _ := os.ReadFile(l)
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("==== %s (tail)\n%s", filepath.Base(l), b)
-		}
-	})
+	harness.DumpLogsOnFailure(t, env)
 	return env
 }
 

@@ -26,7 +26,7 @@ const stallFiller = 1 << 20
 func checkMemoryUnderAttack(t *testing.T, env *harness.Env, coll *harness.Proc) {
 	t.Helper()
 	time.Sleep(3 * time.Second) // let what was sent reach the collector
-	now, peak, err := rss(coll.Pid())
+	now, peak, err := harness.RSS(coll.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestMemoryStalledHellos(t *testing.T) {
 	env, coll := startEnv(t, harness.Options{Agents: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, base, _ := rss(coll.Pid())
+	_, base, _ := harness.RSS(coll.Pid())
 	t.Logf("collector RSS before the attack: %.1f MB", float64(base)/1e6)
 
 	var (
@@ -102,7 +102,7 @@ func TestMemoryStalledHellos(t *testing.T) {
 // in.
 func TestMemoryStalledFileStreams(t *testing.T) {
 	env, coll := startEnv(t, harness.Options{Agents: 2})
-	_, base, _ := rss(coll.Pid())
+	_, base, _ := harness.RSS(coll.Pid())
 	t.Logf("collector RSS before the attack: %.1f MB", float64(base)/1e6)
 	c := connect(t, env, idkA)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

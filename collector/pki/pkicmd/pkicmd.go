@@ -151,6 +151,21 @@ func (c *cli) fail(name string, err error) int {
 
 // listFlag is a repeatable flag whose values may also be comma-separated;
 // each value is checked by valid and kept once.
+// kodTOFlag is a KOD_TO, checked when the flag is parsed, as listFlag
+// checks each NUM_IDK.
+type kodTOFlag string
+
+func (k *kodTOFlag) String() string { return string(*k) }
+
+func (k *kodTOFlag) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if err := protocol.CheckKodTO(s); err != nil {
+		return err
+	}
+	*k = kodTOFlag(s)
+	return nil
+}
+
 type listFlag struct {
 	values []string
 	valid  func(string) error
@@ -216,7 +231,7 @@ func (c *cli) cmdCollector(args []string) int {
 }
 
 func (c *cli) cmdAgent(args []string) int {
-	set := c.flagSet("agent", "--dir DIR --num-idk NUM_IDK [--num-idk ...] --kod-to KOD_TO [--force]",
+	set := c.flagSet("agent", "--dir DIR --num-idk NUM_IDK [--num-idk ...] --kod-to KOD_TO [--force | --registry-only]",
 		"Enrols each ИДК: issues its client certificate (agent-<NUM_IDK>.crt, .key),\n"+
 			"signed by the CA in DIR, and records in the registry (agents.toml in DIR)\n"+
 			"the customs body whose evidence it produces. Copy both files and ca.crt\n"+
@@ -226,14 +241,12 @@ func (c *cli) cmdAgent(args []string) int {
 	dir := set.String("dir", "", "PKI `directory` holding the CA")
 	nums := &listFlag{valid: pki.ValidateNumIDK}
 	set.Var(nums, "num-idk", "ИДК `number` (NUM_IDK); repeat the flag or separate with commas")
-	kodTO := set.String("kod-to", "", "`code` of the customs body (KOD_TO, 8 digits) the ИДК works for")
+	kodTO := new(kodTOFlag)
+	set.Var(kodTO, "kod-to", "`code` of the customs body (KOD_TO, 8 digits) the ИДК works for")
 	force := set.Bool("force", false, "replace existing agent certificates")
 	regOnly := set.Bool("registry-only", false, "only record the KOD_TO in the registry; issue no certificate")
 	if code, ok := c.parse(set, args, "dir", "num-idk", "kod-to"); !ok {
 		return code
-	}
-	if err := protocol.CheckKodTO(*kodTO); err != nil {
-		return c.usageError(set, err.Error())
 	}
 	// Each ИДК is independent: one that fails does not stop the others.
 	code := exitOK
@@ -246,7 +259,7 @@ func (c *cli) cmdAgent(args []string) int {
 			}
 			c.reportLeaf(*dir, pki.AgentCertFile(n), pki.AgentKeyFile(n), cert, "issued")
 		}
-		if err := c.enrol(*dir, n, *kodTO); err != nil {
+		if err := c.enrol(*dir, n, string(*kodTO)); err != nil {
 			code = c.fail("agent", err)
 		}
 	}
@@ -314,14 +327,12 @@ func (c *cli) cmdDemo(args []string) int {
 	set.Var(nums, "num-idk", "ИДК `number` (NUM_IDK); repeat the flag or separate with commas")
 	hosts := set.String("hosts", demoHosts, "comma-separated DNS names and IP `addresses` of the collector")
 	org := set.String("org", "", "`organisation` (subject O) of a new CA")
-	kodTO := set.String("kod-to", demoKodTO, "`code` of the customs body (KOD_TO) the demo ИДК are enrolled for")
+	kodTO := kodTOFlag(demoKodTO)
+	set.Var(&kodTO, "kod-to", "`code` of the customs body (KOD_TO) the demo ИДК are enrolled for")
 	if code, ok := c.parse(set, args, "dir", "num-idk", "hosts", "kod-to"); !ok {
 		return code
 	}
-	if err := protocol.CheckKodTO(*kodTO); err != nil {
-		return c.usageError(set, err.Error())
-	}
-	if err := c.demo(*dir, strings.Split(*hosts, ","), nums.values, *org, *kodTO); err != nil {
+	if err := c.demo(*dir, strings.Split(*hosts, ","), nums.values, *org, string(kodTO)); err != nil {
 		return c.fail("demo", err)
 	}
 	return exitOK

@@ -75,6 +75,9 @@ func stateEv(s idkpb.DeviceState, source string) *idkpb.Event {
 	return &idkpb.Event{Body: &idkpb.Event_State{State: &idkpb.StateChange{State: s, Source: source}}}
 }
 
+// ctl is a state change the controller reported.
+func ctl(s idkpb.DeviceState) *idkpb.Event { return stateEv(s, "controller") }
+
 func scanEv(snim string) *idkpb.Event {
 	return &idkpb.Event{Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: snim}}}
 }
@@ -124,7 +127,6 @@ func TestFeedScanMarksArrivalWithoutController(t *testing.T) {
 func TestFeedLinkFlap(t *testing.T) {
 	loc := moscow(t)
 	f := newFeedFixture(t, at(loc, 5, 9, 0, 0))
-	ctl := func(s idkpb.DeviceState) *idkpb.Event { return stateEv(s, "controller") }
 	f.play(loc, []step{
 		{9, 0, ctl(waiting)},
 		{10, 0, ctl(working)},

@@ -29,7 +29,6 @@ func caseWith(t *testing.T, cs []Case, numSnim string) Case {
 func TestFeedSecondVehicleEntered(t *testing.T) {
 	loc := moscow(t)
 	f := newFeedFixture(t, at(loc, 5, 9, 0, 0))
-	ctl := func(s idkpb.DeviceState) *idkpb.Event { return stateEv(s, "controller") }
 	f.play(loc, []step{
 		{9, 0, ctl(waiting)},
 		{10, 0, ctl(working)}, // the first vehicle arrives
@@ -75,7 +74,6 @@ func TestFeedSecondVehicleEntered(t *testing.T) {
 func TestFeedEnteredScannedBeforeDecision(t *testing.T) {
 	loc := moscow(t)
 	f := newFeedFixture(t, at(loc, 5, 9, 0, 0))
-	ctl := func(s idkpb.DeviceState) *idkpb.Event { return stateEv(s, "controller") }
 	f.play(loc, []step{
 		{9, 0, ctl(waiting)},
 		{10, 0, ctl(working)},

@@ -73,6 +73,7 @@ bench: build
 	$(BIN)/idk-sim bench -bin $(BIN) -dir $(BENCH_DIR)
 	rm -rf $(BENCH_DIR)
 	$(GO) test -run '^$$' -bench '^BenchmarkStartup$$' -benchtime 1x -timeout 3h ./collector/ingest/
+	$(GO) test -run '^$$' -bench '^Benchmark(Workbook|MonthReport)$$' -benchtime 1x -timeout 1h ./collector/report/
 
 clean:
 	rm -rf $(BIN) $(DEMO_DIR) $(BENCH_DIR) $(CHAOS_DIR)

@@ -22,7 +22,6 @@ import (
 
 	"idk/agent/spool"
 	"idk/protocol"
-	"idk/protocol/codes"
 	"idk/protocol/idkpb"
 )
 
@@ -36,11 +35,6 @@ var Kinds = []string{"risk_detected", "docs_handed", "carrier_informed", "arriva
 var endKinds = []string{"docs_handed", "carrier_informed", "docs_returned", "act_handed"}
 
 var (
-	// KOD_TO_PR: the reference's example has 5 digits and other customs
-	// codes have 8; the length is not stated (reference §11 item 7), so
-	// both and anything between are taken.
-	kodToPrRE = regexp.MustCompile(`^[0-9]{5,8}$`)
-	numPrRE   = regexp.MustCompile(`^[0-9]{5}$`)
 	// A case ID is the collector's (20240305-000042); only its alphabet
 	// is checked, so that a change of its shape needs no new agent.
 	caseIDRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,40}$`)
@@ -64,6 +58,7 @@ type RiskProfile struct {
 	KodToPr string `json:"kod_to_pr,omitempty"` // KOD_TO_PR
 	DateReg string `json:"date_reg,omitempty"`  // DATE_REG, DD.MM.YYYY
 	NumPr   string `json:"num_pr,omitempty"`    // NUM_PR
+	DocType int    `json:"doc_type,omitempty"`  // DOC_TYPE: the kind of document the ПР was identified for (1-10); 0 unknown
 }
 
 // Report is one step as the post reports it. It is also the body the
@@ -148,7 +143,9 @@ func (r Report) Normalise() (Report, error) {
 		if r.Kind != "risk_detected" {
 			bad("risk", "given with %s: only risk_detected carries a risk profile", r.Kind)
 		}
-		errs = append(errs, p.check()...)
+		if err := protocol.CheckRiskProfile(p.proto()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return r, fmt.Errorf("case report: %w", errors.Join(errs...))
@@ -156,29 +153,8 @@ func (r Report) Normalise() (Report, error) {
 	return r, nil
 }
 
-// check returns an error per badly formed field.
-func (p RiskProfile) check() []error {
-	var errs []error
-	// The codes of the risk-profile fields are the tables KOD_TEH and
-	// VID_PR (protocol/codes), written as the report writes them ("01").
-	if p.KodTeh != "" && !codes.KodTeh.ValidText(p.KodTeh) {
-		errs = append(errs, fmt.Errorf("KOD_TEH: %q is not one of %s", p.KodTeh, strings.Join(codes.KodTeh.Texts(), ", ")))
-	}
-	if p.VidPr != "" && !codes.VidPr.ValidText(p.VidPr) {
-		errs = append(errs, fmt.Errorf("VID_PR: %q is not one of %s", p.VidPr, strings.Join(codes.VidPr.Texts(), ", ")))
-	}
-	if p.KodToPr != "" && !kodToPrRE.MatchString(p.KodToPr) {
-		errs = append(errs, fmt.Errorf("KOD_TO_PR: %q: want 5 to 8 digits", p.KodToPr))
-	}
-	if p.DateReg != "" {
-		if _, err := time.Parse(dateLayout, p.DateReg); err != nil {
-			errs = append(errs, fmt.Errorf("DATE_REG: %q: want a date DD.MM.YYYY", p.DateReg))
-		}
-	}
-	if p.NumPr != "" && !numPrRE.MatchString(p.NumPr) {
-		errs = append(errs, fmt.Errorf("NUM_PR: %q: want 5 digits", p.NumPr))
-	}
-	return errs
+func (p RiskProfile) proto() *idkpb.RiskProfile {
+	return &idkpb.RiskProfile{KodTeh: p.KodTeh, VidPr: p.VidPr, KodToPr: p.KodToPr, DateReg: p.DateReg, NumPr: p.NumPr, DocType: uint32(p.DocType)}
 }
 
 // Proto is r as the event body. Call it on a normalised report.
@@ -193,7 +169,7 @@ func (r Report) Proto() *idkpb.CaseReport {
 		Note:      r.Note,
 	}
 	if p := r.Risk; p != (RiskProfile{}) {
-		m.Risk = &idkpb.RiskProfile{KodTeh: p.KodTeh, VidPr: p.VidPr, KodToPr: p.KodToPr, DateReg: p.DateReg, NumPr: p.NumPr}
+		m.Risk = r.Risk.proto()
 	}
 	return m
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestNormalise(t *testing.T) {
-	risk := RiskProfile{KodTeh: "01", VidPr: "55", KodToPr: "10000", DateReg: "12.12.2012", NumPr: "12361"}
+	risk := RiskProfile{KodTeh: "01", VidPr: "55", KodToPr: "10000", DateReg: "12.12.2012", NumPr: "12361", DocType: 4}
 	good := []Report{
 		{Kind: "docs_returned", NumSnim: "201701040006080003", By: "ПЕТРОВ"},
 		{Kind: " DOCS_HANDED ", Docs: []string{"10702070/170717/0012345"}, By: "ПЕТРОВ"},
@@ -57,6 +57,8 @@ func TestNormalise(t *testing.T) {
 		{Report{Kind: "risk_detected", By: "X", Risk: RiskProfile{DateReg: "31.02.2012"}}, "DATE_REG"},
 		{Report{Kind: "risk_detected", By: "X", Risk: RiskProfile{NumPr: "1236"}}, "NUM_PR"},
 		{Report{Kind: "risk_detected", By: "X", Risk: RiskProfile{NumPr: "1236A"}}, "NUM_PR"},
+		{Report{Kind: "risk_detected", By: "X", Risk: RiskProfile{DocType: 11}}, "DOC_TYPE"},
+		{Report{Kind: "risk_detected", By: "X", Risk: RiskProfile{DocType: -1}}, "DOC_TYPE"},
 	}
 	for _, c := range bad {
 		_, err := c.r.Normalise()
@@ -98,7 +100,7 @@ func TestRecordSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 22, 10, 15, 30, 123, time.UTC)
-	risk := RiskProfile{KodTeh: "05", VidPr: "12", KodToPr: "10216000", DateReg: "01.02.2026", NumPr: "00042"}
+	risk := RiskProfile{KodTeh: "05", VidPr: "12", KodToPr: "10216000", DateReg: "01.02.2026", NumPr: "00042", DocType: 2}
 	if _, _, err := Record(sp, at, Report{Kind: "risk_detected", Docs: []string{"10702070/170717/0012345"}, By: "ИВАНОВ", Risk: risk, Note: "по ПР"}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,8 @@ func TestRecordSurvivesRestart(t *testing.T) {
 	first, second := evs[0], evs[1]
 	cr := first.GetCaseReport()
 	if first.TimeUnixNano != at.UnixNano() || cr.GetKind() != "risk_detected" || cr.GetBy() != "ИВАНОВ" || cr.GetNote() != "по ПР" ||
-		len(cr.GetDocs()) != 1 || cr.GetRisk().GetNumPr() != "00042" || cr.GetRisk().GetKodToPr() != "10216000" {
+		len(cr.GetDocs()) != 1 || cr.GetRisk().GetNumPr() != "00042" || cr.GetRisk().GetKodToPr() != "10216000" ||
+		cr.GetRisk().GetDocType() != 2 {
 		t.Errorf("first event: %v", first)
 	}
 	cr = second.GetCaseReport()

@@ -276,7 +276,18 @@ func readLimited(path string, limit int64) ([]byte, error) {
 
 // blob hashes an image or document and queues it, unless the spool
 // already knows this exact file (a rescan after a restart).
-func (in *Intake) blob(r watch.Ready) error {
+func (in *Intake) blob(r watch.Ready) error { return in.record(r, false) }
+
+// record is blob; with force it hashes the file even when its size and
+// modification time are those recorded, because the shipper found that
+// its content is not (a substitute of the same size whose time was kept,
+// as a copy that preserves times makes).
+//
+// It runs on the intake's goroutine for the watcher's offers and on the
+// shipper's for Rehash, often for the same change of the same file, so
+// the record is read again in the transaction that writes it: one change
+// makes one CHANGED event, never two.
+func (in *Intake) record(r watch.Ready, force bool) error {
 	f, _ := in.cfg.Layout.Classify(r.Rel)
 	key := f.NumSnim + "/" + f.Name
 	var known spool.File
@@ -293,7 +304,7 @@ func (in *Intake) blob(r watch.Ready) error {
 	if err != nil {
 		return err
 	}
-	if have && known.Size == r.Size && known.ModTime.Equal(r.ModTime) {
+	if have && !force && known.Size == r.Size && known.ModTime.Equal(r.ModTime) {
 		return nil
 	}
 	sum, size, err := filehash.File(r.Path)
@@ -307,11 +318,6 @@ func (in *Intake) blob(r watch.Ready) error {
 	if have && string(known.SHA256) == string(sum) {
 		return nil // touched, same bytes
 	}
-	if have {
-		in.cfg.Log.Warn("scan file content changed after it was first seen; the new content is shipped too",
-			"file", r.Path, "was_sha256", fmt.Sprintf("%x", known.SHA256), "now_sha256", fmt.Sprintf("%x", sum))
-	}
-	changed := have
 	rec := spool.File{
 		NumSnim:   f.NumSnim,
 		Name:      f.Name,
@@ -323,19 +329,27 @@ func (in *Intake) blob(r watch.Ready) error {
 		ScanTime:  scan.FirstSeen,
 		FirstSeen: in.cfg.Clock.Now(),
 	}
-	// A name the collector could not store as it is (":" in it, a Windows
-	// device name, too long with the scan folder) is still queued under
-	// its real name, so that two originals that map to one safe name stay
-	// two files; the shipper offers it as protocol.SafeName(name), and the
-	// event keeps the link between the two as evidence.
+	var changed bool // the spool held other content for this file
+	var was []byte   // that content's SHA-256
 	var renamed string
-	if !have && protocol.CheckFileName(f.Name) != nil {
-		renamed = protocol.SafeName(f.Name)
-		in.cfg.Log.Warn("scan file name cannot be stored as it is; shipped under a safe name",
-			"file", r.Path, "num_snim", f.NumSnim, "name", f.Name, "shipped_as", renamed)
-	}
-	return in.cfg.Spool.Update(func(tx *spool.Tx) error {
-		if renamed != "" {
+	err = in.cfg.Spool.Update(func(tx *spool.Tx) error {
+		cur, ok, err := tx.File(key)
+		if err != nil {
+			return err
+		}
+		if ok && string(cur.SHA256) == string(sum) {
+			changed, renamed = false, ""
+			return nil // recorded meanwhile by the other caller
+		}
+		changed, was, renamed = ok, cur.SHA256, ""
+		// A name the collector could not store as it is (":" in it, a
+		// Windows device name, too long with the scan folder) is still
+		// queued under its real name, so that two originals that map to
+		// one safe name stay two files; the shipper offers it as
+		// protocol.SafeName(name), and the event keeps the link between
+		// the two as evidence.
+		if !ok && protocol.CheckFileName(f.Name) != nil {
+			renamed = protocol.SafeName(f.Name)
 			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: in.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
 				Kind: idkpb.Integrity_KIND_RENAMED, NumSnim: f.NumSnim, Name: renamed, OriginalName: f.Name, FirstSha256: sum}}})
 			if err != nil {
@@ -345,17 +359,29 @@ func (in *Intake) blob(r watch.Ready) error {
 		if changed {
 			// Evidence for table 5 (substituted images): the collector counts it.
 			_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: in.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
-				Kind: idkpb.Integrity_KIND_CHANGED, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: known.SHA256, NowSha256: sum}}})
+				Kind: idkpb.Integrity_KIND_CHANGED, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: cur.SHA256, NowSha256: sum}}})
 			if err != nil {
 				return err
 			}
 		}
 		return tx.PutFile(rec)
 	})
+	if err != nil {
+		return err
+	}
+	if renamed != "" {
+		in.cfg.Log.Warn("scan file name cannot be stored as it is; shipped under a safe name",
+			"file", r.Path, "num_snim", f.NumSnim, "name", f.Name, "shipped_as", renamed)
+	}
+	if changed {
+		in.cfg.Log.Warn("scan file content changed after it was first seen; the new content is shipped too",
+			"file", r.Path, "was_sha256", fmt.Sprintf("%x", was), "now_sha256", fmt.Sprintf("%x", sum))
+	}
+	return nil
 }
 
 // Rehash is called by the shipper when a queued file's content changed
-// under it; the watcher offers it again.
+// under it: it is hashed again now, whatever its size and time say.
 func (in *Intake) Rehash(f spool.File) {
 	fi, err := os.Stat(f.Path)
 	if err != nil {
@@ -363,7 +389,7 @@ func (in *Intake) Rehash(f spool.File) {
 		return
 	}
 	r := watch.Ready{Path: f.Path, Rel: f.NumSnim + "/" + f.Name, Size: fi.Size(), ModTime: fi.ModTime()}
-	if err := in.blob(r); err != nil {
+	if err := in.record(r, true); err != nil {
 		in.cfg.Log.Error("cannot re-hash changed scan file", "file", f.Path, "err", err)
 	}
 }
@@ -405,6 +431,7 @@ func FormProto(f *layout.Form) *idkpb.Form {
 		SuspicionReason:        f.SuspicionReason,
 		Marks:                  uint32(max(f.Marks, 0)),
 		Operator:               f.Operator,
+		VidTs:                  uint32(max(f.VidTS, 0)),
 	}
 	for _, c := range f.Containers {
 		if c.Empty() {

@@ -89,6 +89,9 @@ type Form struct {
 	CustomsInfo2   string    // «Доп Там Инфо2»: carrier, sender or recipient
 	CustomsInfo3   string    // «Доп Там Инфо3»: commercial document number
 	InspectionDate time.Time // «Дата досмотра», filled by the system
+	// VidTS is «Вид ТС», the vehicle category (VID_TS code 1-6), 0 when
+	// not filled: a site convention, not in the regulation's form.
+	VidTS int
 
 	// Tabs «Контейнер 1» and «Контейнер 2»; the second may be empty.
 	Containers [2]Container

@@ -499,7 +499,17 @@ func (s *Shipper) stream(ctx context.Context, src *os.File, w *protocol.Writer, 
 // records the fact as evidence for table 5 (missing images).
 func (s *Shipper) markMissing(f spool.File) error {
 	return s.cfg.Spool.Update(func(tx *spool.Tx) error {
-		_, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: s.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
+		cur, ok, err := tx.File(f.Key())
+		if err != nil {
+			return err
+		}
+		if ok && (cur.Done || string(cur.SHA256) != string(f.SHA256)) {
+			// Written again and re-hashed meanwhile (deleted and
+			// replaced): that record is the file now, and must not be
+			// closed in the place of the vanished one.
+			return nil
+		}
+		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: s.cfg.Clock.Now().UnixNano(), Body: &idkpb.Event_Integrity{Integrity: &idkpb.Integrity{
 			Kind: idkpb.Integrity_KIND_MISSING, NumSnim: f.NumSnim, Name: f.Name, FirstSha256: f.SHA256}}})
 		if err != nil {
 			return err

@@ -24,7 +24,7 @@ func TestTokens(t *testing.T) {
 		{"m", "/api/v1/cases", "Bearer a", http.StatusOK},
 		{"m", "/healthz", "", http.StatusOK},
 	} {
-		h := Handler(nil, prometheus.NewRegistry(), ok, ok, "a", c.metricsToken)
+		h := Handler(nil, prometheus.NewRegistry(), ok, ok, ok, "a", c.metricsToken)
 		req := httptest.NewRequest(http.MethodGet, c.path, nil)
 		if c.auth != "" {
 			req.Header.Set("Authorization", c.auth)

@@ -212,8 +212,9 @@ func dayBounds(day time.Time, loc *time.Location) (time.Time, time.Time) {
 
 // group collects one site's time within the day.
 type group struct {
-	site site
-	dur  map[string]time.Duration
+	site    site
+	dur     map[string]time.Duration
+	working []Span // WORKING or WAITING, in time order, adjacent ones joined
 }
 
 // Rows computes table 3's availability rows of one ИДК for the local
@@ -227,6 +228,18 @@ type group struct {
 // where the ИДК had only IDLE or UNKNOWN time get no row: it was not
 // operated there. A day without any counted time gives the rule 18 row.
 func Rows(dev Device, changes []Change, day time.Time, loc *time.Location, now time.Time) []Row {
+	drs := dayRows(dev, changes, day, loc, now)
+	rows := make([]Row, len(drs))
+	for i, d := range drs {
+		rows[i] = d.Row
+	}
+	return rows
+}
+
+// dayRows is Rows with, per row, the spans the ИДК was working at the
+// row's site: one pass over one timeline gives both, so TIME_JOB and the
+// spans TIME_WAIT is measured within cannot disagree.
+func dayRows(dev Device, changes []Change, day time.Time, loc *time.Location, now time.Time) []DayRow {
 	if loc == nil {
 		loc = time.Local
 	}
@@ -255,8 +268,16 @@ func Rows(dev Device, changes []Change, day time.Time, loc *time.Location, now t
 		}
 		name := stateName(sp.state)
 		g.dur[name] += end.Sub(start)
-		if name == "IDLE" || name == "UNKNOWN" {
+		switch name {
+		case "IDLE", "UNKNOWN":
 			uncounted[name] += end.Sub(start)
+		case "WORKING", "WAITING":
+			// In loc, as the rows' dates are, for whoever shows them.
+			if n := len(g.working); n > 0 && g.working[n-1].End.Equal(start) {
+				g.working[n-1].End = end.In(loc)
+			} else {
+				g.working = append(g.working, Span{Start: start.In(loc), End: end.In(loc)})
+			}
 		}
 	}
 
@@ -267,12 +288,12 @@ func Rows(dev Device, changes []Change, day time.Time, loc *time.Location, now t
 			relocated = 1
 		}
 	}
-	var rows []Row
+	var rows []DayRow
 	for _, g := range groups {
 		if !anyCounted(g.dur) {
 			continue
 		}
-		rows = append(rows, Row{
+		rows = append(rows, DayRow{Row: Row{
 			DATE:          date,
 			PRIZ_PEREDISL: relocated,
 			TYPE_IDK:      dev.TypeIDK,
@@ -290,10 +311,10 @@ func Rows(dev Device, changes []Change, day time.Time, loc *time.Location, now t
 			TIME_NEPAB:    FormatHM(g.dur["INOPERABLE"]),
 			TIME_PEREDISL: FormatHM(g.dur["RELOCATION"]),
 			Seconds:       seconds(g.dur),
-		})
+		}, Working: g.working})
 	}
 	if len(rows) == 0 {
-		rows = []Row{zeroRow(date, norm(dev.NumIDK), zeroSite.kodTO, uncounted)}
+		rows = []DayRow{{Row: zeroRow(date, norm(dev.NumIDK), zeroSite.kodTO, uncounted), Zero: true}}
 	}
 	return rows
 }

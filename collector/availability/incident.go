@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"idk/protocol/codes"
 	"idk/protocol/idkpb"
 )
 
@@ -16,28 +17,18 @@ const Category = "неработоспособность ИДК"
 // tracker does not know.
 var ErrUnknownIncident = errors.New("unknown incident")
 
-// causeNames are the TIME_NEPAB causes of table 3 (note 13), in the
-// nominative.
-var causeNames = map[idkpb.InoperableCause]string{
-	idkpb.InoperableCause_INOPERABLE_CAUSE_UNSPECIFIED: "причина не указана",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_REBOOT:      "перезагрузка системы",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_WEATHER:     "погодные условия",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_GENERATOR:   "поломка дизель-генератора",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_BOOM:        "неисправность стрелы",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_ACCELERATOR: "неисправность ускорителя",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_CHASSIS:     "неисправность мобильного шасси",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_SOFTWARE:    "неисправность программного обеспечения",
-	idkpb.InoperableCause_INOPERABLE_CAUSE_OTHER:       "иная неисправность",
-}
-
 // CauseName is the Russian name of an inoperability cause from the
-// TIME_NEPAB list. A code this program does not know is "иная
-// неисправность": the list's own catch-all.
+// TIME_NEPAB list (protocol/codes, whose codes the InoperableCause enum
+// keeps). No cause given is "причина не указана"; a code this program does
+// not know is the list's own catch-all, «иная неисправность…».
 func CauseName(c idkpb.InoperableCause) string {
-	if n, ok := causeNames[c]; ok {
+	if c == idkpb.InoperableCause_INOPERABLE_CAUSE_UNSPECIFIED {
+		return "причина не указана"
+	}
+	if n := codes.TimeNepab.Name(int(c)); n != "" {
 		return n
 	}
-	return causeNames[idkpb.InoperableCause_INOPERABLE_CAUSE_OTHER]
+	return codes.TimeNepab.Name(int(idkpb.InoperableCause_INOPERABLE_CAUSE_OTHER))
 }
 
 // Incident is one interval in which the ИДК was inoperable, recorded the

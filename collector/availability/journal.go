@@ -155,7 +155,7 @@ func loadDevice(tx ingest.Tx, dev *idkpb.Device, cutoff time.Time) (*deviceLog, 
 	}
 	slices.Reverse(before)
 	l.changes = before
-	err = tx.Scan(bucketChanges, cut, prefixEnd(from), false, func(k, v []byte) error {
+	err = tx.Scan(bucketChanges, cut, ingest.PrefixEnd(from), false, func(k, v []byte) error {
 		c, err := decode(k, v)
 		if err == nil {
 			l.changes = append(l.changes, c)
@@ -169,16 +169,4 @@ func loadDevice(tx ingest.Tx, dev *idkpb.Device, cutoff time.Time) (*deviceLog, 
 		l.exactFrom = l.changes[0].Time
 	}
 	return l, nil
-}
-
-// prefixEnd is the first key after every key that starts with p.
-func prefixEnd(p []byte) []byte {
-	end := slices.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }

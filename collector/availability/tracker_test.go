@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"idk/protocol/codes"
 	"idk/protocol/idkpb"
 	"idk/simulator/simclock"
 )
@@ -304,4 +305,21 @@ func TestTrackerConcurrent(t *testing.T) {
 		}
 	})
 	wg.Wait()
+}
+
+// The cause names are the regulation's, from the one code table: the
+// catch-all with its full wording, and an unknown code falls to it.
+func TestCauseNames(t *testing.T) {
+	for c := idkpb.InoperableCause_INOPERABLE_CAUSE_REBOOT; c <= idkpb.InoperableCause_INOPERABLE_CAUSE_OTHER; c++ {
+		if got, want := CauseName(c), codes.TimeNepab.Name(int(c)); got != want || got == "" {
+			t.Errorf("%v: %q, want %q", c, got, want)
+		}
+	}
+	other := "иная неисправность, причину которой на момент составления отчета невозможно однозначно определить"
+	if got := CauseName(99); got != other {
+		t.Errorf("unknown cause: %q", got)
+	}
+	if got := CauseName(idkpb.InoperableCause_INOPERABLE_CAUSE_UNSPECIFIED); got != "причина не указана" {
+		t.Errorf("no cause: %q", got)
+	}
 }

@@ -227,6 +227,13 @@ type RiskProfile struct {
 	KodToPr string `json:"KOD_TO_PR,omitempty"`
 	DateReg string `json:"DATE_REG,omitempty"` // DD.MM.YYYY
 	NumPr   string `json:"NUM_PR,omitempty"`
+	// DocType is the kind of document the ПР was identified for (table 1
+	// DOC_TYPE, codes.DocType); 0 is unknown.
+	DocType int `json:"DOC_TYPE,omitempty"`
+}
+
+func (p RiskProfile) proto() *idkpb.RiskProfile {
+	return &idkpb.RiskProfile{KodTeh: p.KodTeh, VidPr: p.VidPr, KodToPr: p.KodToPr, DateReg: p.DateReg, NumPr: p.NumPr, DocType: uint32(p.DocType)}
 }
 
 // DecisionEvent turns a stored FormRevision of ИДК numIDK into a decision

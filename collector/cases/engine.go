@@ -365,6 +365,13 @@ func (e *Engine) normalise(ev Event) (Event, error) {
 		return ev, invalid("ver_scan %d is not a VER_SCAN code (1 to 5)", int(ev.VerScan))
 	case ev.VerScan != 0 && ev.Kind != Scan && ev.Kind != Decision:
 		return ev, invalid("ver_scan is set on a %s event: only a scan or a decision carries it", ev.Kind)
+	case ev.Risk != (RiskProfile{}) && ev.Kind != RiskDetected:
+		return ev, invalid("risk is given with a %s event: only risk_detected carries a risk profile", ev.Kind)
+	}
+	// Table 1 copies the risk profile as it is: only well-formed fields,
+	// whether an agent or a person sent them.
+	if err := protocol.CheckRiskProfile(ev.Risk.proto()); err != nil {
+		return ev, invalid("risk: %v", err)
 	}
 	return ev, nil
 }

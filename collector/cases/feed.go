@@ -330,7 +330,8 @@ func (f *Feed) caseEvent(dev *idkpb.Device, ev *idkpb.Event) (Event, bool) {
 		r, p := b.CaseReport, b.CaseReport.GetRisk()
 		return Event{Kind: Kind(r.Kind), Time: at, NumIDK: dev.NumIdk, NumSnim: r.NumSnim, Docs: r.Docs,
 			Suspected: r.Suspected, CaseID: r.CaseId, By: r.By, Source: "post", Reason: r.Note,
-			Risk: RiskProfile{KodTeh: p.GetKodTeh(), VidPr: p.GetVidPr(), KodToPr: p.GetKodToPr(), DateReg: p.GetDateReg(), NumPr: p.GetNumPr()}}, true
+			Risk: RiskProfile{KodTeh: p.GetKodTeh(), VidPr: p.GetVidPr(), KodToPr: p.GetKodToPr(), DateReg: p.GetDateReg(), NumPr: p.GetNumPr(),
+				DocType: int(p.GetDocType())}}, true
 	}
 	return Event{}, false
 }

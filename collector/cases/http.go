@@ -21,7 +21,9 @@ const maxBody = 64 << 10
 //	POST /api/v1/cases/events      an Event: {"kind", "time" (RFC 3339; now if
 //	                               omitted), "num_idk", "num_snim", "docs",
 //	                               "suspected", "ver_scan", "case_id", "by",
-//	                               "source" ("api" if omitted), "reason"};
+//	                               "source" ("api" if omitted), "reason",
+//	                               "risk" (risk_detected: {"KOD_TEH", "VID_PR",
+//	                               "KOD_TO_PR", "DATE_REG", "NUM_PR", "DOC_TYPE"})};
 //	                               answers {"case_id": "..."}
 //	GET  /api/v1/cases             the cases in memory; ?open=1: the open ones
 //	GET  /api/v1/cases/unmatched   cases still without an image after an hour
@@ -81,11 +83,14 @@ type EventRequest struct {
 	By        string   `json:"by"`
 	Source    string   `json:"source"`
 	Reason    string   `json:"reason"` // why an event older than the backdating window comes late
+	// Risk is the risk profile a risk_detected reports: the risk section
+	// of table 1 (KOD_TEH, VID_PR, KOD_TO_PR, DATE_REG, NUM_PR, DOC_TYPE).
+	Risk RiskProfile `json:"risk"`
 }
 
 func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 	var req EventRequest
-	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "ver_scan", "case_id", "by", "source", "reason"}`) {
+	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "ver_scan", "case_id", "by", "source", "reason", "risk"}`) {
 		return
 	}
 	at := e.clock.Now()
@@ -118,6 +123,7 @@ func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 		By:        req.By,
 		Source:    src,
 		Reason:    req.Reason,
+		Risk:      req.Risk,
 	})
 	if err != nil {
 		status := http.StatusInternalServerError

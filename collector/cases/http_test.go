@@ -203,3 +203,37 @@ func TestHandlerBadRequests(t *testing.T) {
 		t.Errorf("GET events: %d", w.Code)
 	}
 }
+
+// A risk_detected through the API carries the risk profile of table 1;
+// a badly formed field, or a profile on another kind, is refused by name.
+func TestHandlerRiskProfile(t *testing.T) {
+	loc := moscow(t)
+	f := newFixture(t, at(loc, 5, 10, 0, 0))
+	if err := f.e.SetDevice(stationary); err != nil {
+		t.Fatal(err)
+	}
+	h := f.e.Handler()
+	var created map[string]string
+	decodeBody(t, post(h, "/api/v1/cases/events", `{"kind":"risk_detected","num_idk":"850591","docs":["10702070/170717/0012345"],"by":"Сидоров",
+		"risk":{"KOD_TEH":"05","VID_PR":"55","KOD_TO_PR":"10216000","DATE_REG":"12.12.2012","NUM_PR":"12361","DOC_TYPE":4}}`), &created)
+	f.set(at(loc, 5, 10, 5, 0))
+	decodeBody(t, post(h, "/api/v1/cases/events", `{"kind":"arrival","num_idk":"850591","by":"оператор"}`), &created)
+	decodeBody(t, post(h, "/api/v1/cases/events", `{"kind":"scan","num_idk":"850591","num_snim":"202403058505910001","by":"оператор"}`), &created)
+	facts, ok, err := f.e.ScanFacts("850591", "202403058505910001")
+	want := RiskProfile{KodTeh: "05", VidPr: "55", KodToPr: "10216000", DateReg: "12.12.2012", NumPr: "12361", DocType: 4}
+	if err != nil || !ok || facts.Risk != want {
+		t.Fatalf("scan facts: %+v %v %v, want risk %+v", facts, ok, err, want)
+	}
+	for body, field := range map[string]string{
+		`{"kind":"risk_detected","num_idk":"850591","by":"С","risk":{"KOD_TEH":"5"}}`:                "KOD_TEH",
+		`{"kind":"risk_detected","num_idk":"850591","by":"С","risk":{"DATE_REG":"2012-12-12"}}`:      "DATE_REG",
+		`{"kind":"risk_detected","num_idk":"850591","by":"С","risk":{"DOC_TYPE":11}}`:                "DOC_TYPE",
+		`{"kind":"arrival","num_idk":"850591","by":"С","risk":{"NUM_PR":"12361"}}`:                   "only risk_detected",
+		`{"kind":"risk_detected","num_idk":"850591","by":"С","risk":{"NUM_PR":"1236"},"docs":["X"]}`: "NUM_PR",
+	} {
+		w := post(h, "/api/v1/cases/events", body)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", body, w.Code, w.Body, field)
+		}
+	}
+}

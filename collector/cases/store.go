@@ -20,7 +20,8 @@ var (
 	bucketCounts   = []byte("counts")   // NUM_IDK 0x00 rule -> marks ever made (8 bytes, big-endian)
 	bucketDevices  = []byte("devices")  // NUM_IDK -> Device (JSON)
 	bucketMeta     = []byte("meta")     // "seq" -> the last case number given (8 bytes, big-endian)
-	// bucketAudit (audit.go) holds the audit log.
+	// bucketAudit (audit.go) holds the audit log; bucketScans and
+	// bucketScanSnim (scanindex.go) the scan index.
 )
 
 var keySeq = []byte("seq")
@@ -43,7 +44,7 @@ func eventKey(ev Event) []byte {
 // load reads the state a previous run left.
 func (e *Engine) load() error {
 	err := e.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketCases, bucketLive, bucketBreached, bucketSnim, bucketSeen, bucketCounts, bucketDevices, bucketMeta, bucketAudit} {
+		for _, b := range [][]byte{bucketCases, bucketLive, bucketBreached, bucketSnim, bucketSeen, bucketCounts, bucketDevices, bucketMeta, bucketAudit, bucketScans, bucketScanSnim} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
@@ -51,6 +52,9 @@ func (e *Engine) load() error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := e.migrateScanIndex(); err != nil {
 		return err
 	}
 	return e.db.View(func(tx *bolt.Tx) error {
@@ -184,6 +188,9 @@ func (ch *change) write(tx *bolt.Tx) error {
 			if err := snim.Put([]byte(snimKey(r.NumIDK, r.NumSnim)), []byte(id)); err != nil {
 				return fmt.Errorf("index image of case %s: %w", id, err)
 			}
+		}
+		if err := indexScan(tx, r); err != nil {
+			return fmt.Errorf("index scan of case %s: %w", id, err)
 		}
 		if st, ok := stateOf(r); ok {
 			var state []byte

@@ -19,7 +19,22 @@ type Config struct {
 	TLS    TLS    `toml:"tls"`
 	Store  Store  `toml:"store"`
 	Cases  Cases  `toml:"cases"`
+	Report Report `toml:"report"`
 	Log    Log    `toml:"log"`
+}
+
+// Report sets where the daily reports are kept and when they are made.
+type Report struct {
+	// Dir holds every published version of every day's report file.
+	Dir string `toml:"dir"`
+	// PublishAt is how long after midnight (store.timezone) the day
+	// before is published, e.g. '30m'.
+	PublishAt time.Duration `toml:"publish_at"`
+	// Roster maps the operators' CargoRIW logins to their names and seal
+	// numbers (table 1 FIO_OPER, LNP_OPER). A missing file is an empty
+	// roster: those fields stay empty and their rows are listed as
+	// incomplete.
+	Roster string `toml:"roster"`
 }
 
 // Cases tunes the inspection tracking (table 4).
@@ -92,6 +107,7 @@ func Default() Config {
 		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
 		Cases:  Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
+		Report: Report{Dir: "reports", PublishAt: 30 * time.Minute, Roster: "roster.toml"},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }
@@ -103,7 +119,7 @@ func Load(path string) (Config, error) {
 	if err := tomlfile.Decode(path, &c); err != nil {
 		return c, err
 	}
-	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile)
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
@@ -127,6 +143,12 @@ func (c Config) Validate() error {
 	}
 	if c.API.CorrectionsTokenFile == "" {
 		errs = append(errs, errors.New("api.corrections_token_file: required: corrections need a token of their own"))
+	}
+	if c.Report.Dir == "" {
+		errs = append(errs, errors.New("report.dir: required"))
+	}
+	if c.Report.PublishAt < 0 || c.Report.PublishAt >= 24*time.Hour {
+		errs = append(errs, fmt.Errorf("report.publish_at: %v: want a time after midnight under 24h, e.g. '30m'", c.Report.PublishAt))
 	}
 	if c.Store.Root == "" {
 		errs = append(errs, errors.New("store.root: required"))

@@ -39,6 +39,20 @@ type Tx interface {
 	Scan(bucket string, from, to []byte, reverse bool, fn func(key, value []byte) error) error
 }
 
+// PrefixEnd is the first key after every key that starts with prefix: the
+// to of a Scan over the keys with that prefix. nil (no bound) when there
+// is none, as for a prefix of 0xff bytes only.
+func PrefixEnd(prefix []byte) []byte {
+	end := slices.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
 // A Consumer keeps durable state derived from the events. Apply runs in
 // the transaction that appends ev to the log, once per event, in each
 // device's log order (spool epoch, sequence number). An error refuses the

@@ -198,10 +198,34 @@ func (r *Registry) reload() error {
 func (r *Registry) Lookup(numIDK string) (a Agent, ok bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := r.clock.Now(); now.Sub(r.checkedAt) >= reloadEvery {
-		r.checkedAt = now
-		err = r.reload()
-	}
+	err = r.refreshLocked()
 	a, ok = r.agents[numIDK]
 	return a, ok, err
+}
+
+// refreshLocked re-reads the file if it was last looked at reloadEvery
+// ago or more.
+func (r *Registry) refreshLocked() error {
+	now := r.clock.Now()
+	if now.Sub(r.checkedAt) < reloadEvery {
+		return nil
+	}
+	r.checkedAt = now
+	return r.reload()
+}
+
+// Offices returns the customs bodies (KOD_TO) the enrolled ИДК belong to,
+// sorted, each once: the offices the collector makes reports for.
+func (r *Registry) Offices() ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.refreshLocked()
+	var out []string
+	for _, a := range r.agents {
+		if !slices.Contains(out, a.KodTO) {
+			out = append(out, a.KodTO)
+		}
+	}
+	slices.Sort(out)
+	return out, err
 }

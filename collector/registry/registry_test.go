@@ -34,6 +34,9 @@ func TestPutReadAndReload(t *testing.T) {
 	if a, ok, err := r.Lookup("850591"); !ok || err != nil || a.KodTO != "10216200" {
 		t.Fatalf("after the move: %+v %v %v", a, ok, err)
 	}
+	if got, err := r.Offices(); err != nil || strings.Join(got, ",") != "10216100,10216200" {
+		t.Fatalf("offices: %v %v", got, err)
+	}
 	// A broken edit: the last good registry stays in force, and the
 	// error names the file and the entry.
 	os.WriteFile(path, []byte("[[agent]]\nnum_idk = \"850591\"\nkod_to = \"1021\"\n"), 0o644)

@@ -1209,6 +1209,7 @@ type RiskProfile struct {
 	KodToPr       string                 `protobuf:"bytes,3,opt,name=kod_to_pr,json=kodToPr,proto3" json:"kod_to_pr,omitempty"` // KOD_TO_PR: customs body that approved the ПР, 5-8 digits
 	DateReg       string                 `protobuf:"bytes,4,opt,name=date_reg,json=dateReg,proto3" json:"date_reg,omitempty"`   // DATE_REG: registration date, DD.MM.YYYY
 	NumPr         string                 `protobuf:"bytes,5,opt,name=num_pr,json=numPr,proto3" json:"num_pr,omitempty"`         // NUM_PR: number of the ПР, 5 digits
+	DocType       uint32                 `protobuf:"varint,6,opt,name=doc_type,json=docType,proto3" json:"doc_type,omitempty"`  // DOC_TYPE: kind of document the ПР was identified for, 1..10; 0 unknown
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1276,6 +1277,13 @@ func (x *RiskProfile) GetNumPr() string {
 		return x.NumPr
 	}
 	return ""
+}
+
+func (x *RiskProfile) GetDocType() uint32 {
+	if x != nil {
+		return x.DocType
+	}
+	return 0
 }
 
 // Integrity reports a scan file that did not stay as first seen: evidence
@@ -1544,8 +1552,12 @@ type Form struct {
 	SuspicionReason        string                 `protobuf:"bytes,15,opt,name=suspicion_reason,json=suspicionReason,proto3" json:"suspicion_reason,omitempty"` // «Причина подозрения»
 	Marks                  uint32                 `protobuf:"varint,16,opt,name=marks,proto3" json:"marks,omitempty"`                                           // «Пометка» marks
 	Operator               string                 `protobuf:"bytes,17,opt,name=operator,proto3" json:"operator,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// «Вид ТС» on tab «Машина»: the VID_TS category, 1..6 (table 1 field
+	// 29); 0 when not filled. A site convention: the regulation's form has
+	// no such field (docs/cargoriw-layout.md).
+	VidTs         uint32 `protobuf:"varint,18,opt,name=vid_ts,json=vidTs,proto3" json:"vid_ts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Form) Reset() {
@@ -1695,6 +1707,13 @@ func (x *Form) GetOperator() string {
 		return x.Operator
 	}
 	return ""
+}
+
+func (x *Form) GetVidTs() uint32 {
+	if x != nil {
+		return x.VidTs
+	}
+	return 0
 }
 
 type Container struct {
@@ -2479,13 +2498,14 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x02by\x18\x05 \x01(\tR\x02by\x12\x1c\n" +
 	"\tsuspected\x18\x06 \x01(\bR\tsuspected\x12'\n" +
 	"\x04risk\x18\a \x01(\v2\x13.idk.v1.RiskProfileR\x04risk\x12\x12\n" +
-	"\x04note\x18\b \x01(\tR\x04note\"\x8b\x01\n" +
+	"\x04note\x18\b \x01(\tR\x04note\"\xa6\x01\n" +
 	"\vRiskProfile\x12\x17\n" +
 	"\akod_teh\x18\x01 \x01(\tR\x06kodTeh\x12\x15\n" +
 	"\x06vid_pr\x18\x02 \x01(\tR\x05vidPr\x12\x1a\n" +
 	"\tkod_to_pr\x18\x03 \x01(\tR\akodToPr\x12\x19\n" +
 	"\bdate_reg\x18\x04 \x01(\tR\adateReg\x12\x15\n" +
-	"\x06num_pr\x18\x05 \x01(\tR\x05numPr\"\xcc\x02\n" +
+	"\x06num_pr\x18\x05 \x01(\tR\x05numPr\x12\x19\n" +
+	"\bdoc_type\x18\x06 \x01(\rR\adocType\"\xcc\x02\n" +
 	"\tIntegrity\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.idk.v1.Integrity.KindR\x04kind\x12\x19\n" +
 	"\bnum_snim\x18\x02 \x01(\tR\anumSnim\x12\x12\n" +
@@ -2512,7 +2532,7 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06sha256\x18\x04 \x01(\fR\x06sha256\x12\x1f\n" +
 	"\vparse_error\x18\x05 \x01(\tR\n" +
 	"parseError\x12 \n" +
-	"\x04form\x18\x06 \x01(\v2\f.idk.v1.FormR\x04form\"\xfb\x04\n" +
+	"\x04form\x18\x06 \x01(\v2\f.idk.v1.FormR\x04form\"\x92\x05\n" +
 	"\x04Form\x12\x19\n" +
 	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\x12*\n" +
 	"\x11created_unix_nano\x18\x02 \x01(\x03R\x0fcreatedUnixNano\x12&\n" +
@@ -2534,7 +2554,8 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\bdecision\x18\x0e \x01(\x0e2\x10.idk.v1.DecisionR\bdecision\x12)\n" +
 	"\x10suspicion_reason\x18\x0f \x01(\tR\x0fsuspicionReason\x12\x14\n" +
 	"\x05marks\x18\x10 \x01(\rR\x05marks\x12\x1a\n" +
-	"\boperator\x18\x11 \x01(\tR\boperator\"\x8e\x01\n" +
+	"\boperator\x18\x11 \x01(\tR\boperator\x12\x15\n" +
+	"\x06vid_ts\x18\x12 \x01(\rR\x05vidTs\"\x8e\x01\n" +
 	"\tContainer\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\tR\x06number\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +

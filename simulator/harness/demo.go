@@ -1,13 +1,18 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+
+	"idk/collector/report"
 )
 
 // DemoOptions shape a demo run.
@@ -81,5 +86,42 @@ func Demo(ctx context.Context, opt DemoOptions, out io.Writer) error {
 	if !rep.OK() {
 		return fmt.Errorf("demo: %s", rep)
 	}
+	return demoReport(env, out)
+}
+
+// demoReport fetches today's daily ИДК report so far from the collector's
+// API, keeps it beside the demo's data and prints what its tables hold.
+func demoReport(env *Env, out io.Writer) error {
+	loc, err := time.LoadLocation("Europe/Moscow") // the demo collector's store.timezone
+	if err != nil {
+		return err
+	}
+	date := time.Now().In(loc).Format("2006-01-02")
+	resp, err := env.APIGet("/api/v1/reports/daily?date=" + date)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("demo: daily report: %s: %s", resp.Status, data)
+	}
+	path := filepath.Join(env.Dir, "daily-report-"+date+".xlsx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return err
+	}
+	wb, err := report.ReadWorkbook(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("demo: daily report: %w", err)
+	}
+	var counts []string
+	for _, t := range report.Tables {
+		counts = append(counts, fmt.Sprintf("%d: %d", t.Number, max(len(wb[t.Sheet])-1, 0)))
+	}
+	fmt.Fprintf(out, "%-30s %s (%s; rows by table %s; %s table 1 rows lack a field: idk-collector report incomplete)\n",
+		"daily report so far:", path, resp.Header.Get("X-Report-Version"), strings.Join(counts, ", "), resp.Header.Get("X-Report-Incomplete"))
 	return nil
 }

@@ -120,6 +120,16 @@ min_free_bytes = %d
 	if err := os.WriteFile(filepath.Join(dir, "collector.toml"), []byte(collectorConf), 0o644); err != nil {
 		return nil, err
 	}
+	// The simulated scanner's operators (idk_oper01..06), so that table 1
+	// of the daily report names them (report.roster, default roster.toml).
+	var roster strings.Builder
+	roster.WriteString("# written by the test harness: the simulated scanner's operators\n")
+	for i := 1; i <= 6; i++ {
+		fmt.Fprintf(&roster, "[[officer]]\nlogin = \"idk_oper%02d\"\nfio = \"ОПЕРАТОР %02d ИДК\"\nlnp = \"%03d\"\n", i, i, 50+i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "roster.toml"), []byte(roster.String()), 0o644); err != nil {
+		return nil, err
+	}
 	for i := range e.Agents {
 		a := &e.Agents[i]
 		if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {

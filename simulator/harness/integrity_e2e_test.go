@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,19 +43,48 @@ func TestEndToEndChangedAndMissingFilesAreReported(t *testing.T) {
 	for s := range exp {
 		snims = append(snims, s)
 	}
-	// One image vanishes, one document is substituted.
+	// One image vanishes, one document is substituted. The scanner names
+	// a document doc_NNN.jpg or doc_NNN.pdf, so the document is taken by
+	// its name in the manifest: writing a name the scan does not have
+	// would make a new file, not a substituted one.
 	gone := filepath.Join(a.OutputDir, snims[0], snims[0]+"_1.raw")
+	var docName string
+	for name := range exp[snims[1]] {
+		if strings.HasPrefix(name, "doc_") {
+			docName = name
+		}
+	}
+	if docName == "" {
+		t.Fatalf("scan %s has no document: %v", snims[1], exp[snims[1]])
+	}
+	doc := filepath.Join(a.OutputDir, snims[1], docName)
+	was, err := os.Stat(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued, err := Metric(a.MetricsAddr, `idk_agent_spool_bytes{kind="file"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Remove(gone); err != nil {
 		t.Fatal(err)
 	}
-	doc := filepath.Join(a.OutputDir, snims[1], "doc_001.jpg")
-	if err := os.WriteFile(doc, []byte("not the document that was scanned"), 0o644); err != nil {
+	substitute := []byte("not the document that was scanned")
+	if err := os.WriteFile(doc, substitute, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The agent records the new content and the CHANGED event in one
+	// spool transaction: once the queued bytes are exactly those of the
+	// substitute in place of the document, the agent has seen the change,
+	// before the collector is there to be offered the old record.
+	want := queued - float64(was.Size()) + float64(len(substitute))
 	waitFor(t, 30*time.Second, "the substituted document re-hashed", func() bool {
 		v, err := Metric(a.MetricsAddr, `idk_agent_spool_bytes{kind="file"}`)
-		return err == nil && v < 6*100000 // the 33-byte substitute replaced a larger file
+		return err == nil && v == want
 	})
+	if v, err := Metric(a.MetricsAddr, `idk_agent_spool_items{kind="file"}`); err != nil || v != 6 {
+		t.Fatalf("files queued after the substitution: %v %v, want 6 (the document replaced, not added)", v, err)
+	}
 
 	coll, err := env.StartCollector()
 	if err != nil {

@@ -228,11 +228,12 @@ func (s *RTUServer) handle(frame []byte) {
 	pdu := s.respond(fc, frame[2:len(frame)-2])
 	adu := append([]byte{id}, pdu...)
 	adu = binary.LittleEndian.AppendUint16(adu, crc16(adu))
+	// Counted before the write, so a master that has read the answer
+	// already sees it in Stats.
+	s.stats.answered.Add(1)
 	if _, err := s.ptmx.Write(adu); err != nil {
 		s.log.Debug("rtu slave write", "err", err)
-		return
 	}
-	s.stats.answered.Add(1)
 }
 
 // respond returns the response PDU (function code and data) for a request.

@@ -61,8 +61,14 @@ func (w *ScanWriter) plan(r *rand.Rand, now time.Time) {
 	}
 	g := pick(r, goods)
 	c1 := layout.Container{From: from, To: to, Cargo: g.code, Direction: dir}
+	// «Вид ТС» (VID_TS, our site's field): a container on the vehicle
+	// makes it Контейнерный (2), goods in its own body Грузовой (1). It
+	// follows from what was drawn, so the seed's other fields stay as
+	// they were before the field existed.
+	f.VidTS = 1
 	if r.IntN(2) == 0 {
 		c1.Number = containerNumber(r)
+		f.VidTS = 2
 	} else {
 		// A3 §3: goods not in a container are identified by the plate of
 		// the vehicle that carries them.

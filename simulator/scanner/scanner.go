@@ -356,7 +356,9 @@ func (w *ScanWriter) form(rev int) *layout.Form {
 
 // fillSteps are the operator's edits in the order they are made.
 var fillSteps = []func(dst, src *layout.Form){
-	func(d, s *layout.Form) { d.Operator, d.TrailerID, d.Country = s.Operator, s.TrailerID, s.Country },
+	func(d, s *layout.Form) {
+		d.Operator, d.TrailerID, d.Country, d.VidTS = s.Operator, s.TrailerID, s.Country, s.VidTS
+	},
 	func(d, s *layout.Form) {
 		d.CustomsInfo1, d.CustomsInfo2, d.CustomsInfo3 = s.CustomsInfo1, s.CustomsInfo2, s.CustomsInfo3
 	},

@@ -122,6 +122,15 @@ func TestWriteScan(t *testing.T) {
 		if form.CommentUpper == "" || form.Containers[0].Empty() || form.Operator == "" {
 			t.Errorf("final form not filled in: %+v", form)
 		}
+		// «Вид ТС»: Контейнерный when a container number was written,
+		// else Грузовой (the goods ride in the vehicle's own body).
+		wantVid := 1
+		if n := form.Containers[0].Number; len(n) == 11 && n[0] >= 'A' && n[0] <= 'Z' {
+			wantVid = 2
+		}
+		if form.VidTS != wantVid {
+			t.Errorf("VidTS = %d for container %q, want %d", form.VidTS, form.Containers[0].Number, wantVid)
+		}
 	}
 }
 

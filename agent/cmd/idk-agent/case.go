@@ -76,6 +76,7 @@ func parseCase(args []string, stderr io.Writer) (rep casereport.Report, cfgPath 
 	fs.StringVar(&rep.Risk.KodToPr, "kod-to-pr", "", "risk_detected: KOD_TO_PR, the customs body that approved the ПР")
 	fs.StringVar(&rep.Risk.DateReg, "date-reg", "", "risk_detected: DATE_REG, the ПР's registration date, DD.MM.YYYY")
 	fs.StringVar(&rep.Risk.NumPr, "num-pr", "", "risk_detected: NUM_PR, the ПР's number, 5 digits")
+	fs.IntVar(&rep.Risk.DocType, "doc-type", 0, "risk_detected: DOC_TYPE, the kind of document the ПР was identified for (1..10: 4 ДТ, 2 transit declaration, ...)")
 	fs.StringVar(&rep.Note, "note", "", "free text for the record; the written reason of a risk_withdrawn")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, caseUsage+"\n", strings.Join(casereport.Kinds, ", "))

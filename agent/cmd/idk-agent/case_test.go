@@ -28,12 +28,12 @@ func TestParseCase(t *testing.T) {
 	var stderr bytes.Buffer
 	rep, cfg, code := parseCase([]string{"risk_detected", "-by", "ИВАНОВ", "-docs", "10702070/170717/0012345, AB123",
 		"-kod-teh", "05", "-vid-pr", "12", "-kod-to-pr", "10000", "-date-reg", "12.12.2012", "-num-pr", "12361",
-		"-note", "по ПР", "-config", "x.toml"}, &stderr)
+		"-doc-type", "4", "-note", "по ПР", "-config", "x.toml"}, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, &stderr)
 	}
 	if cfg != "x.toml" || rep.Kind != "risk_detected" || len(rep.Docs) != 2 || rep.Docs[1] != "AB123" ||
-		rep.Risk.KodTeh != "05" || rep.Risk.NumPr != "12361" || rep.Note != "по ПР" {
+		rep.Risk.KodTeh != "05" || rep.Risk.NumPr != "12361" || rep.Risk.DocType != 4 || rep.Note != "по ПР" {
 		t.Fatalf("parsed %+v", rep)
 	}
 	// Refused before the agent is asked, with the field named.
@@ -47,6 +47,7 @@ func TestParseCase(t *testing.T) {
 		{[]string{"docs_returned", "-num-snim", "1/2", "-by", "X"}, "num_snim:"},
 		{[]string{"handed", "-num-snim", "1", "-by", "X"}, "kind:"},
 		{[]string{"risk_detected", "-by", "X", "-num-pr", "123"}, "NUM_PR:"},
+		{[]string{"risk_detected", "-by", "X", "-doc-type", "11"}, "DOC_TYPE:"},
 		{[]string{"docs_returned", "-num-snim", "1", "-by", "X", "extra"}, "unexpected"},
 	} {
 		stderr.Reset()

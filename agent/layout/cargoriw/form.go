@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"idk/agent/layout"
+	"idk/protocol/codes"
 )
 
 // FormVersion is the only value of the root's version attribute this
@@ -85,6 +86,7 @@ type xmlVehicle struct {
 	CustomsInfo2   string `xml:"CustomsInfo2"`
 	CustomsInfo3   string `xml:"CustomsInfo3"`
 	InspectionDate string `xml:"InspectionDate"`
+	VidTS          string `xml:"VidTS"`
 }
 
 type xmlContainer struct {
@@ -349,6 +351,9 @@ func fromXML(x *xmlForm) (*layout.Form, error) {
 		return nil, &FieldError{Field: "Decision", Err: fmt.Errorf("unknown value %s (want %q, %q or empty)", quote(strings.TrimSpace(x.Decision)), decisionSuspected, decisionNotSuspected)}
 	}
 	f.Decision = d
+	if f.VidTS, err = parseVidTS(x.Vehicle.VidTS); err != nil {
+		return nil, &FieldError{Field: "Vehicle/VidTS", Err: err}
+	}
 	if f.Marks, err = parseMarks(x.Marks.Count); err != nil {
 		return nil, &FieldError{Field: "Marks/@count", Err: err}
 	}
@@ -455,6 +460,28 @@ func parseDecision(s string) (layout.Decision, bool) {
 	return 0, false
 }
 
+// parseVidTS reads «Вид ТС»: a VID_TS code 1-6 or its name
+// («Грузовой», any case), empty for 0 (not filled).
+func parseVidTS(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && codes.VidTS.Valid(n) {
+		return n, nil
+	}
+	for _, e := range codes.VidTS.Entries {
+		if strings.EqualFold(s, e.Name) {
+			return e.Code, nil
+		}
+	}
+	names := make([]string, len(codes.VidTS.Entries))
+	for i, e := range codes.VidTS.Entries {
+		names[i] = e.Name
+	}
+	return 0, fmt.Errorf("unknown value %s (want a code 1-6 or one of %s)", quote(s), strings.Join(names, ", "))
+}
+
 func parseMarks(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -516,6 +543,9 @@ func toXML(f *layout.Form) (*xmlForm, error) {
 	if f.Created.IsZero() {
 		return nil, &FieldError{Field: "Created", Err: errors.New("missing")}
 	}
+	if f.VidTS != 0 && !codes.VidTS.Valid(f.VidTS) {
+		return nil, &FieldError{Field: "Vehicle/VidTS", Err: fmt.Errorf("%d is not a VID_TS code (1-6)", f.VidTS)}
+	}
 	if f.Marks < 0 {
 		return nil, &FieldError{Field: "Marks/@count", Err: fmt.Errorf("negative count %d", f.Marks)}
 	}
@@ -544,6 +574,10 @@ func toXML(f *layout.Form) (*xmlForm, error) {
 	}
 	if x.Vehicle.InspectionDate, err = formatTime("Vehicle/InspectionDate", f.InspectionDate); err != nil {
 		return nil, err
+	}
+	if f.VidTS != 0 {
+		// The program writes the code; an empty element is not filled.
+		x.Vehicle.VidTS = strconv.Itoa(f.VidTS)
 	}
 	for i, c := range f.Containers {
 		xc := xmlContainer{Index: strconv.Itoa(i + 1), Number: c.Number, From: c.From, To: c.To, Cargo: c.Cargo}

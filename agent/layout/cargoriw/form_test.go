@@ -28,6 +28,7 @@ func fullForm() *layout.Form {
 		CustomsInfo2:   "ТОО «СТЕПНОЙ ЭКСПРЕСС» & Ко <тест>",
 		CustomsInfo3:   "СФ 000123 от 04.01.2017",
 		InspectionDate: created,
+		VidTS:          2,
 		Containers: [2]layout.Container{
 			{Number: "MSKU1234567", From: "КИТАЙ", To: "РОССИЯ", Cargo: "8471300000", Direction: layout.DirectionImport},
 			{Number: "TGHU7654321", From: "КИТАЙ", To: "КАЗАХСТАН", Cargo: "6403", Direction: layout.DirectionTransit},
@@ -275,6 +276,45 @@ func TestParseFieldErrors(t *testing.T) {
 		if len(err.Error()) > 400 {
 			t.Errorf("error is %d bytes long: %.100q...", len(err.Error()), err)
 		}
+	}
+}
+
+// «Вид ТС» takes a VID_TS code or its name; the program writes the code.
+func TestVidTS(t *testing.T) {
+	const name = "201701040006080003/form.xml"
+	for in, want := range map[string]int{
+		"": 0, " ": 0, "1": 1, " 6 ": 6, "Грузовой": 1, "КОНТЕЙНЕРНЫЙ": 2, " легковой ": 3, "Иной": 6,
+	} {
+		data := strings.Replace(utf8Form, "</Country>", "</Country><VidTS>"+in+"</VidTS>", 1)
+		f, err := ParseForm(name, []byte(data))
+		if err != nil {
+			t.Errorf("VidTS %q: %v", in, err)
+			continue
+		}
+		if f.VidTS != want {
+			t.Errorf("VidTS %q = %d, want %d", in, f.VidTS, want)
+		}
+	}
+	for _, in := range []string{"0", "7", "-1", "Грузовик", "1.0"} {
+		data := strings.Replace(utf8Form, "</Country>", "</Country><VidTS>"+in+"</VidTS>", 1)
+		_, err := ParseForm(name, []byte(data))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "Vehicle/VidTS" {
+			t.Errorf("VidTS %q: error %v, want a FieldError for Vehicle/VidTS", in, err)
+		}
+	}
+	f := fullForm()
+	if data := mustEncode(t, f); !bytes.Contains(data, []byte("<VidTS>2</VidTS>")) {
+		t.Errorf("encoded form lacks <VidTS>2</VidTS>:\n%s", data)
+	}
+	f.VidTS = 0
+	if data := mustEncode(t, f); !bytes.Contains(data, []byte("<VidTS></VidTS>")) {
+		t.Errorf("an unfilled VidTS is not an empty element:\n%s", data)
+	}
+	f.VidTS = 9
+	var fe *FieldError
+	if _, err := EncodeForm(f); !errors.As(err, &fe) || fe.Field != "Vehicle/VidTS" {
+		t.Errorf("EncodeForm of VidTS 9: %v, want a FieldError for Vehicle/VidTS", err)
 	}
 }
 

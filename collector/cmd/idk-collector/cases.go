@@ -142,23 +142,37 @@ func (c apiClient) do(method, path string, body, out any) error {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	b, _, err := c.send(method, path, rd, 15*time.Second, 1<<24)
 	if err != nil {
 		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// send makes one authenticated request and returns the answer's body (up
+// to limit bytes) and header; an answer of 300 or more is an error that
+// carries the body, the server's words.
+func (c apiClient) send(method, path string, body io.Reader, timeout time.Duration, limit int64) ([]byte, http.Header, error) {
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if c.corrections != "" {
 		req.Header.Set(cases.CorrectionsHeader, c.corrections)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
-		return fmt.Errorf("is the collector running? %w", err)
+		return nil, nil, fmt.Errorf("is the collector running? %w", err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<24))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	return json.Unmarshal(b, out)
+	if resp.StatusCode >= 300 {
+		return nil, nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, resp.Header, nil
 }

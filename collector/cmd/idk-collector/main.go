@@ -6,6 +6,7 @@
 //	idk-collector case <kind> -num-idk N ...    report an inspection event
 //	idk-collector breach <list|reason> ...      breaches of the 15/15/30-minute rules
 //	idk-collector check -config collector.toml  verify every stored file against the index
+//	idk-collector report <daily|versions|incomplete|publish|entry|counts> ...   the daily ИДК report
 package main
 
 import (
@@ -35,6 +36,7 @@ import (
 	"idk/collector/pki"
 	"idk/collector/pki/pkicmd"
 	"idk/collector/registry"
+	"idk/collector/report"
 	"idk/collector/server"
 	"idk/collector/store"
 	"idk/internal/clock"
@@ -53,6 +55,8 @@ func main() {
 			os.Exit(checkCommand(os.Args[2:], os.Stdout, os.Stderr))
 		case "case", "breach":
 			os.Exit(caseCommand(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
+		case "report":
+			os.Exit(reportCommand(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	cfgPath := flag.String("config", "collector.toml", "configuration file")
@@ -140,9 +144,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	checker := integrity.New(log.With("part", "integrity"), index)
 	journal := availability.NewJournal(tracker)
 	feed := cases.NewFeed(engine, log.With("part", "cases"))
+	scans := report.NewScanJournal(loc)
+	scans.Use(index)
 	events := ingest.New(ingest.Config{
 		Log:       index,
-		Consumers: map[string]ingest.Consumer{"availability": journal, "integrity": checker, "cases": feed},
+		Consumers: map[string]ingest.Consumer{"availability": journal, "integrity": checker, "cases": feed, "report.scans": scans},
 		Followers: []ingest.Follower{journal, feed},
 		Logger:    log.With("part", "ingest"),
 	})
@@ -154,6 +160,30 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Error("deadline check failed", "err", err)
 		}
 	})
+	roster, err := report.OpenRoster(cfg.Report.Roster, clk)
+	if err != nil {
+		return err
+	}
+	entries := report.NewEntries(index, scans, loc, clk)
+	builder := report.NewBuilder(report.Sources{Index: index, Scans: scans, Entries: entries, Cases: engine, Roster: roster, Location: loc, Clock: clk})
+	archive, err := report.OpenArchive(cfg.Report.Dir, builder, clk, log.With("part", "report"))
+	if err != nil {
+		return err
+	}
+	// The customs bodies reported on are those of the enrolled ИДК.
+	offices := func() []string {
+		o, err := agents.Offices()
+		if err != nil {
+			log.Error("agent registry unreadable; the last good one stays in force", "file", regPath, "err", err)
+		}
+		return o
+	}
+	go (&report.Schedule{Archive: archive, At: cfg.Report.PublishAt, Offices: offices}).Run(ctx)
+	reports := http.NewServeMux()
+	reports.Handle("/api/v1/reports/daily", &report.DailyHandler{Archive: archive, Builder: builder, Offices: offices})
+	reports.Handle("/api/v1/reports/daily/", &report.DailyHandler{Archive: archive, Builder: builder, Offices: offices})
+	reports.Handle("/api/v1/reports/", entries.Handler())
+
 	token, err := loadOrCreateToken("api.token_file", cfg.API.TokenFile)
 	if err != nil {
 		return err
@@ -243,7 +273,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// connections (idle ones make room for new ones), so the agents'
 		// port keeps its file descriptors.
 		hs := &http.Server{
-			Handler:           api.Handler(st, reg, tracker.Handler(), cases.Corrections(engine.Handler(), correctionsToken), token, metricsToken),
+			Handler:           api.Handler(st, reg, tracker.Handler(), cases.Corrections(engine.Handler(), correctionsToken), reports, token, metricsToken),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      5 * time.Minute,

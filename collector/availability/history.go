@@ -1,0 +1,121 @@
+package availability
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"idk/collector/ingest"
+	"idk/collector/registry"
+	"idk/protocol/idkpb"
+)
+
+// Span is an interval of time, [Start, End).
+type Span struct {
+	Start, End time.Time
+}
+
+// DayRow is one of table 3's availability rows with the spans, within
+// the row's day, in which the ИДК was working (WORKING or WAITING) at the
+// row's site: the only time TIME_WAIT may count. Adjacent working and
+// waiting intervals are one span.
+type DayRow struct {
+	Row     Row
+	Working []Span
+	// Zero marks the rule 18 row of a day the ИДК was not operated: its
+	// fields must stay 0 whatever else the report would add to them.
+	Zero bool
+}
+
+// DayRows computes table 3's availability rows (the location and time
+// sections) of every ИДК the journal knows, for the calendar day starting
+// at day (midnight in loc), from the stored changes: the last change
+// before the day and the day's changes. Also returns, per row, the spans
+// the ИДК was working (WORKING or WAITING states) at that row's site, for
+// TIME_WAIT.
+//
+// It reads two key ranges per ИДК, whatever the day and however long the
+// history, so it serves any past day, also one the Tracker no longer
+// keeps. The rows are in NUM_IDK order, then in the order Rows gives an
+// ИДК's places. An ИДК with no change stored before the day's end was not
+// yet known to the collector that day and gets no row; any other gets the
+// rule 18 row for a day it was not operated. The identity used is the one
+// the ИДК's latest change came with, as in the Tracker; where the ИДК
+// stood comes from the changes' sites, which the agent sends with every
+// change, so the last change before the day says where the day began.
+func DayRows(v ingest.Viewer, day time.Time, loc *time.Location, now time.Time) ([]DayRow, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	from, to := dayBounds(day, loc)
+	var out []DayRow
+	err := v.View(func(tx ingest.Tx) error {
+		var devs []*idkpb.Device
+		err := tx.Scan(bucketDevices, nil, nil, false, func(k, v []byte) error {
+			d := &idkpb.Device{}
+			if err := proto.Unmarshal(v, d); err != nil {
+				return fmt.Errorf("device %s: %w", k, err)
+			}
+			devs = append(devs, d)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range devs {
+			changes, err := dayChanges(tx, d.NumIdk, from, to)
+			if err != nil {
+				return fmt.Errorf("changes of %s: %w", d.NumIdk, err)
+			}
+			if len(changes) == 0 {
+				continue
+			}
+			out = append(out, dayRows(registry.DeviceFromProto(d), changes, from, loc, now)...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("availability: rows of %s: %w", from.Format("02.01.2006"), err)
+	}
+	return out, nil
+}
+
+// dayChanges reads numIDK's changes that decide the day [from, to): the
+// last one before from, which says what state and site the day began in,
+// and those in the day. Later changes are not needed: the day's last
+// interval is cut at to anyway.
+func dayChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, error) {
+	decode := func(k, v []byte) (Change, error) {
+		sc := &idkpb.StateChange{}
+		if err := proto.Unmarshal(v, sc); err != nil {
+			return Change{}, fmt.Errorf("decode %x: %w", k, err)
+		}
+		return ChangeFromProto(keyTime(k), sc), nil
+	}
+	var out []Change
+	prefix, start, end := []byte(numIDK+"/"), timeKey(numIDK, from), timeKey(numIDK, to)
+	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
+		c, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		return errEnough
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
+	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
+		c, err := decode(k, v)
+		if err == nil {
+			out = append(out, c)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

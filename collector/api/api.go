@@ -18,14 +18,16 @@ import (
 // Handler returns the HTTP handler. availability serves the device time
 // accounting (table 3) and incidents under /api/v1/availability and
 // /api/v1/incidents; cases serves inspection cases and breaches (table 4)
-// under /api/v1/cases and /api/v1/breaches; reports serves the daily
-// report and the officers' entries under /api/v1/reports. Everything under /api/ needs
+// under /api/v1/cases and /api/v1/breaches; reports serves the reports
+// and the officers' entries under /api/v1/reports, and the re-analysis of
+// images under /api/v1/reanalysis. Everything under /api/ needs
 // the bearer token (an empty token turns the check off, for tests);
 // /metrics needs metricsToken when one is set (Prometheus sends it with
 // authorization.credentials_file); /healthz stays open for load balancers.
 func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases, reports http.Handler, token, metricsToken string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/reports/", reports)
+	mux.Handle("/api/v1/reanalysis/", reports)
 	mux.Handle("/api/v1/availability", availability)
 	mux.Handle("/api/v1/incidents", availability)
 	mux.Handle("/api/v1/incidents/", availability)

@@ -14,13 +14,23 @@ import (
 
 // Config is the collector's configuration. See deploy/collector.toml.
 type Config struct {
-	API    API    `toml:"api"`
-	Listen Listen `toml:"listen"`
-	TLS    TLS    `toml:"tls"`
-	Store  Store  `toml:"store"`
-	Cases  Cases  `toml:"cases"`
-	Report Report `toml:"report"`
-	Log    Log    `toml:"log"`
+	API        API        `toml:"api"`
+	Listen     Listen     `toml:"listen"`
+	TLS        TLS        `toml:"tls"`
+	Store      Store      `toml:"store"`
+	Cases      Cases      `toml:"cases"`
+	Report     Report     `toml:"report"`
+	Reanalysis Reanalysis `toml:"reanalysis"`
+	Log        Log        `toml:"log"`
+}
+
+// Reanalysis sets where re-analysed images are laid out (item 11).
+type Reanalysis struct {
+	// Root is the folder of the РТУ's information resource under which
+	// «Повторный анализ информации с ИДК/<code>/<YYYYMMDD>/» is made. On
+	// the file system of store.root the images are hard links to the
+	// stored files; elsewhere they are copies.
+	Root string `toml:"root"`
 }
 
 // Report sets where the daily reports are kept and when they are made.
@@ -102,13 +112,14 @@ type Log = logging.Config
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		API:    API{TokenFile: "api.token", CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
-		Listen: Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
-		TLS:    TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
-		Store:  Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
-		Cases:  Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
-		Report: Report{Dir: "reports", PublishAt: 30 * time.Minute, Roster: "roster.toml"},
-		Log:    Log{Level: "info", Format: "text"},
+		API:        API{TokenFile: "api.token", CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
+		Listen:     Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
+		TLS:        TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
+		Store:      Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
+		Cases:      Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
+		Report:     Report{Dir: "reports", PublishAt: 30 * time.Minute, Roster: "roster.toml"},
+		Reanalysis: Reanalysis{Root: "reanalysis"},
+		Log:        Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -119,7 +130,7 @@ func Load(path string) (Config, error) {
 	if err := tomlfile.Decode(path, &c); err != nil {
 		return c, err
 	}
-	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster)
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster, &c.Reanalysis.Root)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,8 @@ type Archive struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	mu sync.Mutex // one publication at a time: version numbers are given in order
+	mu    sync.Mutex // one publication at a time: version numbers are given in order
+	since time.Time  // when this archive was first opened (Since)
 }
 
 // Version is one published file of a day's report.
@@ -64,8 +66,30 @@ func OpenArchive(dir string, b *Builder, clk clock.Clock, log *slog.Logger) (*Ar
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Archive{dir: dir, b: b, clock: clock.Or(clk), log: log}, nil
+	a := &Archive{dir: dir, b: b, clock: clock.Or(clk), log: log}
+	// The first start is kept, so that a deadline of a month before it is
+	// not demanded, and a restart does not forget one that is owed.
+	started := filepath.Join(dir, "started")
+	data, err := os.ReadFile(started)
+	switch {
+	case err == nil:
+		if a.since, err = time.Parse(time.RFC3339, strings.TrimSpace(string(data))); err != nil {
+			return nil, fmt.Errorf("report archive: %s: %w", started, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		a.since = a.clock.Now()
+		if err := atomicfile.WriteFile(started, []byte(a.since.Format(time.RFC3339)+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("report archive: %w", err)
+	}
+	return a, nil
 }
+
+// Since is when the archive was first opened: the collector's first start
+// with reports.
+func (a *Archive) Since() time.Time { return a.since }
 
 func (a *Archive) dayDir(kodTO string, day time.Time) string {
 	return filepath.Join(a.dir, "daily", kodTO, day.Format("2006-01"))
@@ -91,7 +115,12 @@ func (a *Archive) Versions(kodTO string, day time.Time) ([]Version, error) {
 }
 
 func (a *Archive) versions(kodTO string, day time.Time) ([]Version, error) {
-	data, err := os.ReadFile(a.manifest(kodTO, day))
+	return readManifest(a.manifest(kodTO, day))
+}
+
+// readManifest reads a list of versions; a missing file is none.
+func readManifest(path string) ([]Version, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -100,7 +129,7 @@ func (a *Archive) versions(kodTO string, day time.Time) ([]Version, error) {
 	}
 	var vs []Version
 	if err := json.Unmarshal(data, &vs); err != nil {
-		return nil, fmt.Errorf("report archive: %s: %w", a.manifest(kodTO, day), err)
+		return nil, fmt.Errorf("report archive: %s: %w", path, err)
 	}
 	return vs, nil
 }
@@ -116,14 +145,20 @@ func (a *Archive) Open(kodTO string, day time.Time, n int) (*os.File, Version, e
 	if err != nil {
 		return nil, Version{}, err
 	}
+	return openVersion(a.dayDir(kodTO, day), vs, n, kodTO+" "+FormatDate(day))
+}
+
+// openVersion opens version n (0: the latest) of vs, the versions kept in
+// dir; what names the report in the error for one not published.
+func openVersion(dir string, vs []Version, n int, what string) (*os.File, Version, error) {
 	if len(vs) == 0 || n < 0 || n > len(vs) {
-		return nil, Version{}, fmt.Errorf("%s %s version %d: %w", kodTO, FormatDate(day), n, ErrNotPublished)
+		return nil, Version{}, fmt.Errorf("%s version %d: %w", what, n, ErrNotPublished)
 	}
 	v := vs[len(vs)-1]
 	if n > 0 {
 		v = vs[n-1]
 	}
-	f, err := os.Open(filepath.Join(a.dayDir(kodTO, day), v.File))
+	f, err := os.Open(filepath.Join(dir, v.File))
 	if err != nil {
 		return nil, Version{}, fmt.Errorf("report archive: %w", err)
 	}
@@ -151,7 +186,24 @@ func (a *Archive) Publish(kodTO string, day time.Time, by, reason string) (v Ver
 	if err != nil {
 		return Version{}, false, err
 	}
-	dir := a.dayDir(kodTO, day)
+	v, created, err = a.keepVersion(a.dayDir(kodTO, day), day.Format("2006-01-02"), vs, func(w io.Writer) ([]byte, int, error) {
+		err := d.WriteXLSX(w)
+		return d.Digest, len(d.Incomplete), err
+	}, by, reason)
+	if err != nil || !created {
+		return v, created, err
+	}
+	a.log.Info("daily report published", "kod_to", kodTO, "date", FormatDate(day), "version", v.Version, "by", by,
+		"bytes", v.Size, "incomplete_rows", v.Incomplete)
+	return v, true, nil
+}
+
+// keepVersion writes a file with write into dir as stem.v<N>.xlsx, N the
+// version after vs, and adds it to the manifest stem.json, unless the
+// digest write returns equals the latest version's. It is the daily
+// Publish's procedure, written once more so as not to change Publish
+// while others work on it; Publish can call it.
+func (a *Archive) keepVersion(dir, stem string, vs []Version, write func(io.Writer) (digest []byte, incomplete int, err error), by, reason string) (Version, bool, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Version{}, false, fmt.Errorf("report archive: %w", err)
 	}
@@ -167,10 +219,11 @@ func (a *Archive) Publish(kodTO string, day time.Time, by, reason string) (v Ver
 	}()
 	fileHash := sha256.New()
 	counter := &countingWriter{w: io.MultiWriter(tmp, fileHash)}
-	if err := d.WriteXLSX(counter); err != nil {
+	sum, incomplete, err := write(counter)
+	if err != nil {
 		return Version{}, false, err
 	}
-	digest := hex.EncodeToString(d.Digest)
+	digest := hex.EncodeToString(sum)
 	if n := len(vs); n > 0 && vs[n-1].Digest == digest {
 		return vs[n-1], false, nil
 	}
@@ -180,7 +233,7 @@ func (a *Archive) Publish(kodTO string, day time.Time, by, reason string) (v Ver
 	if err := tmp.Close(); err != nil {
 		return Version{}, false, fmt.Errorf("report archive: %w", err)
 	}
-	v = Version{
+	v := Version{
 		Version:    len(vs) + 1,
 		Published:  a.clock.Now(),
 		Size:       counter.n,
@@ -188,9 +241,9 @@ func (a *Archive) Publish(kodTO string, day time.Time, by, reason string) (v Ver
 		Digest:     digest,
 		By:         by,
 		Reason:     reason,
-		Incomplete: len(d.Incomplete),
+		Incomplete: incomplete,
 	}
-	v.File = fmt.Sprintf("%s.v%d.xlsx", day.Format("2006-01-02"), v.Version)
+	v.File = fmt.Sprintf("%s.v%d.xlsx", stem, v.Version)
 	// A file of this name can only be left by a publication that crashed
 	// before its manifest was written: it was never published.
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, v.File)); err != nil {
@@ -204,11 +257,9 @@ func (a *Archive) Publish(kodTO string, day time.Time, by, reason string) (v Ver
 	if err != nil {
 		return Version{}, false, err
 	}
-	if err := atomicfile.WriteFile(a.manifest(kodTO, day), append(data, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, stem+".json"), append(data, '\n'), 0o644); err != nil {
 		return Version{}, false, err
 	}
-	a.log.Info("daily report published", "kod_to", kodTO, "date", FormatDate(day), "version", v.Version, "by", by,
-		"bytes", v.Size, "incomplete_rows", v.Incomplete)
 	return v, true, nil
 }
 

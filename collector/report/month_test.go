@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -16,15 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"idk/collector/availability"
-	"idk/collector/cases"
-	"idk/collector/ingest"
-	"idk/collector/registry"
 	"idk/collector/report"
-	"idk/collector/store"
-	"idk/protocol/idkpb"
 	"idk/simulator/month"
-	"idk/simulator/simclock"
 )
 
 // monthSeed is the simulated month's seed: the same seed, the same month.
@@ -55,142 +44,14 @@ var monthReadAll = flag.Bool("month.readall", true, "TestMonth: read every daily
 // the files of the 1st, the 15th and the last day of each office, which
 // hold every row of the month, and compares the others as written).
 func TestMonth(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a month of five ИДК")
-	}
-	began := time.Now()
-	loc := time.FixedZone("MSK", 3*3600)
-	m := month.Generate(monthSeed, time.Date(2026, time.November, 1, 0, 0, 0, 0, loc), loc)
-	clk := simclock.New(m.Start.Add(-time.Hour))
-	dir := scratchDir(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	st, err := store.Open(filepath.Join(dir, "store"), store.Options{Location: loc, Clock: clk, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	index := ingest.FromStore(st)
-	engine, err := cases.Open(filepath.Join(dir, "cases.db"), loc, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
-	journal := availability.NewJournal(availability.NewTracker(loc, clk))
-	feed := cases.NewFeed(engine, quiet)
-	scans := report.NewScanJournal(loc)
-	scans.Use(index)
-	events := ingest.New(ingest.Config{Log: index, Logger: quiet,
-		Consumers: map[string]ingest.Consumer{"availability": journal, "cases": feed, "report.scans": scans},
-		Followers: []ingest.Follower{journal, feed}})
-	if err := events.Load(); err != nil {
-		t.Fatal(err)
-	}
-	roster, err := report.OpenRoster(writeRoster(t, dir, m.Roster), clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries := report.NewEntries(index, scans, loc, clk)
-
-	// The agents' hellos.
-	for _, d := range m.Devices {
-		if err := st.PutDevice(d.Hello); err != nil {
-			t.Fatal(err)
-		}
-		if err := engine.SetDevice(registry.DeviceFromProto(d.Hello)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The agents' clocks are right: the collector's correction is none.
-	correct := func(ns int64) time.Time { return time.Unix(0, ns).In(loc) }
-	lastTick := clk.Now()
-	deadlines := m.Deadlines
-	for _, a := range m.Actions {
-		// The collector ticks every second: a breach is recorded the
-		// second after its deadline, and a breach withdrawn while it
-		// runs keeps the time it had then. Tick there.
-		for len(deadlines) > 0 && !deadlines[0].Add(time.Second).After(a.At) {
-			if d := deadlines[0].Add(time.Second).Sub(clk.Now()); d > 0 {
-				clk.Advance(d)
-			}
-			if err := engine.Tick(); err != nil {
-				t.Fatal(err)
-			}
-			deadlines = deadlines[1:]
-		}
-		if d := a.At.Sub(clk.Now()); d > 0 {
-			clk.Advance(d)
-		}
-		// The collector ticks the engine every second; every quarter of
-		// an hour is as good here (and a month of seconds too slow): a
-		// breach is dated by its deadline whenever it is seen, and its
-		// row shows the final duration once the end is reported.
-		if clk.Now().Sub(lastTick) >= 15*time.Minute {
-			if err := engine.Tick(); err != nil {
-				t.Fatal(err)
-			}
-			lastTick = clk.Now()
-		}
-		switch {
-		case a.Event != nil:
-			if _, err := events.Ingest(a.Device.Hello, a.Device.Epoch, []*idkpb.Event{a.Event}, correct); err != nil {
-				t.Fatalf("%v: ИДК %s event %d: %v", a.At, a.Device.NumIDK(), a.Event.Seq, err)
-			}
-		case a.Case != nil:
-			c := a.Case
-			ev := cases.Event{Kind: cases.Kind(c.Kind), Time: a.At, NumIDK: c.NumIDK, NumSnim: c.NumSnim, Docs: c.Docs,
-				VerScan: cases.ScanKind(c.VerScan), By: c.By, Source: "api"}
-			if r := c.Risk; r != nil {
-				ev.Risk = cases.RiskProfile{KodTeh: r.KodTeh, VidPr: r.VidPr, KodToPr: r.KodToPr, DateReg: r.DateReg, NumPr: r.NumPr, DocType: int(r.DocType)}
-			}
-			if _, err := engine.Add(ev); err != nil {
-				t.Fatalf("%v: %s: %v", a.At, c.Kind, err)
-			}
-		case a.Entry != nil:
-			if _, err := entries.Add(a.Entry.Table, []map[string]string{a.Entry.Row}, a.Entry.By); err != nil {
-				t.Fatalf("%v: table %d entry %v: %v", a.At, a.Entry.Table, a.Entry.Row, err)
-			}
-		case a.Counts != nil:
-			c := report.Counts{}
-			for k, v := range a.Counts.Fields {
-				c[k] = v
-			}
-			if err := entries.SetCounts(a.Counts.NumIDK, a.Counts.Day, c, a.Counts.By); err != nil {
-				t.Fatalf("%v: counts of %s: %v", a.At, a.Counts.NumIDK, err)
-			}
-		}
-	}
-	clk.Advance(m.End.Sub(clk.Now()))
-	if err := engine.Tick(); err != nil {
-		t.Fatal(err)
-	}
-	played := time.Since(began)
-
-	// Item 36: the post gives reasons for the month's breaches.
-	last := m.Start.AddDate(0, 0, m.Days-1)
-	breaches, err := engine.Breaches(m.Start, last)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]string{}
-	for _, r := range breaches {
-		ids[r.NUM_IDK+"/"+r.NUM_SNIM] = r.ID
-	}
-	for _, r := range m.Reasons {
-		id, ok := ids[r.NumIDK+"/"+r.NumSnim]
-		if !ok {
-			t.Errorf("no table 4 row for scan %s of ИДК %s, which the truth says breached", r.NumSnim, r.NumIDK)
-			continue
-		}
-		if err := engine.SetReason(id, r.Reason, r.By); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := theMonth(t)
+	m, played := w.m, w.played
+	began := time.Now().Add(-played)
 
 	// The 60 files, built, written and read back on every core; each is
 	// compared as it comes, and the findings are merged in file order so
 	// that "first in" names the earliest file.
-	b := report.NewBuilder(report.Sources{Index: index, Scans: scans, Entries: entries, Cases: engine, Roster: roster, Location: loc, Clock: clk})
+	b := w.builder
 	type job struct {
 		kodTO    string
 		day      time.Time
@@ -278,34 +139,6 @@ func checkDaily(b *report.Builder, m *month.Month, kodTO string, day time.Time, 
 		found = compareTable(found, kodTO, day, n+1, tbl, wb[tbl.Sheet], want[n+1])
 	}
 	return found, nil
-}
-
-// scratchDir is a directory for the collector's files: in memory when the
-// machine has /dev/shm, since a month is tens of thousands of synced
-// transactions.
-func scratchDir(t *testing.T) string {
-	t.Helper()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		dir, err := os.MkdirTemp("/dev/shm", "idk-month-")
-		if err == nil {
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			return dir
-		}
-	}
-	return t.TempDir()
-}
-
-func writeRoster(t *testing.T, dir string, officers []month.Officer) string {
-	t.Helper()
-	var b strings.Builder
-	for _, o := range officers {
-		fmt.Fprintf(&b, "[[officer]]\nlogin = %q\nfio = %q\nlnp = %q\n\n", o.Login, o.FIO, o.LNP)
-	}
-	path := filepath.Join(dir, "roster.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // rowKeys name a row for the comparison, so that a missing row shows as

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -55,6 +57,20 @@ func FormatDate(t time.Time) string { return t.Format("02.01.2006") }
 // ParseDate reads a DD.MM.YYYY date as midnight in loc.
 func ParseDate(s string, loc *time.Location) (time.Time, error) {
 	return time.ParseInLocation("02.01.2006", s, loc)
+}
+
+// ParseMonth reads a report month, 2026-11 or 11.2026, as midnight of its
+// 1st in loc.
+func ParseMonth(s string, loc *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("month is required (2026-11 or 11.2026)")
+	}
+	for _, layout := range []string{"2006-01", "01.2006"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("month %q: want 2026-11 or 11.2026", s)
 }
 
 // MonthStart is midnight of the first day of day's month in day's zone:

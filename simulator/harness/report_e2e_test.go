@@ -159,6 +159,45 @@ func TestEndToEndDailyReport(t *testing.T) {
 	if wb := sheets(published); len(wb[report.Table5.Sheet]) != 2 || len(wb[report.Table1.Sheet]) != 4 {
 		t.Fatalf("published: table 1 %d rows, table 5 %d rows (with headers)", len(wb[report.Table1.Sheet]), len(wb[report.Table5.Sheet]))
 	}
+
+	// The month so far: the monthly report built now holds the scans; the
+	// item 36 page renders; the re-analysis unit finds the scans.
+	monthArg := time.Now().In(loc).Format("2006-01")
+	monthly := filepath.Join(env.Dir, "monthly.xlsx")
+	cli("monthly", "-month", monthArg, "-fresh", "-o", monthly)
+	if wb := sheets(monthly); len(wb[report.Table1.Sheet]) != 4 {
+		t.Fatalf("monthly: table 1 %d rows with the header, want 4 (sheets %d)", len(wb[report.Table1.Sheet]), len(wb))
+	}
+	page := filepath.Join(env.Dir, "item36.html")
+	cli("item36", "-month", monthArg, "-o", page)
+	if html, err := os.ReadFile(page); err != nil || !strings.Contains(string(html), "<html") {
+		t.Fatalf("item 36 page: %v %.200s", err, html)
+	}
+	cmd = exec.Command(filepath.Join(bin, "idk-collector"), "reanalysis", "scans", "-kod-to", a.KodTO, "-from", date, "-to", date)
+	cmd.Dir = env.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("reanalysis scans: %v\n%s", err, out)
+	}
+	for s := range exp {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("reanalysis scans: %s not listed", s)
+		}
+	}
+
+	// The archive, with the collector stopped: this month is held and
+	// is not removable.
+	coll.Stop()
+	status := exec.Command(filepath.Join(bin, "idk-collector"), "archive", "status", "-config", "collector.toml")
+	status.Dir = env.Dir
+	if out, err := status.CombinedOutput(); err != nil || !strings.Contains(string(out), monthArg) {
+		t.Fatalf("archive status: %v\n%s", err, out)
+	}
+	remove := exec.Command(filepath.Join(bin, "idk-collector"), "archive", "remove", "-month", monthArg, "-by", "ИВАНОВ", "-config", "collector.toml")
+	remove.Dir = env.Dir
+	if out, err := remove.CombinedOutput(); err == nil {
+		t.Fatalf("this month removed: %s", out)
+	}
 }
 
 func columnNames(t *report.Table) []string {

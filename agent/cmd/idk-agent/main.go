@@ -8,6 +8,8 @@
 //	                                      declare a state to the running agent
 //	idk-agent case docs_returned -num-snim N -by NAME [-config agent.toml]
 //	                                      report an inspection step to the running agent
+//	idk-agent archived -before 2026-11-01 [-config agent.toml]
+//	                                      scans safely at the collector, which staff may move (item 32)
 package main
 
 import (
@@ -51,6 +53,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "case" {
 		os.Exit(caseCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "archived" {
+		os.Exit(archivedCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfgPath := flag.String("config", "agent.toml", "configuration file")
 	check := flag.Bool("check", false, "check the configuration and exit")
@@ -189,6 +194,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.Handle("/state", stateHandler(tel))
 		mux.Handle("POST /case", caseHandler(sp, clk, log.With("part", "case")))
+		mux.Handle("GET /archived", archivedHandler(sp, cfg.Scanner.OutputDir, cargoriw.Layout{}))
 		srv := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		start("metrics", func(ctx context.Context) error {
 			go func() { <-ctx.Done(); srv.Close() }()

@@ -6,7 +6,9 @@
 //	idk-collector case <kind> -num-idk N ...    report an inspection event
 //	idk-collector breach <list|reason> ...      breaches of the 15/15/30-minute rules
 //	idk-collector check -config collector.toml  verify every stored file against the index
-//	idk-collector report <daily|versions|incomplete|publish|entry|counts> ...   the daily ИДК report
+//	idk-collector report <daily|monthly|item36|shift|versions|incomplete|publish|entry|counts> ...   the reports
+//	idk-collector reanalysis <scans|leads|record|show|list> ...   re-analysis of images (items 8-11)
+//	idk-collector archive <status|remove> -config collector.toml   the 3-year archive (collector stopped)
 package main
 
 import (
@@ -35,6 +37,7 @@ import (
 	"idk/collector/integrity"
 	"idk/collector/pki"
 	"idk/collector/pki/pkicmd"
+	"idk/collector/reanalysis"
 	"idk/collector/registry"
 	"idk/collector/report"
 	"idk/collector/server"
@@ -57,6 +60,10 @@ func main() {
 			os.Exit(caseCommand(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
 		case "report":
 			os.Exit(reportCommand(os.Args[2:], os.Stdout, os.Stderr))
+		case "reanalysis":
+			os.Exit(reanalysisCommand(os.Args[2:], os.Stdout, os.Stderr))
+		case "archive":
+			os.Exit(archiveCommand(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	cfgPath := flag.String("config", "collector.toml", "configuration file")
@@ -179,10 +186,29 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return o
 	}
 	go (&report.Schedule{Archive: archive, At: cfg.Report.PublishAt, Offices: offices}).Run(ctx)
+	go (&report.MonthlySchedule{Archive: archive, At: cfg.Report.PublishAt + 15*time.Minute, Offices: offices}).Run(ctx)
+	rean, err := reanalysis.New(reanalysis.Config{
+		Root: cfg.Reanalysis.Root, StoreRoot: st.Root(), Files: st, Events: st,
+		Scans:   reanalysis.JournalScans{Journal: scans, Index: index, Facts: engine},
+		Entries: entries, DB: index, Location: loc, Clock: clk, Log: log.With("part", "reanalysis"),
+	})
+	if err != nil {
+		return err
+	}
 	reports := http.NewServeMux()
-	reports.Handle("/api/v1/reports/daily", &report.DailyHandler{Archive: archive, Builder: builder, Offices: offices})
-	reports.Handle("/api/v1/reports/daily/", &report.DailyHandler{Archive: archive, Builder: builder, Offices: offices})
+	daily := &report.DailyHandler{Archive: archive, Builder: builder, Offices: offices}
+	monthly := &report.MonthlyHandler{Archive: archive, Builder: builder, Offices: offices}
+	reports.Handle("/api/v1/reports/daily", daily)
+	reports.Handle("/api/v1/reports/daily/", daily)
+	reports.Handle("/api/v1/reports/monthly", monthly)
+	reports.Handle("/api/v1/reports/monthly/", monthly)
+	item36 := &report.Item36Handler{Cases: engine, Location: loc, Offices: offices, Clock: clk}
+	reports.Handle("/api/v1/reports/item36", item36)
+	reports.Handle("/api/v1/reports/item36/", item36)
+	reports.Handle("/api/v1/reports/shift", &report.ShiftHandler{Index: index, Scans: scans})
+	reports.Handle("/api/v1/reports/relocations", &report.RelocationHandler{Index: index, Location: loc})
 	reports.Handle("/api/v1/reports/", entries.Handler())
+	reports.Handle("/api/v1/reanalysis/", rean.Handler())
 
 	token, err := loadOrCreateToken("api.token_file", cfg.API.TokenFile)
 	if err != nil {
@@ -195,6 +221,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(), checker, engine.Collector(),
+		archive.MonthlyCollector(offices, archive.Since()),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idk_collector_index_recovered",
 			Help: "1 if the index was damaged at start, moved aside and rebuilt from the scan folders.",

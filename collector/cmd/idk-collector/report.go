@@ -21,9 +21,12 @@ import (
 //	idk-collector report publish -date 2026-11-27 [-kod-to K] -by NAME [-reason TEXT]
 //	idk-collector report entry -table 2 -f rows.json -by NAME      (tables 2, 5, 6)
 //	idk-collector report counts -num-idk N -date D -by NAME OKO_GRU_IM=12 ...
+//	idk-collector report monthly -month 2026-11 -o FILE.xlsx              (item 37, the region)
+//	idk-collector report item36 -month 2026-11 [-kod-to K] -o FILE.xlsx|.html   (item 36, per post)
+//	idk-collector report item36 decide -case ID -objective=true|false -by NAME
 func reportCommand(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: idk-collector report <daily|versions|incomplete|publish|entry|counts> [flags]")
+		fmt.Fprintln(stderr, "usage: idk-collector report <daily|monthly|item36|versions|incomplete|publish|entry|counts> [flags]")
 		return 2
 	}
 	switch args[0] {
@@ -31,9 +34,13 @@ func reportCommand(args []string, stdout, stderr io.Writer) int {
 		return reportEntryCommand(args[1:], stdout, stderr)
 	case "counts":
 		return reportCountsCommand(args[1:], stdout, stderr)
+	case "monthly":
+		return reportMonthlyCommand(args[1:], stdout, stderr)
+	case "item36":
+		return reportItem36Command(args[1:], stdout, stderr)
 	case "daily", "versions", "incomplete", "publish":
 	default:
-		fmt.Fprintf(stderr, "idk-collector report: unknown command %q: want daily, versions, incomplete, publish, entry or counts\n", args[0])
+		fmt.Fprintf(stderr, "idk-collector report: unknown command %q: want daily, monthly, item36, versions, incomplete, publish, entry or counts\n", args[0])
 		return 2
 	}
 	verb := args[0]

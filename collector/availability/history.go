@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"idk/collector/ingest"
 	"idk/collector/registry"
-	"idk/protocol/idkpb"
 )
 
 // Span is an interval of time, [Start, End).
@@ -52,15 +49,7 @@ func DayRows(v ingest.Viewer, day time.Time, loc *time.Location, now time.Time) 
 	from, to := dayBounds(day, loc)
 	var out []DayRow
 	err := v.View(func(tx ingest.Tx) error {
-		var devs []*idkpb.Device
-		err := tx.Scan(bucketDevices, nil, nil, false, func(k, v []byte) error {
-			d := &idkpb.Device{}
-			if err := proto.Unmarshal(v, d); err != nil {
-				return fmt.Errorf("device %s: %w", k, err)
-			}
-			devs = append(devs, d)
-			return nil
-		})
+		devs, err := journalDevices(tx)
 		if err != nil {
 			return err
 		}
@@ -87,17 +76,10 @@ func DayRows(v ingest.Viewer, day time.Time, loc *time.Location, now time.Time) 
 // and those in the day. Later changes are not needed: the day's last
 // interval is cut at to anyway.
 func dayChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, error) {
-	decode := func(k, v []byte) (Change, error) {
-		sc := &idkpb.StateChange{}
-		if err := proto.Unmarshal(v, sc); err != nil {
-			return Change{}, fmt.Errorf("decode %x: %w", k, err)
-		}
-		return ChangeFromProto(keyTime(k), sc), nil
-	}
 	var out []Change
 	prefix, start, end := []byte(numIDK+"/"), timeKey(numIDK, from), timeKey(numIDK, to)
 	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
-		c, err := decode(k, v)
+		c, err := decodeChange(k, v)
 		if err != nil {
 			return err
 		}
@@ -108,7 +90,7 @@ func dayChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, erro
 		return nil, err
 	}
 	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
-		c, err := decode(k, v)
+		c, err := decodeChange(k, v)
 		if err == nil {
 			out = append(out, c)
 		}

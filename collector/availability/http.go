@@ -23,15 +23,21 @@ const maxAckBody = 64 << 10
 //	     incidents, every ИДК if num_idk is empty
 //	POST /api/v1/incidents/ack   {"num_idk": "...", "id": "...", "by": "..."}
 //	     acknowledges an incident and answers with it
+//	POST /api/v1/incidents/{id}/report   {"num_idk": "...", "step": "...", "by": "..."}
+//	     records a reporting step (request, head, its_ods) of the incident
+//	     and answers {"recorded": bool, "message": "...", "incident": {...}}:
+//	     recorded is false when the step had been reported already, and the
+//	     first report stands
 //
 // A bad request (a malformed, future or no longer kept date; an unknown or
-// repeated parameter; a body field missing) is answered 400 with a message
-// naming the parameter; an unknown ИДК or incident 404.
+// repeated parameter; a body field missing; an unknown step) is answered
+// 400 with a message naming the parameter; an unknown ИДК or incident 404.
 func (t *Tracker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/availability", t.serveAvailability)
 	mux.HandleFunc("GET /api/v1/incidents", t.serveIncidents)
 	mux.HandleFunc("POST /api/v1/incidents/ack", t.serveAck)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/report", t.serveReport)
 	return mux
 }
 
@@ -132,6 +138,62 @@ func (t *Tracker) serveAck(w http.ResponseWriter, r *http.Request) {
 	}
 	// Acked, then dropped from memory in between: the ack itself stands.
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// reportRequest is the body of POST /api/v1/incidents/{id}/report.
+type reportRequest struct {
+	NumIDK string `json:"num_idk"`
+	Step   string `json:"step"`
+	By     string `json:"by"`
+}
+
+// reportAnswer is the answer to a reporting step.
+type reportAnswer struct {
+	Recorded bool      `json:"recorded"`
+	Message  string    `json:"message"`
+	Incident *Incident `json:"incident"` // null if dropped from memory meanwhile
+}
+
+func (t *Tracker) serveReport(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req reportRequest
+	if !httpjson.Decode(w, r, &req, maxAckBody, `{"num_idk", "step", "by"}`) {
+		return
+	}
+	for _, f := range []struct{ name, value string }{{"num_idk", req.NumIDK}, {"step", req.Step}, {"by", req.By}} {
+		if strings.TrimSpace(f.value) == "" {
+			http.Error(w, fmt.Sprintf("missing %s in body", f.name), http.StatusBadRequest)
+			return
+		}
+	}
+	if !knownStep(req.Step) {
+		http.Error(w, fmt.Sprintf("unknown step %q: want one of %s", req.Step, stepNames()), http.StatusBadRequest)
+		return
+	}
+	if _, ok := t.selectDevices(w, req.NumIDK); !ok {
+		return
+	}
+	rep, recorded, err := t.Report(req.NumIDK, id, req.Step, req.By)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, ErrUnknownIncident) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	ans := reportAnswer{Recorded: true, Message: fmt.Sprintf("step %s recorded", req.Step)}
+	if !recorded {
+		ans = reportAnswer{Message: fmt.Sprintf("step %s was already reported by %s at %s; the first report stands",
+			req.Step, rep.By, rep.At.In(t.loc).Format(time.RFC3339))}
+	}
+	for _, inc := range t.Incidents(req.NumIDK) {
+		if inc.ID == id {
+			ans.Incident = &inc
+			break
+		}
+	}
+	httpjson.Write(w, ans)
 }
 
 // selectDevices is every known ИДК for an empty num, else num if known.

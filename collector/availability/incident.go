@@ -13,7 +13,7 @@ import (
 // ИДК could not be used (TIME_NEPAB).
 const Category = "неработоспособность ИДК"
 
-// ErrUnknownIncident is returned (wrapped) by Ack for an incident the
+// ErrUnknownIncident is returned (wrapped) by Ack and Report for an incident the
 // tracker does not know.
 var ErrUnknownIncident = errors.New("unknown incident")
 
@@ -33,7 +33,8 @@ func CauseName(c idkpb.InoperableCause) string {
 
 // Incident is one interval in which the ИДК was inoperable, recorded the
 // way the ICT incident rules record an incident: start, end, duration,
-// cause and category, plus who acknowledged it.
+// cause and category, plus who acknowledged it and which reporting steps
+// were done.
 type Incident struct {
 	ID        string    // NUM_IDK and start time; stable across restarts
 	NumIDK    string    // NUM_IDK
@@ -49,6 +50,8 @@ type Incident struct {
 	Acked     bool
 	AckedBy   string
 	AckedAt   time.Time
+	// Reports are the reporting steps done (ReportSteps), by step name.
+	Reports map[string]StepReport
 }
 
 // Open reports whether the ИДК is still inoperable.
@@ -75,6 +78,7 @@ func (i Incident) MarshalJSON() ([]byte, error) {
 		Acked           bool       `json:"acked"`
 		AckedBy         string     `json:"acked_by,omitempty"`
 		AckedAt         *time.Time `json:"acked_at"`
+		Steps           any        `json:"steps"`
 	}
 	return json.Marshal(out{
 		ID:              i.ID,
@@ -93,6 +97,7 @@ func (i Incident) MarshalJSON() ([]byte, error) {
 		Acked:           i.Acked,
 		AckedBy:         i.AckedBy,
 		AckedAt:         timePtr(i.AckedAt),
+		Steps:           stepsJSON(i),
 	})
 }
 
@@ -117,11 +122,14 @@ type Ack struct {
 	At     time.Time `json:"at"`
 }
 
-// AckStore keeps acks across collector restarts. SaveAck must be durable
-// when it returns: the ack is only shown after it.
+// AckStore keeps acks and reporting steps across collector restarts.
+// SaveAck and SaveStep must be durable when they return: the ack or step
+// is only shown after it.
 type AckStore interface {
 	SaveAck(numIDK, id, by string, at time.Time) error
 	LoadAcks() ([]Ack, error)
+	SaveStep(numIDK, id, step, by string, at time.Time) error
+	LoadSteps() ([]StepReport, error)
 }
 
 // incidents finds the inoperable intervals of a timeline. Consecutive

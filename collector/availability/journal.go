@@ -89,14 +89,18 @@ func (j *Journal) Follow(dev *idkpb.Device, _ uint64, evs []*idkpb.Event) {
 
 var errEnough = errors.New("enough")
 
-// Load puts into the tracker, for each ИДК, what it would hold had it run
-// all along: the changes of the last Retention, the last change before
-// them (the state at the window's start) with the run of INOPERABLE
-// changes it belongs to (so an incident keeps its start and ID), and
-// whether anything older exists. Two range scans per ИДК: the cost does
-// not grow with history.
-func (j *Journal) Load(tx ingest.Tx) error {
-	cutoff := j.t.clock.Now().Add(-Retention)
+// decodeChange decodes a stored change, whose time is in its key.
+func decodeChange(k, v []byte) (Change, error) {
+	sc := &idkpb.StateChange{}
+	if err := proto.Unmarshal(v, sc); err != nil {
+		return Change{}, fmt.Errorf("decode %x: %w", k, err)
+	}
+	return ChangeFromProto(keyTime(k), sc), nil
+}
+
+// journalDevices reads the identity of every ИДК the journal has a change
+// of.
+func journalDevices(tx ingest.Tx) ([]*idkpb.Device, error) {
 	var devs []*idkpb.Device
 	err := tx.Scan(bucketDevices, nil, nil, false, func(k, v []byte) error {
 		d := &idkpb.Device{}
@@ -106,6 +110,18 @@ func (j *Journal) Load(tx ingest.Tx) error {
 		devs = append(devs, d)
 		return nil
 	})
+	return devs, err
+}
+
+// Load puts into the tracker, for each ИДК, what it would hold had it run
+// all along: the changes of the last Retention, the last change before
+// them (the state at the window's start) with the run of INOPERABLE
+// changes it belongs to (so an incident keeps its start and ID), and
+// whether anything older exists. Two range scans per ИДК: the cost does
+// not grow with history.
+func (j *Journal) Load(tx ingest.Tx) error {
+	cutoff := j.t.clock.Now().Add(-Retention)
+	devs, err := journalDevices(tx)
 	if err != nil {
 		return err
 	}

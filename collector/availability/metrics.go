@@ -17,7 +17,7 @@ type metricsCollector struct {
 	// than the console.
 	withPosition bool
 
-	state, today, lat, lon, open, unacked *prometheus.Desc
+	state, today, lat, lon, open, unacked, unreported *prometheus.Desc
 }
 
 func newMetricsCollector(t *Tracker) *metricsCollector {
@@ -35,6 +35,8 @@ func newMetricsCollector(t *Tracker) *metricsCollector {
 			"Inoperability incidents of each ИДК that are still open.", []string{"num_idk"}, nil),
 		unacked: prometheus.NewDesc("idk_collector_incident_unacknowledged_seconds",
 			"Age of the oldest open incident nobody has acknowledged, 0 if none.", []string{"num_idk"}, nil),
+		unreported: prometheus.NewDesc("idk_collector_incident_unreported_seconds",
+			"Age of the oldest open incident lacking the reporting step (request, head, its_ods); absent if none.", []string{"num_idk", "step"}, nil),
 	}
 }
 
@@ -52,6 +54,10 @@ func (t *Tracker) ExposePosition() { t.collector.withPosition = true }
 //   - idk_collector_incidents_open{num_idk}
 //   - idk_collector_incident_unacknowledged_seconds{num_idk}: age of the oldest open
 //     unacknowledged incident, 0 if none
+//   - idk_collector_incident_unreported_seconds{num_idk,step}: age of the oldest open
+//     incident lacking the reporting step (ReportSteps: request, head, its_ods);
+//     absent while every open incident has it. Every open incident counts as
+//     category I for its_ods (see ReportSteps).
 //
 // State labels are lower case: working, waiting, operations, maintenance,
 // inoperable, relocation, idle, unknown.
@@ -59,7 +65,7 @@ func (t *Tracker) Collector() prometheus.Collector { return t.collector }
 
 // Describe implements prometheus.Collector.
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.today, c.lat, c.lon, c.open, c.unacked} {
+	for _, d := range []*prometheus.Desc{c.state, c.today, c.lat, c.lon, c.open, c.unacked, c.unreported} {
 		ch <- d
 	}
 }
@@ -100,7 +106,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 
 		open, unacked := 0, time.Duration(0)
-		for _, inc := range t.incidentsLocked(num, now) {
+		incs := t.incidentsLocked(num, now)
+		for _, inc := range incs {
 			if !inc.Open() {
 				continue
 			}
@@ -111,5 +118,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(open), num)
 		ch <- prometheus.MustNewConstMetric(c.unacked, prometheus.GaugeValue, unacked.Seconds(), num)
+		for step, age := range oldestUnreported(incs, now) {
+			ch <- prometheus.MustNewConstMetric(c.unreported, prometheus.GaugeValue, age.Seconds(), num, step)
+		}
 	}
 }

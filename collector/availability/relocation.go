@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"idk/collector/ingest"
 	"idk/collector/registry"
 	"idk/protocol/idkpb"
@@ -131,15 +129,7 @@ func Relocations(v ingest.Viewer, from, to time.Time, loc *time.Location) ([]Rel
 	}
 	var out []Relocation
 	err := v.View(func(tx ingest.Tx) error {
-		var devs []*idkpb.Device
-		err := tx.Scan(bucketDevices, nil, nil, false, func(k, v []byte) error {
-			d := &idkpb.Device{}
-			if err := proto.Unmarshal(v, d); err != nil {
-				return fmt.Errorf("device %s: %w", k, err)
-			}
-			devs = append(devs, d)
-			return nil
-		})
+		devs, err := journalDevices(tx)
 		if err != nil {
 			return err
 		}
@@ -177,17 +167,10 @@ func Relocations(v ingest.Viewer, from, to time.Time, loc *time.Location) ([]Rel
 // the period's changes; and forwards from to, the run crossing it and the
 // change that ends it (where the ИДК arrived).
 func relocationChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, error) {
-	decode := func(k, v []byte) (Change, error) {
-		sc := &idkpb.StateChange{}
-		if err := proto.Unmarshal(v, sc); err != nil {
-			return Change{}, fmt.Errorf("decode %x: %w", k, err)
-		}
-		return ChangeFromProto(keyTime(k), sc), nil
-	}
 	prefix, start, end := []byte(numIDK+"/"), timeKey(numIDK, from), timeKey(numIDK, to)
 	var before []Change
 	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
-		c, err := decode(k, v)
+		c, err := decodeChange(k, v)
 		if err != nil {
 			return err
 		}
@@ -203,7 +186,7 @@ func relocationChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Chang
 	slices.Reverse(before)
 	out := before
 	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
-		c, err := decode(k, v)
+		c, err := decodeChange(k, v)
 		if err == nil {
 			out = append(out, c)
 		}
@@ -217,7 +200,7 @@ func relocationChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Chang
 		return out, nil
 	}
 	err = tx.Scan(bucketChanges, end, ingest.PrefixEnd(prefix), false, func(k, v []byte) error {
-		c, err := decode(k, v)
+		c, err := decodeChange(k, v)
 		if err != nil {
 			return err
 		}

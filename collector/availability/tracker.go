@@ -29,6 +29,7 @@ type Tracker struct {
 	mu      sync.Mutex
 	devices map[string]*deviceLog
 	acks    map[ackKey]Ack
+	steps   map[stepKey]StepReport
 	store   AckStore
 }
 
@@ -51,17 +52,22 @@ func NewTracker(loc *time.Location, clk clock.Clock) *Tracker {
 	if loc == nil {
 		loc = time.Local
 	}
-	t := &Tracker{loc: loc, clock: clock.Or(clk), devices: map[string]*deviceLog{}, acks: map[ackKey]Ack{}}
+	t := &Tracker{loc: loc, clock: clock.Or(clk), devices: map[string]*deviceLog{}, acks: map[ackKey]Ack{}, steps: map[stepKey]StepReport{}}
 	t.collector = newMetricsCollector(t)
 	return t
 }
 
-// UseAckStore loads the acks saved in s and saves every later ack there,
-// so that acks survive a restart. Call it once, before serving.
+// UseAckStore loads the acks and reporting steps saved in s and saves
+// every later one there, so that they survive a restart. Call it once,
+// before serving.
 func (t *Tracker) UseAckStore(s AckStore) error {
 	acks, err := s.LoadAcks()
 	if err != nil {
 		return fmt.Errorf("availability: load acks: %w", err)
+	}
+	steps, err := s.LoadSteps()
+	if err != nil {
+		return fmt.Errorf("availability: load reporting steps: %w", err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -71,6 +77,12 @@ func (t *Tracker) UseAckStore(s AckStore) error {
 		// as it does in memory.
 		if prev, ok := t.acks[k]; !ok || a.At.Before(prev.At) {
 			t.acks[k] = a
+		}
+	}
+	for _, r := range steps {
+		k := stepKey{r.NumIDK, r.ID, r.Step}
+		if prev, ok := t.steps[k]; !ok || r.At.Before(prev.At) {
+			t.steps[k] = r
 		}
 	}
 	t.store = s
@@ -152,7 +164,7 @@ func (t *Tracker) Rows(numIDK string, day time.Time) []Row {
 }
 
 // Incidents lists the ИДК's inoperable intervals still kept, oldest first,
-// with their acks. Times are in the tracker's location.
+// with their acks and reporting steps. Times are in the tracker's location.
 func (t *Tracker) Incidents(numIDK string) []Incident {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -168,6 +180,15 @@ func (t *Tracker) incidentsLocked(numIDK string, now time.Time) []Incident {
 	for i := range incs {
 		if a, ok := t.acks[ackKey{numIDK, incs[i].ID}]; ok {
 			incs[i].Acked, incs[i].AckedBy, incs[i].AckedAt = true, a.By, a.At.In(t.loc)
+		}
+		for _, s := range ReportSteps {
+			if r, ok := t.steps[stepKey{numIDK, incs[i].ID, s.Name}]; ok {
+				if incs[i].Reports == nil {
+					incs[i].Reports = map[string]StepReport{}
+				}
+				r.At = r.At.In(t.loc)
+				incs[i].Reports[s.Name] = r
+			}
 		}
 	}
 	return incs

@@ -27,9 +27,26 @@ func setClock(t *testing.T, clk *simclock.Clock, now time.Time) {
 
 // memAcks is an in-memory AckStore.
 type memAcks struct {
-	mu   sync.Mutex
-	acks []Ack
-	fail error
+	mu    sync.Mutex
+	acks  []Ack
+	steps []StepReport
+	fail  error
+}
+
+func (m *memAcks) SaveStep(numIDK, id, step, by string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.steps = append(m.steps, StepReport{NumIDK: numIDK, ID: id, Step: step, By: by, At: at})
+	return nil
+}
+
+func (m *memAcks) LoadSteps() ([]StepReport, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]StepReport(nil), m.steps...), nil
 }
 
 func (m *memAcks) SaveAck(numIDK, id, by string, at time.Time) error {

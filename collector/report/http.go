@@ -106,53 +106,81 @@ func (h *DailyHandler) serveDaily(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	version := 0
-	if s := q.Get("version"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			http.Error(w, fmt.Sprintf("version %q: want a version number from 1", s), http.StatusBadRequest)
-			return
-		}
-		version = n
+	version, ok := versionParam(w, q.Get("version"))
+	if !ok {
+		return
 	}
-	fresh := q.Get("fresh") == "1"
 	name := fmt.Sprintf("idk-daily-%s-%s", kod, day.Format("2006-01-02"))
-	if !fresh {
-		f, v, err := h.Archive.Open(kod, day, version)
-		switch {
-		case err == nil:
-			defer f.Close()
-			w.Header().Set("Content-Type", XLSXType)
-			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-v%d.xlsx"`, name, v.Version))
-			w.Header().Set("X-Report-Version", strconv.Itoa(v.Version))
-			w.Header().Set("X-Report-SHA256", v.SHA256)
-			w.Header().Set("X-Report-Incomplete", strconv.Itoa(v.Incomplete))
-			http.ServeContent(w, r, "", v.Published, f)
-			return
-		case version > 0 || !errors.Is(err, ErrNotPublished):
-			status := http.StatusInternalServerError
-			if errors.Is(err, ErrNotPublished) {
-				status = http.StatusNotFound
-			}
-			http.Error(w, err.Error(), status)
-			return
-		}
+	if q.Get("fresh") != "1" && servePublished(w, r, name, version, func() (*os.File, Version, error) { return h.Archive.Open(kod, day, version) }) {
+		return
 	}
-	// A draft is written to a file first, so that a failure half-way is
-	// an error answer, not a truncated workbook sent as a success.
 	d, err := h.Builder.Daily(kod, day)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	tmp, err := os.CreateTemp(h.TempDir, "idk-report-*.xlsx")
+	serveDraft(w, r, h.TempDir, name, d.Built, func(w io.Writer) (int, error) {
+		err := d.WriteXLSX(w)
+		return len(d.Incomplete), err
+	})
+}
+
+// versionParam reads a version parameter: "" is 0, the latest. On
+// failure it has answered 400.
+func versionParam(w http.ResponseWriter, s string) (int, bool) {
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		http.Error(w, fmt.Sprintf("version %q: want a version number from 1", s), http.StatusBadRequest)
+		return 0, false
+	}
+	return n, true
+}
+
+// servePublished answers with the published file open finds, named name
+// and marked with its version, SHA-256 and incomplete rows. It reports
+// whether it answered: it has when it sent the file, or an error for a
+// version asked for that is not there or a failure. A report not
+// published yet, with no version asked for, is left to the caller.
+func servePublished(w http.ResponseWriter, r *http.Request, name string, version int, open func() (*os.File, Version, error)) bool {
+	f, v, err := open()
+	switch {
+	case err == nil:
+		defer f.Close()
+		w.Header().Set("Content-Type", XLSXType)
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-v%d.xlsx"`, name, v.Version))
+		w.Header().Set("X-Report-Version", strconv.Itoa(v.Version))
+		w.Header().Set("X-Report-SHA256", v.SHA256)
+		w.Header().Set("X-Report-Incomplete", strconv.Itoa(v.Incomplete))
+		http.ServeContent(w, r, "", v.Published, f)
+		return true
+	case version > 0 || !errors.Is(err, ErrNotPublished):
+		status := http.StatusInternalServerError
+		if errors.Is(err, ErrNotPublished) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return true
+	}
+	return false
+}
+
+// serveDraft answers with a workbook built now by write, which returns
+// the number of incomplete rows, marked as a draft. It is written to a
+// temporary file in tempDir first, so that a failure half-way is an error
+// answer, not a truncated workbook sent as a success.
+func serveDraft(w http.ResponseWriter, r *http.Request, tempDir, name string, built time.Time, write func(io.Writer) (int, error)) {
+	tmp, err := os.CreateTemp(tempDir, "idk-report-*.xlsx")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := d.WriteXLSX(tmp); err != nil {
+	incomplete, err := write(tmp)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -163,8 +191,8 @@ func (h *DailyHandler) serveDaily(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", XLSXType)
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-draft.xlsx"`, name))
 	w.Header().Set("X-Report-Version", "draft")
-	w.Header().Set("X-Report-Incomplete", strconv.Itoa(len(d.Incomplete)))
-	http.ServeContent(w, r, "", d.Built, tmp)
+	w.Header().Set("X-Report-Incomplete", strconv.Itoa(incomplete))
+	http.ServeContent(w, r, "", built, tmp)
 }
 
 func (h *DailyHandler) serveVersions(w http.ResponseWriter, r *http.Request) {
@@ -172,15 +200,22 @@ func (h *DailyHandler) serveVersions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	vs, err := h.Archive.Versions(kod, day)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+	writeVersions(w)(h.Archive.Versions(kod, day))
+}
+
+// writeVersions answers with a report's versions, or the error reading
+// them.
+func writeVersions(w http.ResponseWriter) func([]Version, error) {
+	return func(vs []Version, err error) {
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if vs == nil {
+			vs = []Version{}
+		}
+		httpjson.Write(w, vs)
 	}
-	if vs == nil {
-		vs = []Version{}
-	}
-	httpjson.Write(w, vs)
 }
 
 // Incomplete is the answer of /api/v1/reports/daily/incomplete.

@@ -1,12 +1,9 @@
 package report
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,64 +71,23 @@ func (h *MonthlyHandler) serveMonthly(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	version := 0
-	if s := q["version"]; s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			http.Error(w, fmt.Sprintf("version %q: want a version number from 1", s), http.StatusBadRequest)
-			return
-		}
-		version = n
+	version, ok := versionParam(w, q["version"])
+	if !ok {
+		return
 	}
 	name := "idk-monthly-" + month.Format("2006-01")
-	if q["fresh"] != "1" {
-		f, v, err := h.Archive.OpenMonthly(month, version)
-		switch {
-		case err == nil:
-			defer f.Close()
-			w.Header().Set("Content-Type", XLSXType)
-			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-v%d.xlsx"`, name, v.Version))
-			w.Header().Set("X-Report-Version", strconv.Itoa(v.Version))
-			w.Header().Set("X-Report-SHA256", v.SHA256)
-			w.Header().Set("X-Report-Incomplete", strconv.Itoa(v.Incomplete))
-			http.ServeContent(w, r, "", v.Published, f)
-			return
-		case version > 0 || !errors.Is(err, ErrNotPublished):
-			status := http.StatusInternalServerError
-			if errors.Is(err, ErrNotPublished) {
-				status = http.StatusNotFound
-			}
-			http.Error(w, err.Error(), status)
-			return
-		}
+	if q["fresh"] != "1" && servePublished(w, r, name, version, func() (*os.File, Version, error) { return h.Archive.OpenMonthly(month, version) }) {
+		return
 	}
 	m, err := h.Builder.Monthly(month, h.Offices())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	// Written to a file first, so that a failure half-way is an error
-	// answer, not a truncated workbook sent as a success.
-	tmp, err := os.CreateTemp(h.TempDir, "idk-monthly-*.xlsx")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if err := m.WriteXLSX(tmp); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", XLSXType)
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-draft.xlsx"`, name))
-	w.Header().Set("X-Report-Version", "draft")
-	w.Header().Set("X-Report-Incomplete", strconv.Itoa(m.Incomplete))
-	http.ServeContent(w, r, "", m.Built, tmp)
+	serveDraft(w, r, h.TempDir, name, m.Built, func(w io.Writer) (int, error) {
+		err := m.WriteXLSX(w)
+		return m.Incomplete, err
+	})
 }
 
 func (h *MonthlyHandler) serveVersions(w http.ResponseWriter, r *http.Request) {
@@ -139,15 +95,7 @@ func (h *MonthlyHandler) serveVersions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	vs, err := h.Archive.MonthlyVersions(month)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if vs == nil {
-		vs = []Version{}
-	}
-	httpjson.Write(w, vs)
+	writeVersions(w)(h.Archive.MonthlyVersions(month))
 }
 
 // MonthlySummary is the answer of /api/v1/reports/monthly/summary: the

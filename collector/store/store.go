@@ -47,6 +47,7 @@ var (
 	bucketEvents  = []byte("events")  // idk/ + spool epoch (8 bytes BE) + seq (8 bytes BE) -> idkpb.Event
 	bucketDevices = []byte("devices") // idk -> idkpb.Device from its latest hello
 	bucketAcks    = []byte("acks")    // idk/incident id -> Ack (JSON)
+	bucketSteps   = []byte("steps")   // idk/incident id/step -> Ack (JSON) with Step: reporting steps of incidents
 	bucketMeta    = []byte("meta")    // layout version and the like
 	bucketPending = []byte("pending") // idk/num_snim/stored_name -> reserved at (unix nanos, 8 bytes BE): names reserved for uploads not yet committed
 )
@@ -126,7 +127,7 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: index: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks, bucketMeta, bucketPending} {
+		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks, bucketSteps, bucketMeta, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -748,10 +749,12 @@ func (s *Store) Devices() ([]*idkpb.Device, error) {
 	return out, err
 }
 
-// Ack is an acknowledgement of an incident by a person.
+// Ack is an acknowledgement of an incident by a person, or (Step set) a
+// reporting step of the incident done by that person.
 type Ack struct {
 	NumIDK string    `json:"num_idk"`
 	ID     string    `json:"id"`
+	Step   string    `json:"step,omitempty"`
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
 }
@@ -767,11 +770,32 @@ func (s *Store) SaveAck(numIDK, id, by string, at time.Time) error {
 	return nil
 }
 
+// SaveStep records durably that a reporting step of an incident was done.
+// The first record of a step stands: saving it again changes nothing.
+func (s *Store) SaveStep(numIDK, id, step, by string, at time.Time) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, key := tx.Bucket(bucketSteps), []byte(numIDK+"/"+id+"/"+step)
+		if b.Get(key) != nil {
+			return nil
+		}
+		return putJSON(b, key, Ack{NumIDK: numIDK, ID: id, Step: step, By: by, At: at})
+	})
+	if err != nil {
+		return fmt.Errorf("store: record step %s of %s: %w", step, id, err)
+	}
+	return nil
+}
+
 // Acks lists every recorded acknowledgement.
-func (s *Store) Acks() ([]Ack, error) {
+func (s *Store) Acks() ([]Ack, error) { return s.acks(bucketAcks) }
+
+// Steps lists every recorded reporting step.
+func (s *Store) Steps() ([]Ack, error) { return s.acks(bucketSteps) }
+
+func (s *Store) acks(bucket []byte) ([]Ack, error) {
 	var out []Ack
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAcks).ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 			var a Ack
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode acknowledgement %s: %w", k, err)

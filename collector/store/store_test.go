@@ -681,3 +681,41 @@ func TestStoreSweepsReservationsWithoutPartial(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reported step of an incident is kept as first reported, across a
+// restart: a second report of the same step changes nothing.
+func TestStepsFirstReportStands(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root)
+	if err := s.SaveStep("850591", "850591-1", "request", "ПЕТРОВ", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveStep("850591", "850591-1", "request", "СИДОРОВ", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveStep("850591", "850591-1", "head", "ИВАНОВ", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, root)
+	defer s.Close()
+	steps, err := s.Steps()
+	if err != nil || len(steps) != 2 {
+		t.Fatalf("steps after reopening: %+v %v", steps, err)
+	}
+	got := map[string]Ack{}
+	for _, a := range steps {
+		got[a.Step] = a
+	}
+	if r := got["request"]; r.By != "ПЕТРОВ" || !r.At.Equal(t0) || r.ID != "850591-1" || r.NumIDK != "850591" {
+		t.Errorf("request step: %+v, want the first report", r)
+	}
+	if h := got["head"]; h.By != "ИВАНОВ" {
+		t.Errorf("head step: %+v", h)
+	}
+	if acks, _ := s.Acks(); len(acks) != 0 {
+		t.Errorf("steps read as acknowledgements: %+v", acks)
+	}
+}

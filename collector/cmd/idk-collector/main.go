@@ -332,7 +332,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return srv.Serve(ctx, ln)
 }
 
-// ackStore keeps incident acknowledgements in the collector's index.
+// ackStore keeps incident acknowledgements and reporting steps in the
+// collector's index.
 type ackStore struct{ st *store.Store }
 
 func (a ackStore) SaveAck(numIDK, id, by string, at time.Time) error {
@@ -344,6 +345,19 @@ func (a ackStore) LoadAcks() ([]availability.Ack, error) {
 	out := make([]availability.Ack, len(acks))
 	for i, k := range acks {
 		out[i] = availability.Ack{NumIDK: k.NumIDK, ID: k.ID, By: k.By, At: k.At}
+	}
+	return out, err
+}
+
+func (a ackStore) SaveStep(numIDK, id, step, by string, at time.Time) error {
+	return a.st.SaveStep(numIDK, id, step, by, at)
+}
+
+func (a ackStore) LoadSteps() ([]availability.StepReport, error) {
+	steps, err := a.st.Steps()
+	out := make([]availability.StepReport, len(steps))
+	for i, k := range steps {
+		out[i] = availability.StepReport{NumIDK: k.NumIDK, ID: k.ID, Step: k.Step, By: k.By, At: k.At}
 	}
 	return out, err
 }

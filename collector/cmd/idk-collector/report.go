@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -83,16 +82,10 @@ func reportCommand(args []string, stdout, stderr io.Writer) int {
 		if *fresh {
 			q.Set("fresh", "1")
 		}
-		data, hdr, err := c.get("/api/v1/reports/daily?" + q.Encode())
-		if err != nil {
+		if err := c.download("/api/v1/reports/daily?"+q.Encode(), *out, stdout); err != nil {
 			fmt.Fprintln(stderr, "idk-collector:", err)
 			return 1
 		}
-		if err := atomicfile.WriteFile(*out, data, 0o644); err != nil {
-			fmt.Fprintln(stderr, "idk-collector:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: version %s, %d bytes, %s table 1 rows incomplete\n", *out, hdr.Get("X-Report-Version"), len(data), hdr.Get("X-Report-Incomplete"))
 		return 0
 	case "versions":
 		err = c.do(http.MethodGet, "/api/v1/reports/daily/versions?"+q.Encode(), nil, &res)
@@ -109,10 +102,21 @@ func reportCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "idk-collector:", err)
 		return 1
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	enc.Encode(res)
-	return 0
+	return printReportJSON(stdout, res)
+}
+
+// download writes the workbook at path to the file out and says which
+// version it is.
+func (c apiClient) download(path, out string, stdout io.Writer) error {
+	data, hdr, err := c.get(path)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(out, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: version %s, %d bytes, %s table 1 rows incomplete\n", out, hdr.Get("X-Report-Version"), len(data), hdr.Get("X-Report-Incomplete"))
+	return nil
 }
 
 // get fetches path's body as it is (a workbook), up to 1 GiB. A month of

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-
-	"idk/internal/atomicfile"
 )
 
 // reportMonthlyCommand is the CLI of the monthly report of the region
@@ -70,16 +68,10 @@ func reportMonthlyCommand(args []string, stdout, stderr io.Writer) int {
 		if *fresh {
 			q.Set("fresh", "1")
 		}
-		data, hdr, err := c.get("/api/v1/reports/monthly?" + q.Encode())
-		if err != nil {
+		if err := c.download("/api/v1/reports/monthly?"+q.Encode(), *out, stdout); err != nil {
 			fmt.Fprintln(stderr, "idk-collector:", err)
 			return 1
 		}
-		if err := atomicfile.WriteFile(*out, data, 0o644); err != nil {
-			fmt.Fprintln(stderr, "idk-collector:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: version %s, %d bytes, %s table 1 rows incomplete\n", *out, hdr.Get("X-Report-Version"), len(data), hdr.Get("X-Report-Incomplete"))
 		return 0
 	case *summary:
 		err = c.do(http.MethodGet, "/api/v1/reports/monthly/summary?"+q.Encode(), nil, &res)

@@ -55,6 +55,11 @@ type Config struct {
 	// MaxRate caps file bytes per second, so that shipping does not starve
 	// the crossing's other traffic on a thin link. 0: no cap.
 	MaxRate int64
+	// OutageThreshold: a lost link to the collector that lasts longer is
+	// recorded, once the spool has drained after it, as a LinkOutage
+	// event (see outage.go); a shorter one is forgotten. Default
+	// DefaultOutageThreshold (5 minutes).
+	OutageThreshold time.Duration
 	// OnRehash is called when a queued file no longer has the content
 	// hashed when it was first seen. It must re-hash and update the spool.
 	OnRehash func(f spool.File)
@@ -73,6 +78,9 @@ type Shipper struct {
 	// pause is how long every file waits after the collector refused one
 	// for a reason that holds for all (see errLater.all).
 	pause time.Duration
+	// down: linkDown has recorded the outage in progress (Run's goroutine
+	// only).
+	down bool
 }
 
 // Files the collector will not take now are offered again after a wait of
@@ -97,6 +105,9 @@ func New(cfg Config) *Shipper {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.OutageThreshold <= 0 {
+		cfg.OutageThreshold = DefaultOutageThreshold
+	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -118,6 +129,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 		s.cfg.Metrics.Connected.Set(0)
 		s.cfg.Metrics.Reconnects.Inc()
+		if err := s.linkDown(err); err != nil {
+			s.cfg.Log.Error("cannot record the start of a link outage", "err", err)
+		}
 		if connected {
 			// The collector was there a moment ago (a restart, a lost
 			// path): come back promptly. The backoff grows only while it
@@ -148,11 +162,14 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	}
 	s.cfg.Metrics.Connected.Set(1)
 	s.cfg.Log.Info("connected to collector", "addr", s.cfg.Addr)
+	if err := s.linkUp(); err != nil {
+		s.cfg.Log.Error("cannot record the end of a link outage", "err", err)
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context, *quic.Conn) error{s.events, s.files} {
+	for _, loop := range []func(context.Context, *quic.Conn) error{s.events, s.files, s.outages} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -19,8 +19,9 @@ import (
 // accounting (table 3) and incidents under /api/v1/availability and
 // /api/v1/incidents; cases serves inspection cases and breaches (table 4)
 // under /api/v1/cases and /api/v1/breaches; reports serves the reports
-// and the officers' entries under /api/v1/reports, and the re-analysis of
-// images under /api/v1/reanalysis. Everything under /api/ needs
+// and the officers' entries under /api/v1/reports, the re-analysis of
+// images under /api/v1/reanalysis and the ICT incidents (НШС) under
+// /api/v1/nshs. Everything under /api/ needs
 // the bearer token (an empty token turns the check off, for tests);
 // /metrics needs metricsToken when one is set (Prometheus sends it with
 // authorization.credentials_file); /healthz stays open for load balancers.
@@ -28,6 +29,8 @@ func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases,
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/reports/", reports)
 	mux.Handle("/api/v1/reanalysis/", reports)
+	mux.Handle("/api/v1/nshs", reports)
+	mux.Handle("/api/v1/nshs/", reports)
 	mux.Handle("/api/v1/availability", availability)
 	mux.Handle("/api/v1/incidents", availability)
 	mux.Handle("/api/v1/incidents/", availability)

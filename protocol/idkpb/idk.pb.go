@@ -426,7 +426,7 @@ func (x Integrity_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Integrity_Kind.Descriptor instead.
 func (Integrity_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{10, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type FileOfferReply_Status int32
@@ -481,7 +481,7 @@ func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOfferReply_Status.Descriptor instead.
 func (FileOfferReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{16, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17, 0}
 }
 
 type StreamHeader struct {
@@ -877,6 +877,7 @@ type Event struct {
 	//	*Event_Integrity
 	//	*Event_CaseReport
 	//	*Event_VehicleEntered
+	//	*Event_LinkOutage
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1003,6 +1004,15 @@ func (x *Event) GetVehicleEntered() *VehicleEntered {
 	return nil
 }
 
+func (x *Event) GetLinkOutage() *LinkOutage {
+	if x != nil {
+		if x, ok := x.Body.(*Event_LinkOutage); ok {
+			return x.LinkOutage
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -1035,6 +1045,10 @@ type Event_VehicleEntered struct {
 	VehicleEntered *VehicleEntered `protobuf:"bytes,16,opt,name=vehicle_entered,json=vehicleEntered,proto3,oneof"`
 }
 
+type Event_LinkOutage struct {
+	LinkOutage *LinkOutage `protobuf:"bytes,17,opt,name=link_outage,json=linkOutage,proto3,oneof"`
+}
+
 func (*Event_ScanSeen) isEvent_Body() {}
 
 func (*Event_Form) isEvent_Body() {}
@@ -1049,6 +1063,87 @@ func (*Event_CaseReport) isEvent_Body() {}
 
 func (*Event_VehicleEntered) isEvent_Body() {}
 
+func (*Event_LinkOutage) isEvent_Body() {}
+
+// LinkOutage is the agent's own record of a lost link to the collector,
+// appended once the link is back and the spool has drained. Times are by
+// the agent's clock, like time_unix_nano; the collector corrects them by
+// the offset it measured at the hello. The agent records only outages
+// longer than its threshold (5 minutes by default), and one event per
+// outage, even across restarts of the agent (the start is kept in the
+// spool). The collector keeps it as an НШС of the link (collector/nshs).
+type LinkOutage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The last moment the agent was connected, or its first failed dial
+	// when it never was since it started.
+	StartUnixNano int64 `protobuf:"varint,1,opt,name=start_unix_nano,json=startUnixNano,proto3" json:"start_unix_nano,omitempty"`
+	EndUnixNano   int64 `protobuf:"varint,2,opt,name=end_unix_nano,json=endUnixNano,proto3" json:"end_unix_nano,omitempty"` // connected again (the hello got through)
+	// The spool emptied after reconnecting: monitoring data that the post
+	// works normally again (5.9 of the ICT regulation). 0: not known.
+	DrainedUnixNano int64  `protobuf:"varint,3,opt,name=drained_unix_nano,json=drainedUnixNano,proto3" json:"drained_unix_nano,omitempty"`
+	Reason          string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"` // the last error seen while the link was down
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LinkOutage) Reset() {
+	*x = LinkOutage{}
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkOutage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkOutage) ProtoMessage() {}
+
+func (x *LinkOutage) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkOutage.ProtoReflect.Descriptor instead.
+func (*LinkOutage) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LinkOutage) GetStartUnixNano() int64 {
+	if x != nil {
+		return x.StartUnixNano
+	}
+	return 0
+}
+
+func (x *LinkOutage) GetEndUnixNano() int64 {
+	if x != nil {
+		return x.EndUnixNano
+	}
+	return 0
+}
+
+func (x *LinkOutage) GetDrainedUnixNano() int64 {
+	if x != nil {
+		return x.DrainedUnixNano
+	}
+	return 0
+}
+
+func (x *LinkOutage) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // VehicleEntered: the controller showed a vehicle entering the working
 // zone (the rising edge of vehicle_in_zone, the zone clear before) at the
 // event's time, while the ИДК was already WORKING on an earlier object, so
@@ -1062,7 +1157,7 @@ type VehicleEntered struct {
 
 func (x *VehicleEntered) Reset() {
 	*x = VehicleEntered{}
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1169,7 @@ func (x *VehicleEntered) String() string {
 func (*VehicleEntered) ProtoMessage() {}
 
 func (x *VehicleEntered) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1182,7 @@ func (x *VehicleEntered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VehicleEntered.ProtoReflect.Descriptor instead.
 func (*VehicleEntered) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
 }
 
 // CaseReport is a step of an inspection reported by staff at the post,
@@ -1116,7 +1211,7 @@ type CaseReport struct {
 
 func (x *CaseReport) Reset() {
 	*x = CaseReport{}
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1223,7 @@ func (x *CaseReport) String() string {
 func (*CaseReport) ProtoMessage() {}
 
 func (x *CaseReport) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1236,7 @@ func (x *CaseReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseReport.ProtoReflect.Descriptor instead.
 func (*CaseReport) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CaseReport) GetKind() string {
@@ -1216,7 +1311,7 @@ type RiskProfile struct {
 
 func (x *RiskProfile) Reset() {
 	*x = RiskProfile{}
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1323,7 @@ func (x *RiskProfile) String() string {
 func (*RiskProfile) ProtoMessage() {}
 
 func (x *RiskProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1336,7 @@ func (x *RiskProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskProfile.ProtoReflect.Descriptor instead.
 func (*RiskProfile) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RiskProfile) GetKodTeh() string {
@@ -1304,7 +1399,7 @@ type Integrity struct {
 
 func (x *Integrity) Reset() {
 	*x = Integrity{}
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1411,7 @@ func (x *Integrity) String() string {
 func (*Integrity) ProtoMessage() {}
 
 func (x *Integrity) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1424,7 @@ func (x *Integrity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
 func (*Integrity) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Integrity) GetKind() Integrity_Kind {
@@ -1397,7 +1492,7 @@ type ScanSeen struct {
 
 func (x *ScanSeen) Reset() {
 	*x = ScanSeen{}
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1504,7 @@ func (x *ScanSeen) String() string {
 func (*ScanSeen) ProtoMessage() {}
 
 func (x *ScanSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1517,7 @@ func (x *ScanSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSeen.ProtoReflect.Descriptor instead.
 func (*ScanSeen) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScanSeen) GetNumSnim() string {
@@ -1462,7 +1557,7 @@ type FormRevision struct {
 
 func (x *FormRevision) Reset() {
 	*x = FormRevision{}
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1569,7 @@ func (x *FormRevision) String() string {
 func (*FormRevision) ProtoMessage() {}
 
 func (x *FormRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1582,7 @@ func (x *FormRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FormRevision.ProtoReflect.Descriptor instead.
 func (*FormRevision) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FormRevision) GetNumSnim() string {
@@ -1562,7 +1657,7 @@ type Form struct {
 
 func (x *Form) Reset() {
 	*x = Form{}
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1669,7 @@ func (x *Form) String() string {
 func (*Form) ProtoMessage() {}
 
 func (x *Form) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1682,7 @@ func (x *Form) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Form.ProtoReflect.Descriptor instead.
 func (*Form) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Form) GetNumSnim() string {
@@ -1729,7 +1824,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1836,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1849,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Container) GetNumber() string {
@@ -1812,7 +1907,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1919,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1932,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileOffer) GetNumSnim() string {
@@ -1904,7 +1999,7 @@ type FileOfferReply struct {
 
 func (x *FileOfferReply) Reset() {
 	*x = FileOfferReply{}
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2011,7 @@ func (x *FileOfferReply) String() string {
 func (*FileOfferReply) ProtoMessage() {}
 
 func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2024,7 @@ func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOfferReply.ProtoReflect.Descriptor instead.
 func (*FileOfferReply) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileOfferReply) GetStatus() FileOfferReply_Status {
@@ -1974,7 +2069,7 @@ type FileData struct {
 
 func (x *FileData) Reset() {
 	*x = FileData{}
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2081,7 @@ func (x *FileData) String() string {
 func (*FileData) ProtoMessage() {}
 
 func (x *FileData) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2094,7 @@ func (x *FileData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileData.ProtoReflect.Descriptor instead.
 func (*FileData) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FileData) GetBody() isFileData_Body {
@@ -2054,7 +2149,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2161,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2174,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Chunk) GetOffset() uint64 {
@@ -2112,7 +2207,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2219,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2232,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Commit) GetSha256() []byte {
@@ -2158,7 +2253,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2265,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2278,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FileResult) GetError() string {
@@ -2222,7 +2317,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_idkpb_idk_proto_msgTypes[21]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2329,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[21]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2342,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Site) GetNaimZtk() string {
@@ -2307,7 +2402,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_idkpb_idk_proto_msgTypes[22]
+	mi := &file_idkpb_idk_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2414,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[22]
+	mi := &file_idkpb_idk_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2427,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StateChange) GetState() DeviceState {
@@ -2383,7 +2478,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_idkpb_idk_proto_msgTypes[23]
+	mi := &file_idkpb_idk_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2490,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[23]
+	mi := &file_idkpb_idk_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2503,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{23}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Position) GetLat() float64 {
@@ -2473,7 +2568,7 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\xe7\x03\n" +
+	"duplicates\"\x9e\x04\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x127\n" +
@@ -2486,8 +2581,16 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\tintegrity\x18\x0e \x01(\v2\x11.idk.v1.IntegrityH\x00R\tintegrity\x125\n" +
 	"\vcase_report\x18\x0f \x01(\v2\x12.idk.v1.CaseReportH\x00R\n" +
 	"caseReport\x12A\n" +
-	"\x0fvehicle_entered\x18\x10 \x01(\v2\x16.idk.v1.VehicleEnteredH\x00R\x0evehicleEnteredB\x06\n" +
-	"\x04body\"\x10\n" +
+	"\x0fvehicle_entered\x18\x10 \x01(\v2\x16.idk.v1.VehicleEnteredH\x00R\x0evehicleEntered\x125\n" +
+	"\vlink_outage\x18\x11 \x01(\v2\x12.idk.v1.LinkOutageH\x00R\n" +
+	"linkOutageB\x06\n" +
+	"\x04body\"\x9c\x01\n" +
+	"\n" +
+	"LinkOutage\x12&\n" +
+	"\x0fstart_unix_nano\x18\x01 \x01(\x03R\rstartUnixNano\x12\"\n" +
+	"\rend_unix_nano\x18\x02 \x01(\x03R\vendUnixNano\x12*\n" +
+	"\x11drained_unix_nano\x18\x03 \x01(\x03R\x0fdrainedUnixNano\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x10\n" +
 	"\x0eVehicleEntered\"\xd3\x01\n" +
 	"\n" +
 	"CaseReport\x12\x12\n" +
@@ -2667,7 +2770,7 @@ func file_idkpb_idk_proto_rawDescGZIP() []byte {
 }
 
 var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
@@ -2684,53 +2787,55 @@ var file_idkpb_idk_proto_goTypes = []any{
 	(*EventBatch)(nil),         // 12: idk.v1.EventBatch
 	(*EventAck)(nil),           // 13: idk.v1.EventAck
 	(*Event)(nil),              // 14: idk.v1.Event
-	(*VehicleEntered)(nil),     // 15: idk.v1.VehicleEntered
-	(*CaseReport)(nil),         // 16: idk.v1.CaseReport
-	(*RiskProfile)(nil),        // 17: idk.v1.RiskProfile
-	(*Integrity)(nil),          // 18: idk.v1.Integrity
-	(*ScanSeen)(nil),           // 19: idk.v1.ScanSeen
-	(*FormRevision)(nil),       // 20: idk.v1.FormRevision
-	(*Form)(nil),               // 21: idk.v1.Form
-	(*Container)(nil),          // 22: idk.v1.Container
-	(*FileOffer)(nil),          // 23: idk.v1.FileOffer
-	(*FileOfferReply)(nil),     // 24: idk.v1.FileOfferReply
-	(*FileData)(nil),           // 25: idk.v1.FileData
-	(*Chunk)(nil),              // 26: idk.v1.Chunk
-	(*Commit)(nil),             // 27: idk.v1.Commit
-	(*FileResult)(nil),         // 28: idk.v1.FileResult
-	(*Site)(nil),               // 29: idk.v1.Site
-	(*StateChange)(nil),        // 30: idk.v1.StateChange
-	(*Position)(nil),           // 31: idk.v1.Position
+	(*LinkOutage)(nil),         // 15: idk.v1.LinkOutage
+	(*VehicleEntered)(nil),     // 16: idk.v1.VehicleEntered
+	(*CaseReport)(nil),         // 17: idk.v1.CaseReport
+	(*RiskProfile)(nil),        // 18: idk.v1.RiskProfile
+	(*Integrity)(nil),          // 19: idk.v1.Integrity
+	(*ScanSeen)(nil),           // 20: idk.v1.ScanSeen
+	(*FormRevision)(nil),       // 21: idk.v1.FormRevision
+	(*Form)(nil),               // 22: idk.v1.Form
+	(*Container)(nil),          // 23: idk.v1.Container
+	(*FileOffer)(nil),          // 24: idk.v1.FileOffer
+	(*FileOfferReply)(nil),     // 25: idk.v1.FileOfferReply
+	(*FileData)(nil),           // 26: idk.v1.FileData
+	(*Chunk)(nil),              // 27: idk.v1.Chunk
+	(*Commit)(nil),             // 28: idk.v1.Commit
+	(*FileResult)(nil),         // 29: idk.v1.FileResult
+	(*Site)(nil),               // 30: idk.v1.Site
+	(*StateChange)(nil),        // 31: idk.v1.StateChange
+	(*Position)(nil),           // 32: idk.v1.Position
 }
 var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
 	9,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
 	14, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
-	19, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
-	20, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
-	30, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
-	31, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
-	18, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
-	16, // 8: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
-	15, // 9: idk.v1.Event.vehicle_entered:type_name -> idk.v1.VehicleEntered
-	17, // 10: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
-	6,  // 11: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
-	21, // 12: idk.v1.FormRevision.form:type_name -> idk.v1.Form
-	22, // 13: idk.v1.Form.containers:type_name -> idk.v1.Container
-	1,  // 14: idk.v1.Form.decision:type_name -> idk.v1.Decision
-	2,  // 15: idk.v1.Container.direction:type_name -> idk.v1.Direction
-	3,  // 16: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
-	7,  // 17: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
-	26, // 18: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
-	27, // 19: idk.v1.FileData.commit:type_name -> idk.v1.Commit
-	4,  // 20: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
-	5,  // 21: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
-	29, // 22: idk.v1.StateChange.site:type_name -> idk.v1.Site
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	20, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
+	21, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
+	31, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
+	32, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
+	19, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
+	17, // 8: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
+	16, // 9: idk.v1.Event.vehicle_entered:type_name -> idk.v1.VehicleEntered
+	15, // 10: idk.v1.Event.link_outage:type_name -> idk.v1.LinkOutage
+	18, // 11: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
+	6,  // 12: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
+	22, // 13: idk.v1.FormRevision.form:type_name -> idk.v1.Form
+	23, // 14: idk.v1.Form.containers:type_name -> idk.v1.Container
+	1,  // 15: idk.v1.Form.decision:type_name -> idk.v1.Decision
+	2,  // 16: idk.v1.Container.direction:type_name -> idk.v1.Direction
+	3,  // 17: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
+	7,  // 18: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
+	27, // 19: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
+	28, // 20: idk.v1.FileData.commit:type_name -> idk.v1.Commit
+	4,  // 21: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
+	5,  // 22: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
+	30, // 23: idk.v1.StateChange.site:type_name -> idk.v1.Site
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_idkpb_idk_proto_init() }
@@ -2746,8 +2851,9 @@ func file_idkpb_idk_proto_init() {
 		(*Event_Integrity)(nil),
 		(*Event_CaseReport)(nil),
 		(*Event_VehicleEntered)(nil),
+		(*Event_LinkOutage)(nil),
 	}
-	file_idkpb_idk_proto_msgTypes[17].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[18].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
 		(*FileData_Commit)(nil),
 	}
@@ -2757,7 +2863,7 @@ func file_idkpb_idk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -35,6 +35,7 @@ import (
 	"idk/collector/config"
 	"idk/collector/ingest"
 	"idk/collector/integrity"
+	"idk/collector/nshs"
 	"idk/collector/pki"
 	"idk/collector/pki/pkicmd"
 	"idk/collector/reanalysis"
@@ -153,9 +154,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	feed := cases.NewFeed(engine, log.With("part", "cases"))
 	scans := report.NewScanJournal(loc)
 	scans.Use(index)
+	book := nshs.NewBook(index, loc, clk)
+	book.UseSteps(tracker)
 	events := ingest.New(ingest.Config{
-		Log:       index,
-		Consumers: map[string]ingest.Consumer{"availability": journal, "integrity": checker, "cases": feed, "report.scans": scans},
+		Log: index,
+		Consumers: map[string]ingest.Consumer{"availability": journal, "integrity": checker, "cases": feed, "report.scans": scans,
+			"nshs.link": nshs.NewLinkJournal(book)},
 		Followers: []ingest.Follower{journal, feed},
 		Logger:    log.With("part", "ingest"),
 	})
@@ -185,6 +189,20 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return o
 	}
+	// The collector's own outage (an НШС of the ICT rules): from the last
+	// heartbeat before an unclean stop to now.
+	heartbeat := nshs.HeartbeatPath(st.Root())
+	if ns, err := nshs.RecordOutage(index, book, heartbeat, st.Recovered != nil, clk.Now(), offices()); err != nil {
+		log.Error("cannot record the collector's own outage", "err", err)
+	} else if len(ns) > 0 {
+		log.Warn("collector restarted after an unclean stop; its outage is recorded as an НШС", "since", ns[0].Start, "until", ns[0].End)
+	}
+	beat, err := nshs.StartHeartbeat(heartbeat, clk, log.With("part", "nshs"))
+	if err != nil {
+		return err
+	}
+	// Clean only when told to stop: a stop on an error is an outage.
+	defer func() { beat.Stop(ctx.Err() != nil) }()
 	go (&report.Schedule{Archive: archive, At: cfg.Report.PublishAt, Offices: offices}).Run(ctx)
 	go (&report.MonthlySchedule{Archive: archive, At: cfg.Report.PublishAt + 15*time.Minute, Offices: offices}).Run(ctx)
 	rean, err := reanalysis.New(reanalysis.Config{
@@ -209,6 +227,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reports.Handle("/api/v1/reports/relocations", &report.RelocationHandler{Index: index, Location: loc})
 	reports.Handle("/api/v1/reports/", entries.Handler())
 	reports.Handle("/api/v1/reanalysis/", rean.Handler())
+	reports.Handle("/api/v1/nshs", book.Handler())
+	reports.Handle("/api/v1/nshs/", book.Handler())
+	reports.Handle("/api/v1/nshs/form", &nshs.FormHandler{Book: book, Location: loc, Clock: clk})
 
 	token, err := loadOrCreateToken("api.token_file", cfg.API.TokenFile)
 	if err != nil {

@@ -1,0 +1,139 @@
+package availability
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"idk/collector/ingest"
+	"idk/collector/registry"
+)
+
+// IncidentsBetween lists every inoperable interval of every ИДК the
+// journal knows that overlaps [from, to), computed from the stored
+// changes as the Tracker computes them, so that an incident has the same
+// ID, start, end and cause whether it is still in memory or weeks old.
+// Times are in loc (time.Local if nil); an interval still open at now is
+// open. The incidents are in NUM_IDK order, then by start. Acks and
+// reporting steps are not in the index's transactions: Tracker.Annotate
+// adds them.
+//
+// Per ИДК it reads three key ranges: back from from, the change in force
+// there with the INOPERABLE run it belongs to (so that an incident begun
+// before from keeps its start); the changes in [from, to); and on from
+// to, the INOPERABLE run in force at to with the change that ends it (so
+// that an incident still going at to gets its end and latest cause). The
+// cost follows the window, not the history.
+func IncidentsBetween(v ingest.Viewer, from, to time.Time, loc *time.Location, now time.Time) ([]Incident, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	var out []Incident
+	err := v.View(func(tx ingest.Tx) error {
+		devs, err := journalDevices(tx)
+		if err != nil {
+			return err
+		}
+		for _, d := range devs {
+			changes, err := windowChanges(tx, d.NumIdk, from, to)
+			if err != nil {
+				return fmt.Errorf("changes of %s: %w", d.NumIdk, err)
+			}
+			incs := incidents(d.NumIdk, timeline(registry.DeviceFromProto(d), changes, now), loc, now)
+			for _, inc := range incs {
+				if inc.Start.Before(to) && (inc.Open() || inc.End.After(from)) {
+					out = append(out, inc)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("availability: incidents from %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+// windowChanges reads numIDK's changes that decide its incidents
+// overlapping [from, to), in key (time) order.
+func windowChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, error) {
+	prefix := []byte(numIDK + "/")
+	start, end := timeKey(numIDK, from), timeKey(numIDK, to)
+	if !from.Before(to) {
+		end = start
+	}
+	// Backwards from from: the change in force there and, if it is
+	// INOPERABLE, the INOPERABLE changes before it, as Journal.Load keeps.
+	var before []Change
+	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
+		c, err := decodeChange(k, v)
+		if err != nil {
+			return err
+		}
+		if n := len(before); n > 0 && !(isInoperable(before[n-1]) && isInoperable(c)) {
+			return errEnough
+		}
+		before = append(before, c)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
+	slices.Reverse(before)
+	out := before
+	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
+		c, err := decodeChange(k, v)
+		if err == nil {
+			out = append(out, c)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// On from to: only while the ИДК stays INOPERABLE, and the change
+	// that ends it. Nothing when it was not inoperable at to.
+	if len(out) == 0 || !isInoperable(out[len(out)-1]) {
+		return out, nil
+	}
+	err = tx.Scan(bucketChanges, end, ingest.PrefixEnd(prefix), false, func(k, v []byte) error {
+		c, err := decodeChange(k, v)
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		if !isInoperable(c) {
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Annotate adds to incs, in place, the acks and reporting steps the
+// tracker holds for them: all that were ever saved in its AckStore, since
+// UseAckStore loads them whole. It serves incidents IncidentsBetween
+// computed from the index, also ones the tracker no longer keeps.
+func (t *Tracker) Annotate(incs []Incident) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range incs {
+		inc := &incs[i]
+		if a, ok := t.acks[ackKey{inc.NumIDK, inc.ID}]; ok {
+			inc.Acked, inc.AckedBy, inc.AckedAt = true, a.By, a.At.In(t.loc)
+		}
+		for _, s := range ReportSteps {
+			if r, ok := t.steps[stepKey{inc.NumIDK, inc.ID, s.Name}]; ok {
+				if inc.Reports == nil {
+					inc.Reports = map[string]StepReport{}
+				}
+				r.At = r.At.In(t.loc)
+				inc.Reports[s.Name] = r
+			}
+		}
+	}
+}

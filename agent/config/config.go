@@ -86,6 +86,9 @@ type Collector struct {
 	Key        string `toml:"key"`
 	// MaxRate caps file bytes per second sent to the collector; 0: none.
 	MaxRate int64 `toml:"max_rate"`
+	// OutageThreshold: a link to the collector down longer than this is
+	// reported, once back, as an ICT incident (НШС) of the post.
+	OutageThreshold time.Duration `toml:"outage_threshold"`
 }
 
 // Spool is the local durable queue.
@@ -111,6 +114,7 @@ func Default() Config {
 		Scanner: Scanner{Layout: "cargoriw", Settle: 2 * time.Second, Rescan: time.Minute, FormGrace: 2 * time.Minute},
 		Collector: Collector{
 			CA: "certs/ca.crt", Cert: "certs/agent.crt", Key: "certs/agent.key",
+			OutageThreshold: 5 * time.Minute,
 		},
 		Spool:   Spool{Path: "spool.db", MinFreeBytes: 256 << 20},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -158,6 +162,9 @@ func (c Config) Validate() error {
 	}
 	if c.Scanner.Settle < 100*time.Millisecond {
 		bad("scanner.settle", fmt.Errorf("%v: want at least 100ms", c.Scanner.Settle))
+	}
+	if c.Collector.OutageThreshold < time.Minute {
+		bad("collector.outage_threshold", fmt.Errorf("%v: want at least '1m'", c.Collector.OutageThreshold))
 	}
 	if c.Collector.MaxRate < 0 {
 		bad("collector.max_rate", fmt.Errorf("%d: want 0 (no cap) or bytes per second", c.Collector.MaxRate))

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"idk/collector/ingest"
-	"idk/collector/registry"
 )
 
 // Span is an interval of time, [Start, End).
@@ -48,23 +47,12 @@ func DayRows(v ingest.Viewer, day time.Time, loc *time.Location, now time.Time) 
 	}
 	from, to := dayBounds(day, loc)
 	var out []DayRow
-	err := v.View(func(tx ingest.Tx) error {
-		devs, err := journalDevices(tx)
-		if err != nil {
-			return err
+	err := eachDevice(v, func(tx ingest.Tx, numIDK string) ([]Change, error) { return dayChanges(tx, numIDK, from, to) }, func(d Device, changes []Change) {
+		if len(changes) > 0 {
+			out = append(out, dayRows(d, changes, from, loc, now)...)
 		}
-		for _, d := range devs {
-			changes, err := dayChanges(tx, d.NumIdk, from, to)
-			if err != nil {
-				return fmt.Errorf("changes of %s: %w", d.NumIdk, err)
-			}
-			if len(changes) == 0 {
-				continue
-			}
-			out = append(out, dayRows(registry.DeviceFromProto(d), changes, from, loc, now)...)
-		}
-		return nil
 	})
+
 	if err != nil {
 		return nil, fmt.Errorf("availability: rows of %s: %w", from.Format("02.01.2006"), err)
 	}

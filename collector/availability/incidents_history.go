@@ -1,13 +1,10 @@
 package availability
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"idk/collector/ingest"
-	"idk/collector/registry"
 )
 
 // IncidentsBetween lists every inoperable interval of every ИДК the
@@ -30,25 +27,14 @@ func IncidentsBetween(v ingest.Viewer, from, to time.Time, loc *time.Location, n
 		loc = time.Local
 	}
 	var out []Incident
-	err := v.View(func(tx ingest.Tx) error {
-		devs, err := journalDevices(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range devs {
-			changes, err := windowChanges(tx, d.NumIdk, from, to)
-			if err != nil {
-				return fmt.Errorf("changes of %s: %w", d.NumIdk, err)
-			}
-			incs := incidents(d.NumIdk, timeline(registry.DeviceFromProto(d), changes, now), loc, now)
-			for _, inc := range incs {
-				if inc.Start.Before(to) && (inc.Open() || inc.End.After(from)) {
-					out = append(out, inc)
-				}
+	err := eachDevice(v, func(tx ingest.Tx, numIDK string) ([]Change, error) { return windowChanges(tx, numIDK, from, to) }, func(d Device, changes []Change) {
+		for _, inc := range incidents(d.NumIDK, timeline(d, changes, now), loc, now) {
+			if inc.Start.Before(to) && (inc.Open() || inc.End.After(from)) {
+				out = append(out, inc)
 			}
 		}
-		return nil
 	})
+
 	if err != nil {
 		return nil, fmt.Errorf("availability: incidents from %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
@@ -56,62 +42,11 @@ func IncidentsBetween(v ingest.Viewer, from, to time.Time, loc *time.Location, n
 }
 
 // windowChanges reads numIDK's changes that decide its incidents
-// overlapping [from, to), in key (time) order.
+// overlapping [from, to), in key (time) order: the INOPERABLE run in force
+// at from (as Journal.Load keeps it), the period's changes, and the run
+// crossing to with the change that ends it.
 func windowChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, error) {
-	prefix := []byte(numIDK + "/")
-	start, end := timeKey(numIDK, from), timeKey(numIDK, to)
-	if !from.Before(to) {
-		end = start
-	}
-	// Backwards from from: the change in force there and, if it is
-	// INOPERABLE, the INOPERABLE changes before it, as Journal.Load keeps.
-	var before []Change
-	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
-		c, err := decodeChange(k, v)
-		if err != nil {
-			return err
-		}
-		if n := len(before); n > 0 && !(isInoperable(before[n-1]) && isInoperable(c)) {
-			return errEnough
-		}
-		before = append(before, c)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return nil, err
-	}
-	slices.Reverse(before)
-	out := before
-	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
-		c, err := decodeChange(k, v)
-		if err == nil {
-			out = append(out, c)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	// On from to: only while the ИДК stays INOPERABLE, and the change
-	// that ends it. Nothing when it was not inoperable at to.
-	if len(out) == 0 || !isInoperable(out[len(out)-1]) {
-		return out, nil
-	}
-	err = tx.Scan(bucketChanges, end, ingest.PrefixEnd(prefix), false, func(k, v []byte) error {
-		c, err := decodeChange(k, v)
-		if err != nil {
-			return err
-		}
-		out = append(out, c)
-		if !isInoperable(c) {
-			return errEnough
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return nil, err
-	}
-	return out, nil
+	return runChanges(tx, numIDK, from, to, isInoperable, false)
 }
 
 // Annotate adds to incs, in place, the acks and reporting steps the

@@ -98,6 +98,85 @@ func decodeChange(k, v []byte) (Change, error) {
 	return ChangeFromProto(keyTime(k), sc), nil
 }
 
+// runChanges reads numIDK's changes in key (time) order that decide the
+// runs of changes inRun picks overlapping [from, to): backwards from from,
+// the change in force there and, while it is in a run, the run's earlier
+// changes (and, with beforeRun, the change before the run, which says where
+// it began); the period's changes; and forwards from to, while a run is
+// still going, its changes and the one that ends it. The cost is the
+// runs at the edges, not the history.
+func runChanges(tx ingest.Tx, numIDK string, from, to time.Time, inRun func(Change) bool, beforeRun bool) ([]Change, error) {
+	prefix := []byte(numIDK + "/")
+	start, end := timeKey(numIDK, from), timeKey(numIDK, to)
+	if !from.Before(to) {
+		end = start
+	}
+	var before []Change
+	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
+		c, err := decodeChange(k, v)
+		if err != nil {
+			return err
+		}
+		if n := len(before); n > 0 && (!inRun(before[n-1]) || (!beforeRun && !inRun(c))) {
+			return errEnough
+		}
+		before = append(before, c)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
+	slices.Reverse(before)
+	out := before
+	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
+		c, err := decodeChange(k, v)
+		if err == nil {
+			out = append(out, c)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n := len(out); n == 0 || !inRun(out[n-1]) {
+		return out, nil
+	}
+	err = tx.Scan(bucketChanges, end, ingest.PrefixEnd(prefix), false, func(k, v []byte) error {
+		c, err := decodeChange(k, v)
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		if !inRun(c) {
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachDevice calls fn, in one read transaction, with each ИДК the journal
+// knows and the changes read picks for it.
+func eachDevice(v ingest.Viewer, read func(tx ingest.Tx, numIDK string) ([]Change, error), fn func(d Device, changes []Change)) error {
+	return v.View(func(tx ingest.Tx) error {
+		devs, err := journalDevices(tx)
+		if err != nil {
+			return err
+		}
+		for _, d := range devs {
+			changes, err := read(tx, d.NumIdk)
+			if err != nil {
+				return fmt.Errorf("changes of %s: %w", d.NumIdk, err)
+			}
+			fn(registry.DeviceFromProto(d), changes)
+		}
+		return nil
+	})
+}
+
 // journalDevices reads the identity of every ИДК the journal has a change
 // of.
 func journalDevices(tx ingest.Tx) ([]*idkpb.Device, error) {

@@ -1,14 +1,12 @@
 package availability
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"idk/collector/ingest"
-	"idk/collector/registry"
 	"idk/protocol/idkpb"
 )
 
@@ -128,24 +126,14 @@ func Relocations(v ingest.Viewer, from, to time.Time, loc *time.Location) ([]Rel
 		loc = time.Local
 	}
 	var out []Relocation
-	err := v.View(func(tx ingest.Tx) error {
-		devs, err := journalDevices(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range devs {
-			changes, err := relocationChanges(tx, d.NumIdk, from, to)
-			if err != nil {
-				return fmt.Errorf("changes of %s: %w", d.NumIdk, err)
-			}
-			for _, r := range relocationsOf(registry.DeviceFromProto(d), changes, loc) {
-				if r.Start.Before(to) && (r.Ongoing || r.End.After(from)) {
-					out = append(out, r)
-				}
+	err := eachDevice(v, func(tx ingest.Tx, numIDK string) ([]Change, error) { return relocationChanges(tx, numIDK, from, to) }, func(d Device, changes []Change) {
+		for _, r := range relocationsOf(d, changes, loc) {
+			if r.Start.Before(to) && (r.Ongoing || r.End.After(from)) {
+				out = append(out, r)
 			}
 		}
-		return nil
 	})
+
 	if err != nil {
 		return nil, fmt.Errorf("availability: relocations from %s to %s: %w", from.In(loc).Format("02.01.2006"), to.In(loc).Format("02.01.2006"), err)
 	}
@@ -167,53 +155,7 @@ func Relocations(v ingest.Viewer, from, to time.Time, loc *time.Location) ([]Rel
 // the period's changes; and forwards from to, the run crossing it and the
 // change that ends it (where the ИДК arrived).
 func relocationChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, error) {
-	prefix, start, end := []byte(numIDK+"/"), timeKey(numIDK, from), timeKey(numIDK, to)
-	var before []Change
-	err := tx.Scan(bucketChanges, prefix, start, true, func(k, v []byte) error {
-		c, err := decodeChange(k, v)
-		if err != nil {
-			return err
-		}
-		before = append(before, c)
-		if c.State != idkpb.DeviceState_DEVICE_STATE_RELOCATION {
-			return errEnough
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return nil, err
-	}
-	slices.Reverse(before)
-	out := before
-	err = tx.Scan(bucketChanges, start, end, false, func(k, v []byte) error {
-		c, err := decodeChange(k, v)
-		if err == nil {
-			out = append(out, c)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Past the end only while a relocation is still running there.
-	if n := len(out); n == 0 || out[n-1].State != idkpb.DeviceState_DEVICE_STATE_RELOCATION {
-		return out, nil
-	}
-	err = tx.Scan(bucketChanges, end, ingest.PrefixEnd(prefix), false, func(k, v []byte) error {
-		c, err := decodeChange(k, v)
-		if err != nil {
-			return err
-		}
-		out = append(out, c)
-		if c.State != idkpb.DeviceState_DEVICE_STATE_RELOCATION {
-			return errEnough
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return nil, err
-	}
-	return out, nil
+	return runChanges(tx, numIDK, from, to, func(c Change) bool { return c.State == idkpb.DeviceState_DEVICE_STATE_RELOCATION }, true)
 }
 
 // relocationsOf finds the relocations in one ИДК's changes. The place

@@ -167,6 +167,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Version:  version,
 		MaxRate:  cfg.Collector.MaxRate,
 		OnRehash: in.Rehash,
+		// A longer outage of the link is an НШС of the post (docs/incidents.md).
+		OutageThreshold: cfg.Collector.OutageThreshold,
 	})
 
 	log.Info("agent starting", "version", version, "num_idk", cfg.Device.NumIDK, "output_dir", cfg.Scanner.OutputDir,

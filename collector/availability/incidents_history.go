@@ -56,6 +56,11 @@ func windowChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, e
 func (t *Tracker) Annotate(incs []Incident) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.annotateLocked(incs)
+}
+
+// annotateLocked adds to incs, in place, their acks and reporting steps.
+func (t *Tracker) annotateLocked(incs []Incident) {
 	for i := range incs {
 		inc := &incs[i]
 		if a, ok := t.acks[ackKey{inc.NumIDK, inc.ID}]; ok {

@@ -177,20 +177,7 @@ func (t *Tracker) incidentsLocked(numIDK string, now time.Time) []Incident {
 		return nil
 	}
 	incs := incidents(numIDK, timeline(l.dev, l.changes, now), t.loc, now)
-	for i := range incs {
-		if a, ok := t.acks[ackKey{numIDK, incs[i].ID}]; ok {
-			incs[i].Acked, incs[i].AckedBy, incs[i].AckedAt = true, a.By, a.At.In(t.loc)
-		}
-		for _, s := range ReportSteps {
-			if r, ok := t.steps[stepKey{numIDK, incs[i].ID, s.Name}]; ok {
-				if incs[i].Reports == nil {
-					incs[i].Reports = map[string]StepReport{}
-				}
-				r.At = r.At.In(t.loc)
-				incs[i].Reports[s.Name] = r
-			}
-		}
-	}
+	t.annotateLocked(incs)
 	return incs
 }
 

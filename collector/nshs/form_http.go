@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"idk/collector/report"
@@ -40,12 +41,18 @@ type FormHandler struct {
 	// ShiftStart is when the duty shift's day begins after midnight; 0 is
 	// DefaultShiftStart, 08:00.
 	ShiftStart time.Duration
+
+	// mux is built on the first request: its pattern is parsed once.
+	once sync.Once
+	mux  *http.ServeMux
 }
 
 func (h *FormHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/nshs/form", h.serveForm)
-	mux.ServeHTTP(w, r)
+	h.once.Do(func() {
+		h.mux = http.NewServeMux()
+		h.mux.HandleFunc("GET /api/v1/nshs/form", h.serveForm)
+	})
+	h.mux.ServeHTTP(w, r)
 }
 
 func (h *FormHandler) loc() *time.Location {

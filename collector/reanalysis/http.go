@@ -7,12 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"idk/collector/report"
+	"idk/internal/httpjson"
 )
 
 // maxBody bounds a session's body: a day's scans of one analyst.
@@ -256,24 +255,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// strictQuery returns the request's parameters after checking that each
-// is one of allowed and given once: a misspelt one would otherwise be
-// taken as absent and widen the selection. On failure it has answered.
+// strictQuery returns the request's parameters after checking them
+// (httpjson.CheckQuery): a misspelt one would otherwise be taken as absent
+// and widen the selection. On failure it has answered.
 func strictQuery(w http.ResponseWriter, req *http.Request, allowed ...string) (url.Values, bool) {
-	q, err := url.ParseQuery(req.URL.RawQuery)
+	q, err := httpjson.CheckQuery(req, allowed...)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("bad query: %v", err)})
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
 		return nil, false
-	}
-	for name, vs := range q {
-		if !slices.Contains(allowed, name) {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("unknown parameter %q: want %s", name, strings.Join(allowed, ", "))})
-			return nil, false
-		}
-		if len(vs) > 1 {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("parameter %s given %d times", name, len(vs))})
-			return nil, false
-		}
 	}
 	return q, true
 }

@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
+	"idk/internal/httpjson"
 	"idk/protocol"
 )
 
@@ -306,28 +306,13 @@ func decodeEntriesBody(w http.ResponseWriter, r *http.Request, v any, max int64,
 	return true
 }
 
-// entriesQuery returns the request's parameters after checking that each
-// is one of allowed and given once: a misspelt one would otherwise be
-// taken as absent. On failure it has answered 400 and returns false.
+// entriesQuery returns the request's parameters after checking them
+// (httpjson.CheckQuery). On failure it has answered 400 and returns false.
 func entriesQuery(w http.ResponseWriter, r *http.Request, allowed ...string) (url.Values, bool) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := httpjson.CheckQuery(r, allowed...)
 	if err != nil {
-		writeEntriesError(w, http.StatusBadRequest, fmt.Errorf("bad query: %w", err))
+		writeEntriesError(w, http.StatusBadRequest, err)
 		return nil, false
-	}
-	for name, vs := range q {
-		if !slices.Contains(allowed, name) {
-			want := "no parameters"
-			if len(allowed) > 0 {
-				want = strings.Join(allowed, ", ")
-			}
-			writeEntriesError(w, http.StatusBadRequest, fmt.Errorf("unknown parameter %q: want %s", name, want))
-			return nil, false
-		}
-		if len(vs) > 1 {
-			writeEntriesError(w, http.StatusBadRequest, fmt.Errorf("parameter %s given %d times", name, len(vs)))
-			return nil, false
-		}
 	}
 	return q, true
 }

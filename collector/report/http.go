@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"idk/internal/httpjson"
@@ -42,15 +43,31 @@ type DailyHandler struct {
 	Builder *Builder
 	Offices func() []string // the customs bodies the collector serves
 	TempDir string          // where a draft is built before it is sent; "" is os.TempDir
+	routes  routes
 }
 
 func (h *DailyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/reports/daily", h.serveDaily)
-	mux.HandleFunc("GET /api/v1/reports/daily/versions", h.serveVersions)
-	mux.HandleFunc("GET /api/v1/reports/daily/incomplete", h.serveIncomplete)
-	mux.HandleFunc("POST /api/v1/reports/daily/publish", h.servePublish)
-	mux.ServeHTTP(w, r)
+	h.routes.serve(w, r, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /api/v1/reports/daily", h.serveDaily)
+		mux.HandleFunc("GET /api/v1/reports/daily/versions", h.serveVersions)
+		mux.HandleFunc("GET /api/v1/reports/daily/incomplete", h.serveIncomplete)
+		mux.HandleFunc("POST /api/v1/reports/daily/publish", h.servePublish)
+	})
+}
+
+// routes is a handler's ServeMux, built on its first request: the
+// patterns are parsed once, not on every request.
+type routes struct {
+	once sync.Once
+	mux  *http.ServeMux
+}
+
+func (rs *routes) serve(w http.ResponseWriter, r *http.Request, build func(*http.ServeMux)) {
+	rs.once.Do(func() {
+		rs.mux = http.NewServeMux()
+		build(rs.mux)
+	})
+	rs.mux.ServeHTTP(w, r)
 }
 
 // ParseDay reads a report date: 2026-11-27 or 27.11.2026, as midnight in

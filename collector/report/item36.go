@@ -91,7 +91,7 @@ func BuildItem36(src DecisionSource, kodTO string, month, now time.Time) (*Item3
 	from := MonthStart(month)
 	to := from.AddDate(0, 1, 0)
 	rep := &Item36{KodTO: kodTO, Month: from, Built: now}
-	hs, err := src.BreachHistory(from.Add(-breachLookback), to.Add(-time.Nanosecond))
+	bs, err := tableBreaches(src, kodTO, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("report: item 36: %w", err)
 	}
@@ -99,29 +99,17 @@ func BuildItem36(src DecisionSource, kodTO string, month, now time.Time) (*Item3
 		date time.Time
 		r    Item36Row
 	}
-	var picked []keyed
-	var ids []string
-	// The same selection as Table4Rows, keeping each row's case.
-	for _, h := range hs {
-		row, ok := latest(h)
-		if !ok || row.KOD_TO != kodTO {
-			continue
-		}
-		date, err := ParseDate(row.DATE_NAR, from.Location())
-		if err != nil {
-			return nil, fmt.Errorf("report: item 36: case %s: DATE_NAR: %w", h.ID, err)
-		}
-		if !NextDay(date).After(from) || !date.Before(to) {
-			continue
-		}
-		r := Item36Row{
+	picked := make([]keyed, len(bs))
+	ids := make([]string, len(bs))
+	for i, b := range bs {
+		h := b.history
+		picked[i] = keyed{b.date, Item36Row{
 			CaseID:    h.ID,
-			Row:       append(table4Row(row), "", "", ""),
+			Row:       append(table4Row(b.row), "", "", ""),
 			Withdrawn: h.Current == nil,
 			NoCause:   h.Current != nil && strings.TrimSpace(h.Current.PRICH_NAR) == "",
-		}
-		picked = append(picked, keyed{date, r})
-		ids = append(ids, h.ID)
+		}}
+		ids[i] = h.ID
 	}
 	decisions, err := src.Decisions(ids...)
 	if err != nil {

@@ -38,6 +38,7 @@ type Item36Handler struct {
 	Location *time.Location  // the calendar of the month; UTC if nil
 	Offices  func() []string // the customs bodies the collector serves
 	Clock    clock.Clock     // the build time; clock.Real if nil
+	routes   routes
 }
 
 // DecisionRequest is the body of POST /api/v1/reports/item36/decision.
@@ -60,10 +61,10 @@ type Item36Reply struct {
 }
 
 func (h *Item36Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/reports/item36", h.serveReport)
-	mux.HandleFunc("POST /api/v1/reports/item36/decision", h.serveDecision)
-	mux.ServeHTTP(w, r)
+	h.routes.serve(w, r, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /api/v1/reports/item36", h.serveReport)
+		mux.HandleFunc("POST /api/v1/reports/item36/decision", h.serveDecision)
+	})
 }
 
 func (h *Item36Handler) loc() *time.Location {

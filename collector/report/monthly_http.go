@@ -33,15 +33,16 @@ type MonthlyHandler struct {
 	Builder *Builder
 	Offices func() []string // the region's customs bodies, in the report's order
 	TempDir string          // where a draft is built before it is sent; "" is os.TempDir
+	routes  routes
 }
 
 func (h *MonthlyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/reports/monthly", h.serveMonthly)
-	mux.HandleFunc("GET /api/v1/reports/monthly/versions", h.serveVersions)
-	mux.HandleFunc("GET /api/v1/reports/monthly/summary", h.serveSummary)
-	mux.HandleFunc("POST /api/v1/reports/monthly/publish", h.servePublish)
-	mux.ServeHTTP(w, r)
+	h.routes.serve(w, r, func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /api/v1/reports/monthly", h.serveMonthly)
+		mux.HandleFunc("GET /api/v1/reports/monthly/versions", h.serveVersions)
+		mux.HandleFunc("GET /api/v1/reports/monthly/summary", h.serveSummary)
+		mux.HandleFunc("POST /api/v1/reports/monthly/publish", h.servePublish)
+	})
 }
 
 // ParseMonth (item36_http.go) reads the month parameter: 2026-11 or

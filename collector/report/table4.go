@@ -47,20 +47,37 @@ const breachLookback = cases.Retention
 // and NUM_SNIM (an arrival never scanned has no NUM_SNIM) are in the order
 // of their cases' IDs.
 func Table4Rows(src BreachSource, kodTO string, from, to time.Time) ([]Row, error) {
+	bs, err := tableBreaches(src, kodTO, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("report: table 4: %w", err)
+	}
+	rows := make([]Row, len(bs))
+	for i, b := range bs {
+		rows[i] = table4Row(b.row)
+	}
+	return rows, nil
+}
+
+// breach is a case's table 4 row with its DATE_NAR.
+type breach struct {
+	date    time.Time
+	history cases.History
+	row     cases.Row
+}
+
+// tableBreaches selects the table 4 rows of kodTO whose DATE_NAR is in
+// [from, to), in the table's order: DATE_NAR, NUM_IDK, NUM_SNIM, case.
+// Table4Rows writes them; the item 36 report keeps their cases too.
+func tableBreaches(src BreachSource, kodTO string, from, to time.Time) ([]breach, error) {
 	if !from.Before(to) {
 		return nil, nil
 	}
 	loc := from.Location()
 	hs, err := src.BreachHistory(from.Add(-breachLookback), to.Add(-time.Nanosecond))
 	if err != nil {
-		return nil, fmt.Errorf("report: table 4: %w", err)
+		return nil, err
 	}
-	type keyed struct {
-		date time.Time
-		id   string
-		row  cases.Row
-	}
-	var picked []keyed
+	var picked []breach
 	for _, h := range hs {
 		row, ok := latest(h)
 		if !ok || row.KOD_TO != kodTO {
@@ -68,22 +85,18 @@ func Table4Rows(src BreachSource, kodTO string, from, to time.Time) ([]Row, erro
 		}
 		date, err := ParseDate(row.DATE_NAR, loc)
 		if err != nil {
-			return nil, fmt.Errorf("report: table 4: case %s: DATE_NAR: %w", h.ID, err)
+			return nil, fmt.Errorf("case %s: DATE_NAR: %w", h.ID, err)
 		}
 		if !NextDay(date).After(from) || !date.Before(to) {
 			continue
 		}
-		picked = append(picked, keyed{date, h.ID, row})
+		picked = append(picked, breach{date, h, row})
 	}
-	slices.SortFunc(picked, func(a, b keyed) int {
+	slices.SortFunc(picked, func(a, b breach) int {
 		return cmp.Or(a.date.Compare(b.date), strings.Compare(a.row.NUM_IDK, b.row.NUM_IDK),
-			strings.Compare(a.row.NUM_SNIM, b.row.NUM_SNIM), strings.Compare(a.id, b.id))
+			strings.Compare(a.row.NUM_SNIM, b.row.NUM_SNIM), strings.Compare(a.history.ID, b.history.ID))
 	})
-	rows := make([]Row, len(picked))
-	for i, p := range picked {
-		rows[i] = table4Row(p.row)
-	}
-	return rows, nil
+	return picked, nil
 }
 
 // latest is the row a case's history puts in table 4: its current row,

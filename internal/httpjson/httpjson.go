@@ -13,27 +13,39 @@ import (
 	"strings"
 )
 
-// Query returns the request's parameters after checking that each is one
-// of allowed and given once: a misspelt parameter would otherwise
-// silently answer for a default (today, every ИДК). On failure it has
-// answered 400 and returns false.
+// Query returns the request's parameters after checking them with
+// CheckQuery. On failure it has answered 400 and returns false.
 func Query(w http.ResponseWriter, r *http.Request, allowed ...string) (url.Values, bool) {
+	q, err := CheckQuery(r, allowed...)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return q, true
+}
+
+// CheckQuery returns the request's parameters after checking that each
+// is one of allowed and given once: a misspelt parameter would otherwise
+// silently answer for a default (today, every ИДК). The error names the
+// parameter; an API that answers errors as JSON writes it its own way.
+func CheckQuery(r *http.Request, allowed ...string) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("bad query: %v", err), http.StatusBadRequest)
-		return nil, false
+		return nil, fmt.Errorf("bad query: %w", err)
 	}
 	for name, vs := range q {
 		if !slices.Contains(allowed, name) {
-			http.Error(w, fmt.Sprintf("unknown parameter %q: want %s", name, strings.Join(allowed, ", ")), http.StatusBadRequest)
-			return nil, false
+			want := "no parameters"
+			if len(allowed) > 0 {
+				want = strings.Join(allowed, ", ")
+			}
+			return nil, fmt.Errorf("unknown parameter %q: want %s", name, want)
 		}
 		if len(vs) > 1 {
-			http.Error(w, fmt.Sprintf("parameter %s given %d times", name, len(vs)), http.StatusBadRequest)
-			return nil, false
+			return nil, fmt.Errorf("parameter %s given %d times", name, len(vs))
 		}
 	}
-	return q, true
+	return q, nil
 }
 
 // Decode reads a JSON body of at most max bytes into v, refusing unknown

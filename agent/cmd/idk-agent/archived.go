@@ -15,7 +15,6 @@ import (
 	"slices"
 	"time"
 
-	"idk/agent/config"
 	"idk/agent/layout"
 	"idk/agent/spool"
 )
@@ -268,16 +267,11 @@ func archivedCommand(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "idk-agent:", err)
+	base, ok := agentAddr(*cfgPath, stderr)
+	if !ok {
 		return 2
 	}
-	if cfg.Metrics.Listen == "" {
-		fmt.Fprintf(stderr, "idk-agent: %s: metrics.listen is empty, so the running agent takes no commands\n", *cfgPath)
-		return 2
-	}
-	return getArchived("http://"+cfg.Metrics.Listen+"/archived?before="+url.QueryEscape(*before), stdout, stderr)
+	return getArchived(base+"/archived?before="+url.QueryEscape(*before), stdout, stderr)
 }
 
 // getArchived asks the running agent at u and prints its answer.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"idk/agent/casereport"
-	"idk/agent/config"
 	"idk/agent/spool"
 	"idk/internal/clock"
 )
@@ -115,16 +114,11 @@ func caseCommand(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "idk-agent:", err)
+	base, ok := agentAddr(cfgPath, stderr)
+	if !ok {
 		return 2
 	}
-	if cfg.Metrics.Listen == "" {
-		fmt.Fprintf(stderr, "idk-agent: %s: metrics.listen is empty, so the running agent takes no commands\n", cfgPath)
-		return 2
-	}
-	return postCase("http://"+cfg.Metrics.Listen+"/case", rep, stdout, stderr)
+	return postCase(base+"/case", rep, stdout, stderr)
 }
 
 // postCase sends rep to the running agent at url and prints its answer.

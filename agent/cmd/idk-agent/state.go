@@ -82,13 +82,8 @@ func stateCommand(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(rest); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "idk-agent:", err)
-		return 2
-	}
-	if cfg.Metrics.Listen == "" {
-		fmt.Fprintf(stderr, "idk-agent: %s: metrics.listen is empty, so the running agent takes no commands\n", *cfgPath)
+	base, ok := agentAddr(*cfgPath, stderr)
+	if !ok {
 		return 2
 	}
 	var body any // show: none, a GET
@@ -96,7 +91,7 @@ func stateCommand(args []string, stdout, stderr io.Writer) int {
 		body = stateRequest{State: state, Cause: *cause, Note: *note}
 	}
 	var rep stateReply
-	if err := askAgent("http://"+cfg.Metrics.Listen+"/state", body, &rep); err != nil {
+	if err := askAgent(base+"/state", body, &rep); err != nil {
 		fmt.Fprintln(stderr, "idk-agent:", err)
 		return 1
 	}
@@ -117,6 +112,21 @@ func stateCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	return 0
+}
+
+// agentAddr is the running agent's base URL, from metrics.listen in its
+// configuration file path; on failure it has said why on stderr.
+func agentAddr(path string, stderr io.Writer) (string, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "idk-agent:", err)
+		return "", false
+	}
+	if cfg.Metrics.Listen == "" {
+		fmt.Fprintf(stderr, "idk-agent: %s: metrics.listen is empty, so the running agent takes no commands\n", path)
+		return "", false
+	}
+	return "http://" + cfg.Metrics.Listen, true
 }
 
 // askAgent sends a command to the running agent's local listener: body

@@ -21,7 +21,27 @@ type Config struct {
 	Cases      Cases      `toml:"cases"`
 	Report     Report     `toml:"report"`
 	Reanalysis Reanalysis `toml:"reanalysis"`
+	Console    Console    `toml:"console"`
 	Log        Log        `toml:"log"`
+}
+
+// Console sets the accounts of the people who use the web console and the
+// API, their sessions, and the audit log.
+type Console struct {
+	// Accounts is the accounts file (JSON, written by 'idk-collector user'
+	// and the console, re-read when it changes). Missing: no accounts yet.
+	Accounts string `toml:"accounts"`
+	// Audit is the append-only log of sign-ins and of every change made
+	// through the console or the API, with the person's name.
+	Audit string `toml:"audit"`
+	// SessionIdle signs a person out after this long without a request;
+	// SessionMax after this long whatever they do.
+	SessionIdle time.Duration `toml:"session_idle"`
+	SessionMax  time.Duration `toml:"session_max"`
+	// LockoutFailures wrong passwords in a row lock the account for
+	// LockoutFor.
+	LockoutFailures int           `toml:"lockout_failures"`
+	LockoutFor      time.Duration `toml:"lockout_for"`
 }
 
 // Reanalysis sets where re-analysed images are laid out (item 11).
@@ -84,6 +104,13 @@ type API struct {
 type Listen struct {
 	QUIC string `toml:"quic"` // UDP address agents connect to
 	HTTP string `toml:"http"` // metrics and API; empty: off
+	// HTTPS serves the console, the API and the metrics over TLS, for
+	// the office network; empty: off.
+	HTTPS string `toml:"https"`
+	// HTTPSCert and HTTPSKey are the certificate HTTPS shows; empty: the
+	// collector's own (tls.cert, tls.key).
+	HTTPSCert string `toml:"https_cert"`
+	HTTPSKey  string `toml:"https_key"`
 }
 
 // TLS names the certificate files.
@@ -119,6 +146,7 @@ func Default() Config {
 		Cases:      Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
 		Report:     Report{Dir: "reports", PublishAt: 30 * time.Minute, Roster: "roster.toml"},
 		Reanalysis: Reanalysis{Root: "reanalysis"},
+		Console:    Console{Accounts: "accounts.json", Audit: "audit.jsonl", SessionIdle: time.Hour, SessionMax: 13 * time.Hour, LockoutFailures: 5, LockoutFor: 15 * time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -130,7 +158,7 @@ func Load(path string) (Config, error) {
 	if err := tomlfile.Decode(path, &c); err != nil {
 		return c, err
 	}
-	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster, &c.Reanalysis.Root)
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster, &c.Reanalysis.Root, &c.Console.Accounts, &c.Console.Audit, &c.Listen.HTTPSCert, &c.Listen.HTTPSKey)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
@@ -160,6 +188,18 @@ func (c Config) Validate() error {
 	}
 	if c.Report.PublishAt < 0 || c.Report.PublishAt >= 24*time.Hour {
 		errs = append(errs, fmt.Errorf("report.publish_at: %v: want a time after midnight under 24h, e.g. '30m'", c.Report.PublishAt))
+	}
+	if c.Console.Accounts == "" || c.Console.Audit == "" {
+		errs = append(errs, errors.New("console.accounts, console.audit: required"))
+	}
+	if c.Console.SessionIdle <= 0 || c.Console.SessionMax < c.Console.SessionIdle {
+		errs = append(errs, fmt.Errorf("console.session_idle %v, session_max %v: want positive durations, idle at most max", c.Console.SessionIdle, c.Console.SessionMax))
+	}
+	if c.Console.LockoutFailures < 1 || c.Console.LockoutFor <= 0 {
+		errs = append(errs, fmt.Errorf("console.lockout_failures %d, lockout_for %v: want at least 1 and a positive duration", c.Console.LockoutFailures, c.Console.LockoutFor))
+	}
+	if (c.Listen.HTTPSCert == "") != (c.Listen.HTTPSKey == "") {
+		errs = append(errs, errors.New("listen.https_cert, listen.https_key: give both or neither"))
 	}
 	if c.Store.Root == "" {
 		errs = append(errs, errors.New("store.root: required"))

@@ -1,8 +1,10 @@
 // Package deploy_test checks the deployment files against the code they
 // describe: the example configurations load with the real loaders and
-// document every setting and its true default, the Prometheus rules and
-// the Grafana dashboard name only metrics that exist, and the tools that
-// can check these files (promtool, bash, shellcheck) accept them.
+// document every setting and its true default, docs/metrics.md lists
+// every metric the code registers, the Prometheus rules and the Grafana
+// dashboards name only metrics that exist, every alert carries the
+// severity and role Alertmanager routes by, and the tools that can check
+// these files (promtool, amtool, bash, shellcheck) accept them.
 package deploy_test
 
 import (
@@ -268,25 +270,80 @@ func sameDefault(v reflect.Value, m []string) error {
 	return nil
 }
 
+// registeredRE finds a metric's name where the code registers it: the
+// Name of a prometheus.*Opts, or the first argument of NewDesc or of
+// certexpiry.New (a certificate's expiry gauge).
+var registeredRE = regexp.MustCompile(`(?:Name:\s*|NewDesc\(\s*|certexpiry\.New\(\s*)"(idk_(?:collector|agent)_[a-z0-9_]+)"`)
+
+// codeMetrics returns the names of the metrics the collector and the agent
+// register, from every non-test Go file under collector/ and agent/, with
+// the file each is registered in.
+func codeMetrics(t *testing.T) map[string]string {
+	t.Helper()
+	names := map[string]string{}
+	for _, root := range []string{"../collector", "../agent"} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range registeredRE.FindAllStringSubmatch(string(src), -1) {
+				names[m[1]] = path
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(names) < 40 {
+		t.Fatalf("found only %d metric names in collector/ and agent/: has the way metrics are registered changed?", len(names))
+	}
+	return names
+}
+
 // metricNames returns the names of the metrics the collector and the agent
 // export, from their source.
 func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
-	re := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(idk_[a-z_]+)"`)
 	names := map[string]bool{}
-	for _, path := range []string{"../collector/server/metrics.go", "../agent/ship/metrics.go", "../collector/availability/metrics.go", "../collector/cases/metrics.go", "../collector/integrity/integrity.go", "../collector/report/monthly.go"} {
-		src, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
-			names[m[1]] = true
-		}
-	}
-	if len(names) < 10 {
-		t.Fatalf("found only %d metric names in the metrics.go files: has the pattern changed?", len(names))
+	for n := range codeMetrics(t) {
+		names[n] = true
 	}
 	return names
+}
+
+// docRowRE is a metric's row in docs/metrics.md: | `name` | type | ...
+var docRowRE = regexp.MustCompile("(?m)^\\| `(idk_[a-z0-9_]+)` \\| (counter|gauge|histogram|summary) \\|")
+
+// Every metric registered in the code is documented in docs/metrics.md,
+// once, and every metric documented there is registered.
+func TestMetricsDocumented(t *testing.T) {
+	src, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]int{}
+	for _, m := range docRowRE.FindAllStringSubmatch(string(src), -1) {
+		documented[m[1]]++
+	}
+	code := codeMetrics(t)
+	for _, name := range slices.Sorted(maps.Keys(code)) {
+		if documented[name] == 0 {
+			t.Errorf("%s (registered in %s) is missing from docs/metrics.md", name, code[name])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(documented)) {
+		if documented[name] > 1 {
+			t.Errorf("docs/metrics.md lists %s %d times", name, documented[name])
+		}
+		if code[name] == "" {
+			t.Errorf("docs/metrics.md lists %s, which no code under collector/ or agent/ registers", name)
+		}
+	}
 }
 
 // metricRE finds metric names in PromQL; \b keeps label names such as
@@ -362,76 +419,277 @@ type panel struct {
 	Panels []panel `json:"panels"` // of a collapsed row
 }
 
-func TestGrafanaDashboard(t *testing.T) {
-	src, err := os.ReadFile("grafana/idk-transport.json")
+// dashboard is what the tests read of a Grafana dashboard.
+type dashboard struct {
+	Inputs []struct {
+		Name     string `json:"name"`
+		PluginID string `json:"pluginId"`
+	} `json:"__inputs"`
+	SchemaVersion int     `json:"schemaVersion"`
+	UID           string  `json:"uid"`
+	Title         string  `json:"title"`
+	Panels        []panel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name       string `json:"name"`
+			Type       string `json:"type"`
+			Query      any    `json:"query"`
+			Definition string `json:"definition"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+// cyrillicRE: a title in Russian has Cyrillic letters.
+var cyrillicRE = regexp.MustCompile(`\p{Cyrillic}`)
+
+// varRE finds the template variables a query uses: $name or ${name}.
+var varRE = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
+
+// Every dashboard in grafana/ can be imported with a data source of
+// choice and provisioned from a file (its DS_PROMETHEUS variable), has a
+// fixed uid of its own, Russian titles, and queries that name only
+// metrics that exist and variables that it defines.
+func TestGrafanaDashboards(t *testing.T) {
+	paths, _ := filepath.Glob("grafana/*.json")
+	for _, want := range []string{"idk-fleet.json", "idk-timeline.json", "idk-deadlines.json", "idk-transport.json"} {
+		if !slices.Contains(paths, filepath.Join("grafana", want)) {
+			t.Errorf("grafana/%s is missing", want)
+		}
+	}
+	names := metricNames(t)
+	uids := map[string]string{}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dash dashboard
+			if err := json.Unmarshal(src, &dash); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(dash.Inputs, func(in struct {
+				Name     string `json:"name"`
+				PluginID string `json:"pluginId"`
+			}) bool {
+				return in.Name == "DS_PROMETHEUS" && in.PluginID == "prometheus"
+			}) {
+				t.Error("no DS_PROMETHEUS input: the dashboard cannot be imported with a data source of choice")
+			}
+			if dash.SchemaVersion < 36 || dash.UID == "" {
+				t.Errorf("schemaVersion %d, uid %q: want 36 or later and a fixed uid", dash.SchemaVersion, dash.UID)
+			}
+			if other, dup := uids[dash.UID]; dup {
+				t.Errorf("uid %q is also %s's", dash.UID, other)
+			}
+			uids[dash.UID] = path
+			if !cyrillicRE.MatchString(dash.Title) {
+				t.Errorf("title %q is not in Russian", dash.Title)
+			}
+			defined := map[string]bool{}
+			for _, v := range dash.Templating.List {
+				defined[v.Name] = true
+				if v.Type == "datasource" {
+					if v.Name != "DS_PROMETHEUS" || v.Query != "prometheus" {
+						t.Errorf("data source variable %q of %v: want DS_PROMETHEUS of prometheus", v.Name, v.Query)
+					}
+					continue
+				}
+				if bad := unknownMetrics(v.Definition, names); len(bad) > 0 {
+					t.Errorf("variable %q: no such metric: %s", v.Name, strings.Join(bad, ", "))
+				}
+			}
+			// Provisioned from a file, a dashboard is not imported, so
+			// ${DS_PROMETHEUS} must name a variable of its own.
+			if !defined["DS_PROMETHEUS"] {
+				t.Error("no DS_PROMETHEUS data source variable: the provisioned dashboard would find no data source")
+			}
+
+			var all []panel
+			for _, p := range dash.Panels {
+				all = append(all, p)
+				all = append(all, p.Panels...)
+			}
+			ids := map[int]bool{}
+			queries := 0
+			for _, p := range all {
+				if ids[p.ID] {
+					t.Errorf("panel %q: id %d used twice", p.Title, p.ID)
+				}
+				ids[p.ID] = true
+				if !cyrillicRE.MatchString(p.Title) {
+					t.Errorf("panel %d: title %q is not in Russian", p.ID, p.Title)
+				}
+				if p.Type == "row" {
+					continue
+				}
+				if p.Datasource == nil || p.Datasource.UID != "${DS_PROMETHEUS}" {
+					t.Errorf("panel %q: data source is not ${DS_PROMETHEUS}", p.Title)
+				}
+				if len(p.Targets) == 0 {
+					t.Errorf("panel %q has no query", p.Title)
+				}
+				for _, q := range p.Targets {
+					queries++
+					if len(metricRE.FindAllString(q.Expr, -1)) == 0 {
+						t.Errorf("panel %q: query %q names no idk_ metric", p.Title, q.Expr)
+					}
+					if bad := unknownMetrics(q.Expr, names); len(bad) > 0 {
+						t.Errorf("panel %q: no such metric: %s", p.Title, strings.Join(bad, ", "))
+					}
+					for _, m := range varRE.FindAllStringSubmatch(q.Expr, -1) {
+						if !defined[m[1]] && !strings.HasPrefix(m[1], "__") {
+							t.Errorf("panel %q: query uses $%s, which the dashboard does not define", p.Title, m[1])
+						}
+					}
+				}
+			}
+			if queries < 6 {
+				t.Errorf("only %d queries: panels are missing", queries)
+			}
+		})
+	}
+}
+
+// The provisioning files name the folder the dashboards are copied to and
+// make the Prometheus data source the default, which the dashboards'
+// DS_PROMETHEUS variable falls back to.
+func TestGrafanaProvisioning(t *testing.T) {
+	ds, err := os.ReadFile("grafana/provisioning/datasources/idk-prometheus.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	type input struct {
-		Name     string `json:"name"`
-		PluginID string `json:"pluginId"`
+	for _, want := range []string{"apiVersion: 1", "type: prometheus", "isDefault: true", "url: "} {
+		if !strings.Contains(string(ds), want) {
+			t.Errorf("datasources/idk-prometheus.yml: no %q", want)
+		}
 	}
-	var dash struct {
-		Inputs        []input `json:"__inputs"`
-		SchemaVersion int     `json:"schemaVersion"`
-		UID           string  `json:"uid"`
-		Panels        []panel `json:"panels"`
-		Templating    struct {
-			List []struct {
-				Name       string `json:"name"`
-				Definition string `json:"definition"`
-			} `json:"list"`
-		} `json:"templating"`
-	}
-	if err := json.Unmarshal(src, &dash); err != nil {
+	dash, err := os.ReadFile("grafana/provisioning/dashboards/idk.yml")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(dash.Inputs, input{Name: "DS_PROMETHEUS", PluginID: "prometheus"}) {
-		t.Error("no DS_PROMETHEUS input: the dashboard cannot be imported with a data source of choice")
+	m := regexp.MustCompile(`(?m)^\s+path: (\S+)$`).FindStringSubmatch(string(dash))
+	if !strings.Contains(string(dash), "apiVersion: 1") || m == nil {
+		t.Fatalf("dashboards/idk.yml: no apiVersion 1 or no options.path")
 	}
-	if dash.SchemaVersion < 36 || dash.UID == "" {
-		t.Errorf("schemaVersion %d, uid %q: want 36 or later and a fixed uid", dash.SchemaVersion, dash.UID)
+	// The install lines copy the dashboards to that path.
+	if !strings.Contains(string(dash), "deploy/grafana/*.json "+m[1]) {
+		t.Errorf("dashboards/idk.yml: its install lines do not copy deploy/grafana/*.json to %s", m[1])
 	}
+	paths, _ := filepath.Glob("grafana/*.json")
+	for _, p := range paths {
+		if !strings.Contains(string(dash), filepath.Base(p)) {
+			t.Errorf("dashboards/idk.yml does not list %s", filepath.Base(p))
+		}
+	}
+}
 
-	names := metricNames(t)
-	var all []panel
-	for _, p := range dash.Panels {
-		all = append(all, p)
-		all = append(all, p.Panels...)
-	}
-	ids := map[int]bool{}
-	queries := 0
-	for _, p := range all {
-		if ids[p.ID] {
-			t.Errorf("panel %q: id %d used twice", p.Title, p.ID)
+// alertRule is one alert of a rule file, as alertRules reads it.
+type alertRule struct {
+	file, name     string
+	severity, role string
+}
+
+// alertRules reads the alerts of rules/*.yml with their severity and role
+// labels (a line "severity: ..." or "role: ..." inside the alert).
+func alertRules(t *testing.T) []alertRule {
+	t.Helper()
+	paths, _ := filepath.Glob("prometheus/rules/*.yml")
+	alertLine := regexp.MustCompile(`^\s*- alert: (\S+)`)
+	labelLine := regexp.MustCompile(`^\s+(severity|role): (\S+)\s*$`)
+	var rules []alertRule
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		ids[p.ID] = true
-		if p.Type == "row" {
-			continue
-		}
-		if p.Datasource == nil || p.Datasource.UID != "${DS_PROMETHEUS}" {
-			t.Errorf("panel %q: data source is not ${DS_PROMETHEUS}", p.Title)
-		}
-		if len(p.Targets) == 0 {
-			t.Errorf("panel %q has no query", p.Title)
-		}
-		for _, q := range p.Targets {
-			queries++
-			if len(metricRE.FindAllString(q.Expr, -1)) == 0 {
-				t.Errorf("panel %q: query %q names no idk_ metric", p.Title, q.Expr)
+		for _, line := range strings.Split(string(src), "\n") {
+			if m := alertLine.FindStringSubmatch(line); m != nil {
+				rules = append(rules, alertRule{file: path, name: m[1]})
+				continue
 			}
-			if bad := unknownMetrics(q.Expr, names); len(bad) > 0 {
-				t.Errorf("panel %q: no such metric: %s", p.Title, strings.Join(bad, ", "))
+			if m := labelLine.FindStringSubmatch(line); m != nil && len(rules) > 0 {
+				r := &rules[len(rules)-1]
+				if m[1] == "severity" {
+					r.severity = m[2]
+				} else {
+					r.role = m[2]
+				}
 			}
 		}
 	}
-	for _, v := range dash.Templating.List {
-		if bad := unknownMetrics(v.Definition, names); len(bad) > 0 {
-			t.Errorf("variable %q: no such metric: %s", v.Name, strings.Join(bad, ", "))
+	if len(rules) < 10 {
+		t.Fatalf("found only %d alerts in prometheus/rules", len(rules))
+	}
+	return rules
+}
+
+// Alertmanager routes by severity and role, so every alert must carry
+// both, with values alertmanager.yml has a route for.
+func TestAlertRulesRouted(t *testing.T) {
+	am, err := os.ReadFile("prometheus/alertmanager.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := alertRules(t)
+	// Every alert the inhibit rules name exists.
+	for _, m := range regexp.MustCompile(`alertname=~?"([^"]+)"`).FindAllStringSubmatch(string(am), -1) {
+		for _, name := range strings.Split(m[1], "|") {
+			if !slices.ContainsFunc(rules, func(r alertRule) bool { return r.name == name }) {
+				t.Errorf("alertmanager.yml names alert %s, which no rule defines", name)
+			}
 		}
 	}
-	if queries < 8 {
-		t.Errorf("only %d queries: panels are missing", queries)
+	for _, r := range rules {
+		if r.severity != "critical" && r.severity != "warning" {
+			t.Errorf("%s: %s has severity %q, want critical or warning", r.file, r.name, r.severity)
+		}
+		if r.role == "" || !strings.Contains(string(am), `role="`+r.role+`"`) {
+			t.Errorf("%s: %s has role %q, which no route of alertmanager.yml matches", r.file, r.name, r.role)
+		}
+	}
+}
+
+// regionOf returns the region external label of prometheus.yml.
+func regionOf(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s+region: '([^']+)'`).FindStringSubmatch(string(src))
+	if m == nil {
+		t.Fatal("prometheus.yml: no region external label")
+	}
+	return m[1]
+}
+
+// amtool accepts alertmanager.yml, and its routes send each kind of alert
+// of the region prometheus.yml names where the file's comments say:
+// critical to the duty and the role, warnings to the role alone, other
+// regions to idk-unrouted.
+func TestAmtool(t *testing.T) {
+	amtool := testenv.RequireTool(t, "amtool", "prometheus-alertmanager")
+	const cfg = "prometheus/alertmanager.yml"
+	if out, err := exec.Command(amtool, "check-config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("amtool check-config %s: %v\n%s", cfg, err, out)
+	}
+	region := regionOf(t)
+	for _, r := range alertRules(t) {
+		want := region + "-" + strings.ReplaceAll(r.role, "_", "-")
+		if r.severity == "critical" {
+			want = region + "-duty," + want
+		}
+		args := []string{"config", "routes", "test", "--config.file=" + cfg, "--verify.receivers=" + want,
+			"region=" + region, "alertname=" + r.name, "severity=" + r.severity, "role=" + r.role, "num_idk=850591"}
+		if out, err := exec.Command(amtool, args...).CombinedOutput(); err != nil {
+			t.Errorf("%s (%s, %s) is not routed to %s: %v\n%s", r.name, r.severity, r.role, want, err, out)
+		}
+	}
+	args := []string{"config", "routes", "test", "--config.file=" + cfg, "--verify.receivers=idk-unrouted",
+		"region=" + region + "-not-configured", "severity=critical", "role=shift_lead"}
+	if out, err := exec.Command(amtool, args...).CombinedOutput(); err != nil {
+		t.Errorf("an alert of an unknown region is not routed to idk-unrouted: %v\n%s", err, out)
 	}
 }
 

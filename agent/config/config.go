@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"idk/drivers/modbus"
@@ -89,6 +90,16 @@ type Collector struct {
 	// OutageThreshold: a link to the collector down longer than this is
 	// reported, once back, as an ICT incident (НШС) of the post.
 	OutageThreshold time.Duration `toml:"outage_threshold"`
+	// WindowFiles caps the files sent at once, each on its own stream;
+	// 1 sends one file at a time. At most 32, the collector's limit per
+	// connection.
+	WindowFiles int `toml:"window_files"`
+	// WindowBytes caps the sizes of the files sent at once, together;
+	// one file of any size may always go.
+	WindowBytes int64 `toml:"window_bytes"`
+	// FreshAge: files first seen less than this ago go before the
+	// backlog, with part of the window kept for them.
+	FreshAge time.Duration `toml:"fresh_age"`
 }
 
 // Spool is the local durable queue.
@@ -115,6 +126,7 @@ func Default() Config {
 		Collector: Collector{
 			CA: "certs/ca.crt", Cert: "certs/agent.crt", Key: "certs/agent.key",
 			OutageThreshold: 5 * time.Minute,
+			WindowFiles:     32, WindowBytes: 64 << 20, FreshAge: time.Hour,
 		},
 		Spool:   Spool{Path: "spool.db", MinFreeBytes: 256 << 20},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -166,6 +178,15 @@ func (c Config) Validate() error {
 	if c.Collector.OutageThreshold < time.Minute {
 		bad("collector.outage_threshold", fmt.Errorf("%v: want at least '1m'", c.Collector.OutageThreshold))
 	}
+	if c.Collector.WindowFiles < 1 || c.Collector.WindowFiles > 32 {
+		bad("collector.window_files", fmt.Errorf("%d: want 1-32", c.Collector.WindowFiles))
+	}
+	if c.Collector.WindowBytes < 1 {
+		bad("collector.window_bytes", fmt.Errorf("%d: want bytes, e.g. 67108864 (64 MiB)", c.Collector.WindowBytes))
+	}
+	if c.Collector.FreshAge < 0 {
+		bad("collector.fresh_age", fmt.Errorf("%v: want a duration, e.g. '1h'", c.Collector.FreshAge))
+	}
 	if c.Collector.MaxRate < 0 {
 		bad("collector.max_rate", fmt.Errorf("%d: want 0 (no cap) or bytes per second", c.Collector.MaxRate))
 	}
@@ -202,6 +223,19 @@ func (c Config) Validate() error {
 		bad("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// TLSServerName is the name the collector's certificate must carry:
+// collector.server_name, or else the host of collector.addr.
+func (c Config) TLSServerName() (string, error) {
+	if c.Collector.ServerName != "" {
+		return c.Collector.ServerName, nil
+	}
+	host, _, err := net.SplitHostPort(c.Collector.Addr)
+	if err != nil {
+		return "", fmt.Errorf("collector.addr %q: %w", c.Collector.Addr, err)
+	}
+	return host, nil
 }
 
 // DeviceProto returns the identity as the protocol carries it.

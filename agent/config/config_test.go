@@ -68,3 +68,22 @@ func TestLoadErrorsNameFileAndField(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSServerName(t *testing.T) {
+	for _, tt := range []struct {
+		addr, serverName, want string
+		ok                     bool
+	}{
+		{"collector.example:4433", "", "collector.example", true},
+		{"10.0.0.5:4433", "collector.example", "collector.example", true},
+		{"[::1]:4433", "", "::1", true},
+		{"no-port", "", "", false},
+	} {
+		c := Default()
+		c.Collector.Addr, c.Collector.ServerName = tt.addr, tt.serverName
+		got, err := c.TLSServerName()
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("addr %q, server_name %q: %q, %v; want %q, ok %v", tt.addr, tt.serverName, got, err, tt.want, tt.ok)
+		}
+	}
+}

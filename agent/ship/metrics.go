@@ -19,6 +19,9 @@ type Metrics struct {
 	EventsShipped prometheus.Counter
 	FileRestarts  prometheus.Counter
 	ClockOffset   prometheus.Gauge
+	// The window's occupation: files in flight and their sizes together.
+	FilesInFlight prometheus.Gauge
+	BytesInFlight prometheus.Gauge
 }
 
 // NewMetrics creates the series and registers them, with the spool's
@@ -50,8 +53,15 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, clk clock.Clock) *Me
 		ClockOffset: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "idk_agent_clock_offset_seconds", Help: "Collector clock minus this agent's clock, measured at the last hello.",
 		}),
+		FilesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_agent_files_in_flight", Help: "Files being sent to the collector at once (the window's occupation).",
+		}),
+		BytesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_agent_file_bytes_in_flight", Help: "Sizes of the files being sent to the collector, together.",
+		}),
 	}
 	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.FilesRejected, m.EventsShipped, m.FileRestarts, m.ClockOffset,
+		m.FilesInFlight, m.BytesInFlight,
 		&backlog{sp: sp, clk: clock.Or(clk)})
 	return m
 }

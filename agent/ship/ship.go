@@ -1,9 +1,11 @@
 // Package ship delivers the agent's spool to the collector over QUIC with
 // mutual TLS. It reconnects forever with capped backoff (no retry limit
 // that would drop data), sends events and each file on streams of their
-// own so a form never waits behind an image, resumes a file from the byte
-// the collector already holds, and marks an item done in the spool only
-// after the collector has acknowledged it as stored.
+// own so a form never waits behind an image, keeps a window of several
+// files in flight (window.go) so that a long round trip does not bound
+// throughput, resumes a file from the byte the collector already holds,
+// and marks an item done in the spool only after the collector has
+// acknowledged it as stored.
 //
 // A file the collector cannot take now (busy, disk full) waits on a backoff
 // of its own while the files queued after it go on; a file it will never
@@ -20,7 +22,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -62,7 +63,29 @@ type Config struct {
 	OutageThreshold time.Duration
 	// OnRehash is called when a queued file no longer has the content
 	// hashed when it was first seen. It must re-hash and update the spool.
+	// The shipper never calls it for two files at once.
 	OnRehash func(f spool.File)
+
+	// The window (window.go): how many files, and how many bytes of
+	// files, are in flight on the connection at once, each on its own
+	// stream, so that per-file round trips (offer and reply, commit and
+	// the collector's fsync) do not bound throughput on a long link.
+
+	// WindowFiles caps the files in flight; default DefaultWindowFiles,
+	// at most MaxWindowFiles (the collector's limit per connection). 1
+	// sends one file at a time.
+	WindowFiles int
+	// WindowBytes caps the sizes of the files in flight together, so
+	// that large images go a few at a time (each finishes, and is marked
+	// done, sooner) while small documents fill the window; one file of
+	// each class (fresh, backlog) may be in flight whatever its size.
+	// Default DefaultWindowBytes.
+	WindowBytes int64
+	// FreshAge: a file first seen less than this ago is fresh. Fresh
+	// files are started before the backlog, and the backlog leaves part
+	// of the window (WindowFiles/8 slots) to them, so that today's scans
+	// never wait behind a week's backlog. Default DefaultFreshAge.
+	FreshAge time.Duration
 }
 
 // Shipper sends the spool to the collector.
@@ -74,10 +97,16 @@ type Shipper struct {
 	// yet. Only the files loop uses it, and sessions run one after the
 	// other, so a file's backoff outlives a reconnection.
 	retries map[string]*retry
-	walk    uint64 // counts NextFile calls, to find retries of files gone from the queue
+	walk    uint64 // counts walks of the queue, to find retries of files gone from it
 	// pause is how long every file waits after the collector refused one
-	// for a reason that holds for all (see errLater.all).
-	pause time.Duration
+	// for a reason that holds for all (see errLater.all); paused is when
+	// that wait ends, and probing that, once it has, one file goes alone
+	// until one is stored. Only the files loop uses them.
+	pause   time.Duration
+	paused  time.Time
+	probing bool
+
+	rehash sync.Mutex // one OnRehash at a time
 	// down: linkDown has recorded the outage in progress (Run's goroutine
 	// only).
 	down bool
@@ -107,6 +136,16 @@ func New(cfg Config) *Shipper {
 	}
 	if cfg.OutageThreshold <= 0 {
 		cfg.OutageThreshold = DefaultOutageThreshold
+	}
+	if cfg.WindowFiles <= 0 {
+		cfg.WindowFiles = DefaultWindowFiles
+	}
+	cfg.WindowFiles = min(cfg.WindowFiles, MaxWindowFiles)
+	if cfg.WindowBytes <= 0 {
+		cfg.WindowBytes = DefaultWindowBytes
+	}
+	if cfg.FreshAge <= 0 {
+		cfg.FreshAge = DefaultFreshAge
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
@@ -224,6 +263,39 @@ func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {
 // change before it looks again anyway.
 const pollEvery = 2 * time.Second
 
+// The events loop tells the collector what the spool still holds (an
+// idkpb.AgentStatus) for its fleet board: with the first batch of a
+// connection, then with a batch at most every statusMin while the spool
+// changes (reading it walks every pending item, which a long backlog
+// draining batch after batch must not pay each time), and alone, in a
+// batch without events, at least every statusEvery while connected, so
+// the board's backlog is never older than that.
+const (
+	statusMin   = 5 * time.Second
+	statusEvery = 30 * time.Second
+)
+
+// status reads the spool's backlog as the collector is told it: files
+// queued, their bytes, and the time the oldest item waiting, event or
+// file, was queued.
+func (s *Shipper) status() (*idkpb.AgentStatus, error) {
+	st, err := s.cfg.Spool.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("read spool backlog: %w", err)
+	}
+	as := &idkpb.AgentStatus{BacklogFiles: int64(st.Files), BacklogBytes: st.FileBytes}
+	var oldest time.Time
+	for _, t := range []time.Time{st.OldestEvent, st.OldestFile} {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	if !oldest.IsZero() {
+		as.OldestUnsentUnixNano = oldest.UnixNano()
+	}
+	return as, nil
+}
+
 func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
 	changed, unsubscribe := s.cfg.Spool.Subscribe()
 	defer unsubscribe()
@@ -236,23 +308,57 @@ func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_EVENTS}); err != nil {
 		return err
 	}
+	var (
+		lastStatus time.Time // when the last status was read; zero: none on this connection yet
+		dirty      bool      // the spool changed since
+	)
 	for {
 		evs, err := s.cfg.Spool.PendingEvents(256, 1<<20)
 		if err != nil {
 			return err
 		}
-		if len(evs) == 0 {
-			if err := s.sleep(ctx, changed, pollEvery); err != nil {
+		now := s.cfg.Clock.Now()
+		since := now.Sub(lastStatus)
+		statusDue := lastStatus.IsZero() || since >= statusEvery || (dirty && since >= statusMin)
+		if len(evs) == 0 && !statusDue {
+			// Wait for the spool, or for the next status to fall due:
+			// statusMin after the last one if the backlog changed since,
+			// statusEvery if it did not.
+			wait := statusEvery - since
+			if dirty {
+				wait = statusMin - since
+			}
+			woke, err := s.wait(ctx, changed, min(wait, pollEvery))
+			if err != nil {
 				return err
 			}
+			dirty = dirty || woke
 			continue
 		}
-		if err := w.Write(&idkpb.EventBatch{Events: evs}); err != nil {
+		b := &idkpb.EventBatch{Events: evs}
+		if statusDue {
+			// Read or not, the next try is due statusMin on: a spool that
+			// cannot be read now must not be walked in a tight loop.
+			lastStatus, dirty = now, false
+			if b.Status, err = s.status(); err != nil {
+				s.cfg.Log.Warn("cannot tell the collector the spool's backlog", "err", err)
+				if len(evs) == 0 {
+					continue
+				}
+			}
+		}
+		if err := w.Write(b); err != nil {
 			return err
 		}
 		var ack idkpb.EventAck
 		if err := r.Read(&ack); err != nil {
 			return fmt.Errorf("event ack: %w", err)
+		}
+		if len(evs) == 0 {
+			if ack.Error != "" {
+				return fmt.Errorf("collector refused the agent's status: %s", ack.Error)
+			}
+			continue
 		}
 		if ack.Error != "" {
 			return fmt.Errorf("collector refused events %d-%d: %s", evs[0].Seq, evs[len(evs)-1].Seq, ack.Error)
@@ -264,83 +370,25 @@ func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
 	}
 }
 
-// files offers the queued files oldest first, passing over those waiting
-// to be offered again.
-func (s *Shipper) files(ctx context.Context, conn *quic.Conn) error {
-	changed, unsubscribe := s.cfg.Spool.Subscribe()
-	defer unsubscribe()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err // a file that fails before any network call must not keep the loop from seeing this
-		}
-		now := s.cfg.Clock.Now()
-		s.walk++
-		var due time.Time // the earliest a file passed over may be offered again
-		f, err := s.cfg.Spool.NextFile(func(key string) bool {
-			r := s.retries[key]
-			if r == nil {
-				return false
-			}
-			r.walk = s.walk
-			if !now.Before(r.due) {
-				return false
-			}
-			if due.IsZero() || r.due.Before(due) {
-				due = r.due
-			}
-			return true
-		})
-		if errors.Is(err, spool.ErrEmpty) {
-			// This walk saw every queued file: forget the waits of files
-			// that have left the queue (re-queued later, they start afresh).
-			maps.DeleteFunc(s.retries, func(_ string, r *retry) bool { return r.walk != s.walk })
-			if due.IsZero() {
-				err = s.sleep(ctx, changed, pollEvery)
-			} else {
-				err = s.sleep(ctx, changed, due.Sub(now))
-			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		err = s.sendFile(ctx, conn, f)
-		var later errLater
-		switch {
-		case errors.As(err, &later):
-			s.later(f, err)
-			if later.all {
-				// Every file would get the same answer: wait as a whole,
-				// backing off, instead of offering the queue file by file.
-				if err := s.sleep(ctx, nil, s.pause); err != nil {
-					return err
-				}
-				s.pause = min(2*s.pause, retryMax)
-			}
-		case err != nil:
-			return err
-		default:
-			delete(s.retries, f.Key())
-			s.pause = retryMin
-		}
-	}
-}
-
 // sleep blocks for d on the shipper's clock, until the spool changes, or
 // until ctx ends.
 func (s *Shipper) sleep(ctx context.Context, changed <-chan struct{}, d time.Duration) error {
+	_, err := s.wait(ctx, changed, d)
+	return err
+}
+
+// wait is sleep that reports whether the spool changed.
+func (s *Shipper) wait(ctx context.Context, changed <-chan struct{}, d time.Duration) (bool, error) {
 	t := s.cfg.Clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	case <-changed:
+		return true, nil
 	case <-t.C():
 	}
-	return nil
+	return false, nil
 }
 
 // later puts f aside until its backoff has passed.
@@ -394,6 +442,13 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 		return fmt.Errorf("open file stream: %w", err)
 	}
 	defer transport.EndStream(st)
+	// A stream's reads and writes do not watch ctx: when the session ends
+	// (another file's stream failed), abort this one so that the window's
+	// other transfers end with it, to resume on the next connection.
+	defer context.AfterFunc(ctx, func() {
+		st.CancelWrite(streamAborted)
+		st.CancelRead(streamAborted)
+	})()
 	w, r := protocol.NewWriter(st), protocol.NewReader(st)
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_FILE}); err != nil {
 		return err
@@ -439,10 +494,12 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 
 	err = s.stream(ctx, src, w, f, rep.Offset)
 	if errors.Is(err, errChanged) {
-		st.CancelWrite(1)
+		st.CancelWrite(streamAborted)
 		s.cfg.Log.Warn("scan file changed after it was first seen; hashing it again", "file", f.Path)
 		if s.cfg.OnRehash != nil {
+			s.rehash.Lock()
 			s.cfg.OnRehash(f)
+			s.rehash.Unlock()
 		}
 		if s.requeued(f) {
 			return nil // the new content goes now
@@ -472,6 +529,10 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// streamAborted is the code a file stream is cancelled with when the
+// agent gives it up: the file changed, or the session ended.
+const streamAborted quic.StreamErrorCode = 1
+
 // stream sends the file from offset and the commit, checking on the way
 // that the content is still what was hashed when first seen. Only one
 // chunk is ever in memory.
@@ -482,7 +543,9 @@ func (s *Shipper) stream(ctx context.Context, src *os.File, w *protocol.Writer, 
 			return fmt.Errorf("%w: %s: %v", errChanged, f.Path, err)
 		}
 	}
-	buf := make([]byte, protocol.ChunkSize)
+	// A document needs a buffer of its own size, not a chunk's: a window
+	// of small files in flight holds little memory.
+	buf := make([]byte, min(protocol.ChunkSize, max(uint64(f.Size)-offset, 1)))
 	chunk := &idkpb.Chunk{}
 	msg := &idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: chunk}}
 	pos := offset

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/quic-go/quic-go"
+	"google.golang.org/protobuf/proto"
 
 	"idk/agent/spool"
 	"idk/protocol"
@@ -52,6 +53,21 @@ type collector struct {
 	last   map[string]*idkpb.FileOffer
 	stored []string // offered names, in the order stored
 	events []*idkpb.Event
+	// statuses are the agent's reports, with the time on clk when each
+	// arrived (zero without clk).
+	clk      atomic.Pointer[simclock.Clock]
+	statuses []statusAt
+	batches  int // event batches received, with or without events
+
+	// onOffer, if set, sees each file offer before it is answered (and
+	// may hold it there); onEnd sees the end of each file stream. Set
+	// them before the agent runs.
+	onOffer, onEnd func(*idkpb.FileOffer)
+}
+
+type statusAt struct {
+	st *idkpb.AgentStatus
+	at time.Time
 }
 
 func startCollector(t *testing.T, a answer) *collector {
@@ -144,6 +160,14 @@ func (c *collector) serve(st *quic.Stream) {
 			}
 			c.mu.Lock()
 			c.events = append(c.events, b.Events...)
+			c.batches++
+			if b.Status != nil {
+				var at time.Time
+				if clk := c.clk.Load(); clk != nil {
+					at = clk.Now()
+				}
+				c.statuses = append(c.statuses, statusAt{b.Status, at})
+			}
 			c.mu.Unlock()
 			if w.Write(&idkpb.EventAck{Stored: uint32(len(b.Events))}) != nil {
 				return
@@ -154,6 +178,17 @@ func (c *collector) serve(st *quic.Stream) {
 		if r.Read(&o) != nil {
 			return
 		}
+		if c.onOffer != nil {
+			c.onOffer(&o)
+		}
+		// The end is told before the stream's last answer: the agent may
+		// start its next file the moment it has it.
+		end := sync.OnceFunc(func() {
+			if c.onEnd != nil {
+				c.onEnd(&o)
+			}
+		})
+		defer end()
 		c.mu.Lock()
 		c.offers[o.Name]++
 		c.last[o.Name] = &o
@@ -163,6 +198,9 @@ func (c *collector) serve(st *quic.Stream) {
 		// "collector disk full" is the one refusal that holds for every
 		// file, as the real collector says it.
 		allFiles := status == idkpb.FileOfferReply_STATUS_REFUSED && msg == "collector disk full"
+		if status != idkpb.FileOfferReply_STATUS_SEND {
+			end()
+		}
 		if w.Write(&idkpb.FileOfferReply{Status: status, Error: msg, AllFiles: allFiles}) != nil || status != idkpb.FileOfferReply_STATUS_SEND {
 			return
 		}
@@ -176,6 +214,7 @@ func (c *collector) serve(st *quic.Stream) {
 				h.Write(ch.Data)
 				continue
 			}
+			end()
 			if string(d.GetCommit().GetSha256()) != string(h.Sum(nil)) || string(o.Sha256) != string(h.Sum(nil)) {
 				w.Write(&idkpb.FileResult{Restart: true})
 				return
@@ -231,8 +270,9 @@ type agent struct {
 	n       int // files written
 }
 
-// newAgent returns an agent for c; run starts its shipper.
-func newAgent(t *testing.T, c *collector) *agent {
+// newAgent returns an agent for c; run starts its shipper. tune, if
+// given, adjusts the shipper's Config.
+func newAgent(t *testing.T, c *collector, tune ...func(*Config)) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	sp, err := spool.Open(filepath.Join(dir, "spool.db"))
@@ -243,11 +283,15 @@ func newAgent(t *testing.T, c *collector) *agent {
 	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	a := &agent{sp: sp, dir: dir, clk: simclock.New(start), start: start}
 	a.metrics = NewMetrics(prometheus.NewRegistry(), sp, a.clk)
-	a.sh = New(Config{
+	cfg := Config{
 		Addr: c.addr, TLS: c.tls, QUIC: transport.QUICConfig(), Device: &idkpb.Device{NumIdk: "850591"},
 		Spool: sp, Metrics: a.metrics, Log: slog.New(slog.DiscardHandler),
 		Clock: a.clk,
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	a.sh = New(cfg)
 	return a
 }
 
@@ -271,10 +315,17 @@ func (a *agent) run(t *testing.T) {
 	})
 }
 
-// queue writes a scan file and queues it, behind those queued before.
+// queue writes a scan file and queues it, behind those queued before,
+// as first seen at the start of the agent's clock.
 func (a *agent) queue(t *testing.T, name string) {
 	t.Helper()
-	data := []byte("content of " + name)
+	a.queueData(t, name, []byte("content of "+name), a.start)
+}
+
+// queueData is queue with the file's content and the time it was first
+// seen.
+func (a *agent) queueData(t *testing.T, name string, data []byte, firstSeen time.Time) {
+	t.Helper()
 	a.n++
 	path := filepath.Join(a.dir, fmt.Sprintf("f%03d", a.n))
 	if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -282,7 +333,7 @@ func (a *agent) queue(t *testing.T, name string) {
 	}
 	sum := sha256.Sum256(data)
 	f := spool.File{NumSnim: "S1", Name: name, Path: path, Kind: idkpb.FileKind_FILE_KIND_DOCUMENT,
-		Size: int64(len(data)), SHA256: sum[:], ScanTime: a.start, FirstSeen: a.start}
+		Size: int64(len(data)), SHA256: sum[:], ScanTime: a.start, FirstSeen: firstSeen}
 	if err := a.sp.Update(func(tx *spool.Tx) error { return tx.PutFile(f) }); err != nil {
 		t.Fatal(err)
 	}
@@ -369,8 +420,10 @@ func TestRefusedHeadDoesNotHoldBackTheQueue(t *testing.T) {
 	a.run(t)
 
 	eventually(t, "the 99 files behind the refused one", func() bool { return len(c.storedNames()) == len(good) })
-	if got := c.storedNames(); !slices.Equal(got, good) {
-		t.Fatalf("stored %v, want the 99 in queue order", got)
+	// Several files are in flight at once: they are stored in the order
+	// their transfers end.
+	if got := slices.Sorted(slices.Values(c.storedNames())); !slices.Equal(got, good) {
+		t.Fatalf("stored %v, want the 99", got)
 	}
 	// The refused file is kept, and offered again now and then: never
 	// faster than its backoff allows on the virtual clock, which only a
@@ -547,11 +600,107 @@ func TestFullCollectorPausesTheWholeQueue(t *testing.T) {
 	for _, name := range names {
 		total += c.offered(name)
 	}
-	// Each pause lets one offer through: as many offers as one file's
-	// backoff allows, not fifty per round.
-	if limit := maxOffers(a.elapsed()) + 1; total > limit {
+	// The first window's files are refused together; after that each
+	// pause lets one offer through: as many offers as one file's backoff
+	// allows, not fifty per round.
+	if limit := maxOffers(a.elapsed()) + DefaultWindowFiles; total > limit {
 		t.Fatalf("%d offers in %v of a full collector; at most %d with one backoff for the queue", total, a.elapsed(), limit)
 	}
 	full.Store(false)
 	eventually(t, "every file once the disk has room", func() bool { return len(c.storedNames()) == len(names) })
+}
+
+func (c *collector) reports() []statusAt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.statuses)
+}
+
+// The agent reports its spool's backlog when it connects and, with no
+// events to send, at least every statusEvery of its clock, in batches
+// without events; once the backlog drains, it says so within statusMin.
+func TestStatusReportsTheBacklogWithoutEvents(t *testing.T) {
+	var accept atomic.Bool
+	c := startCollector(t, func(string, int) (idkpb.FileOfferReply_Status, string, string) {
+		if accept.Load() {
+			return idkpb.FileOfferReply_STATUS_SEND, "", ""
+		}
+		return idkpb.FileOfferReply_STATUS_REFUSED, "busy", ""
+	})
+	a := newAgent(t, c)
+	c.clk.Store(a.clk)
+	a.queue(t, "a.jpg")
+	a.clk.Advance(time.Minute)
+	a.queue(t, "b.jpg") // first seen a minute after a.jpg: a.jpg is the oldest
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.sh.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	// At the connection, before the clock moves at all.
+	eventually(t, "the status sent at the connection", func() bool { return len(c.reports()) > 0 })
+	first := c.reports()[0]
+	want := &idkpb.AgentStatus{BacklogFiles: 2, BacklogBytes: 2 * int64(len("content of a.jpg")), OldestUnsentUnixNano: a.start.UnixNano()}
+	if !proto.Equal(first.st, want) {
+		t.Fatalf("first status %v, want %v", first.st, want)
+	}
+
+	// step moves the agent's clock on in small steps, with real time for
+	// the shipper to act between them, until cond holds.
+	step := func(what string, cond func() bool) {
+		t.Helper()
+		giveUp := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(giveUp) {
+				t.Fatalf("timed out waiting for %s (agent's clock at %v)", what, a.clk.Now())
+			}
+			a.clk.Advance(250 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// The refused files leave the spool as it was: the next report is
+	// the periodic one, statusEvery after the first, not sooner. The
+	// upper bound leaves the shipper a few steps of real time to send it.
+	step("two more statuses", func() bool { return len(c.reports()) >= 3 })
+	reps := c.reports()
+	for i := 1; i < 3; i++ {
+		gap := reps[i].at.Sub(reps[i-1].at)
+		if gap < statusEvery || gap > statusEvery+5*time.Second {
+			t.Errorf("status %d came %v after the one before, want %v (no events to carry it)", i+1, gap, statusEvery)
+		}
+		if !proto.Equal(reps[i].st, want) {
+			t.Errorf("status %d: %v, want %v", i+1, reps[i].st, want)
+		}
+	}
+	c.mu.Lock()
+	batches, events := c.batches, len(c.events)
+	c.mu.Unlock()
+	if events != 0 || batches < 3 {
+		t.Fatalf("%d batches with %d events: want status-only batches", batches, events)
+	}
+
+	// Once the collector takes the files, the drained backlog is reported
+	// within statusMin of the spool's last change, not at the next
+	// periodic report.
+	accept.Store(true)
+	step("the files stored", func() bool { return len(c.storedNames()) == 2 })
+	stored := a.clk.Now()
+	step("an empty backlog reported", func() bool {
+		r := c.reports()
+		return r[len(r)-1].st.BacklogFiles == 0
+	})
+	r := c.reports()
+	last := r[len(r)-1]
+	if !proto.Equal(last.st, &idkpb.AgentStatus{}) {
+		t.Fatalf("status after the drain %v, want an empty backlog", last.st)
+	}
+	if late := last.at.Sub(stored); late > statusMin+5*time.Second {
+		t.Fatalf("empty backlog reported %v after the files were stored, want within %v", late, statusMin)
+	}
 }

@@ -253,6 +253,34 @@ func (s *Spool) NextFile(skip func(key string) bool) (File, error) {
 	return f, err
 }
 
+// Queued calls fn with each queued file in queue order, oldest first (or
+// newest first if newestFirst), until fn returns false or the queue ends.
+// It reads one transaction's view, inside which fn must not use the spool:
+// the shipper uses it to choose the next files of its window, reading
+// only as far as it needs, from either end.
+func (s *Spool) Queued(newestFirst bool, fn func(File) bool) error {
+	return s.View(func(t *Tx) error {
+		c := t.tx.Bucket(bucketQueue).Cursor()
+		first, next := c.First, c.Next
+		if newestFirst {
+			first, next = c.Last, c.Prev
+		}
+		for k, _ := first(); k != nil; k, _ = next() {
+			f, ok, err := t.File(string(k[8:]))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("spool: queued file %q has no record", k[8:])
+			}
+			if !fn(f) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
 // PendingEvents returns up to max events (and at most maxBytes of them, but
 // always at least one) in sequence order.
 func (s *Spool) PendingEvents(max, maxBytes int) ([]*idkpb.Event, error) {

@@ -191,3 +191,38 @@ func TestNextFileSkipsKeepingOrder(t *testing.T) {
 		t.Fatalf("head after its wait: %+v %v", f, err)
 	}
 }
+
+// Queued reads the queue from either end, as far as the caller wants,
+// and leaves out the files that are done.
+func TestQueuedFromEitherEnd(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"))
+	for _, name := range []string{"a", "b", "c", "d"} {
+		if err := s.Update(func(tx *Tx) error { return tx.PutFile(File{NumSnim: "S1", Name: name, Size: 1}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.PutFile(File{NumSnim: "S1", Name: "b", Done: true}) }); err != nil {
+		t.Fatal(err)
+	}
+	read := func(newestFirst bool, most int) []string {
+		t.Helper()
+		var names []string
+		err := s.Queued(newestFirst, func(f File) bool {
+			names = append(names, f.Name)
+			return len(names) < most
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if got := read(false, 10); !slices.Equal(got, []string{"a", "c", "d"}) {
+		t.Fatalf("oldest first: %v", got)
+	}
+	if got := read(true, 10); !slices.Equal(got, []string{"d", "c", "a"}) {
+		t.Fatalf("newest first: %v", got)
+	}
+	if got := read(true, 1); !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("newest first, stopping after one: %v", got)
+	}
+}

@@ -1,16 +1,16 @@
-// Package api serves the collector's HTTP side: Prometheus metrics, a
-// health check, and read-only JSON listings of what is stored, for the
-// people and tools at the regional office.
+// Package api lays out the collector's HTTP side: the JSON API of every
+// part behind the gate, the web console, Prometheus metrics and a health
+// check, for the people and tools at the regional office.
 package api
 
 import (
 	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"idk/collector/auth"
 	"idk/collector/store"
 	"idk/internal/httpjson"
 )
@@ -21,29 +21,26 @@ import (
 // under /api/v1/cases and /api/v1/breaches; reports serves the reports
 // and the officers' entries under /api/v1/reports, the re-analysis of
 // images under /api/v1/reanalysis and the ICT incidents (НШС) under
-// /api/v1/nshs. Everything under /api/ needs
-// the bearer token (an empty token turns the check off, for tests);
+// /api/v1/nshs; console serves the web console at every other path.
+// Everything under /api/ passes gate.API (a person's token, their role
+// and posts), the console gate.Console (a session, CSRF on every change);
 // /metrics needs metricsToken when one is set (Prometheus sends it with
 // authorization.credentials_file); /healthz stays open for load balancers.
-func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases, reports http.Handler, token, metricsToken string) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/reports/", reports)
-	mux.Handle("/api/v1/reanalysis/", reports)
-	mux.Handle("/api/v1/nshs", reports)
-	mux.Handle("/api/v1/nshs/", reports)
-	mux.Handle("/api/v1/availability", availability)
-	mux.Handle("/api/v1/incidents", availability)
-	mux.Handle("/api/v1/incidents/", availability)
-	mux.Handle("/api/v1/cases", cases)
-	mux.Handle("/api/v1/cases/", cases)
-	mux.Handle("/api/v1/breaches", cases)
-	mux.Handle("/api/v1/breaches/", cases)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
+func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases, reports, console http.Handler, gate *auth.Gate, metricsToken string) http.Handler {
+	api := http.NewServeMux()
+	api.Handle("/api/v1/reports/", reports)
+	api.Handle("/api/v1/reanalysis/", reports)
+	api.Handle("/api/v1/nshs", reports)
+	api.Handle("/api/v1/nshs/", reports)
+	api.Handle("/api/v1/availability", availability)
+	api.Handle("/api/v1/incidents", availability)
+	api.Handle("/api/v1/incidents/", availability)
+	api.Handle("/api/v1/cases", cases)
+	api.Handle("/api/v1/cases/", cases)
+	api.Handle("/api/v1/breaches", cases)
+	api.Handle("/api/v1/breaches/", cases)
 	// GET /api/v1/files[?num_idk=N]: stored files with their SHA-256.
-	mux.HandleFunc("GET /api/v1/files", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/v1/files", func(w http.ResponseWriter, r *http.Request) {
 		files, err := st.Files(r.URL.Query().Get("num_idk"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -54,19 +51,21 @@ func Handler(st *store.Store, gatherer prometheus.Gatherer, availability, cases,
 		}
 		httpjson.Write(w, files)
 	})
-	return requireToken(mux, token, metricsToken)
+	mux := http.NewServeMux()
+	mux.Handle("/api/", gate.API(api))
+	mux.Handle("GET /metrics", requireToken(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), metricsToken))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/", gate.Console(console, "/login", "/static/"))
+	return mux
 }
 
-// requireToken guards /api/ with a bearer token, and /metrics with its own
-// when it has one, compared in constant time.
-func requireToken(next http.Handler, token, metricsToken string) http.Handler {
+// requireToken guards /metrics with its own bearer token when it has one,
+// compared in constant time.
+func requireToken(next http.Handler, metricsToken string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case strings.HasPrefix(r.URL.Path, "/api/") && !bearer(r, token):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="idk-collector"`)
-			http.Error(w, "missing or wrong API token (Authorization: Bearer <token from api.token_file>)", http.StatusUnauthorized)
-			return
-		case r.URL.Path == "/metrics" && !bearer(r, metricsToken):
+		if !bearer(r, metricsToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="idk-collector metrics"`)
 			http.Error(w, "missing or wrong metrics token (Authorization: Bearer <token from api.metrics_token_file>)", http.StatusUnauthorized)
 			return

@@ -151,10 +151,11 @@ func FromContext(ctx context.Context) (Person, bool) {
 }
 
 // By returns who is doing what r asks: the signed-in person, whatever
-// the request says. Only a request that passed no gate (a handler tested
-// on its own) falls back to what it says, given as fallback.
+// the request says. A request that passed no gate (a handler tested on
+// its own) or came with the old shared token falls back to what it says,
+// given as fallback, as before accounts existed.
 func By(r *http.Request, fallback string) string {
-	if p, ok := FromContext(r.Context()); ok && !(p.Shared && fallback != "") {
+	if p, ok := FromContext(r.Context()); ok && !p.Shared {
 		return p.By()
 	}
 	return fallback

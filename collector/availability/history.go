@@ -3,6 +3,7 @@ package availability
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"idk/collector/ingest"
@@ -88,4 +89,59 @@ func dayChanges(tx ingest.Tx, numIDK string, from, to time.Time) ([]Change, erro
 		return nil, err
 	}
 	return out, nil
+}
+
+// Run is an interval in which an ИДК stayed in one state: a piece of the
+// day's timeline.
+type Run struct {
+	Start, End time.Time
+	State      string // a key of Row.Seconds: WORKING, WAITING, ...
+	Note       string // the cause of an inoperable state and the staff's note
+}
+
+// DayRuns returns numIDK's runs of one state within the calendar day (in
+// loc) that contains day, up to now, oldest first, from the stored
+// changes: like DayRows, two key ranges whatever the history. A change
+// that keeps the state (a new site, a refined note) starts no new run.
+func DayRuns(v ingest.Viewer, numIDK string, day time.Time, loc *time.Location, now time.Time) ([]Run, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	from, to := dayBounds(day, loc)
+	var changes []Change
+	err := v.View(func(tx ingest.Tx) error {
+		var err error
+		changes, err = dayChanges(tx, numIDK, from, to)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("availability: runs of %s on %s: %w", numIDK, from.Format("02.01.2006"), err)
+	}
+	end := to
+	if now.Before(end) {
+		end = now
+	}
+	var runs []Run
+	for i, c := range changes {
+		start, stop := c.Time, end
+		if start.Before(from) {
+			start = from
+		}
+		if i+1 < len(changes) && changes[i+1].Time.Before(end) {
+			stop = changes[i+1].Time
+		}
+		if !stop.After(start) {
+			continue
+		}
+		r := Run{Start: start.In(loc), End: stop.In(loc), State: stateName(c.State), Note: c.Note}
+		if isInoperable(c) {
+			r.Note = strings.TrimSpace(CauseName(c.Cause) + " " + c.Note)
+		}
+		if n := len(runs); n > 0 && runs[n-1].State == r.State && runs[n-1].End.Equal(r.Start) {
+			runs[n-1].End = r.End
+			continue
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
 }

@@ -223,3 +223,57 @@ func TestDayRowsRule18(t *testing.T) {
 		t.Errorf("6th: %+v", got)
 	}
 }
+
+// TestDayRunsAndCurrentStates: a day's timeline starts in the state the
+// day began in, joins changes that keep the state, cuts at midnight and
+// at now, and names an inoperable run's cause; the tracker's state now is
+// the last change's.
+func TestDayRunsAndCurrentStates(t *testing.T) {
+	loc := moscow(t)
+	now := at(loc, 6, 12, 0)
+	f := newJournalFixture(t, loc, now)
+	broken := Change{Time: at(loc, 5, 9, 0), State: idkpb.DeviceState_DEVICE_STATE_INOPERABLE, Cause: idkpb.InoperableCause_INOPERABLE_CAUSE_GENERATOR, Note: "авария"}
+	f.send(stationaryPB,
+		ch(at(loc, 4, 20, 0), idle),
+		ch(at(loc, 5, 8, 0), working),
+		ch(at(loc, 5, 8, 30), working), // a refinement: the same run
+		broken,
+		ch(at(loc, 5, 11, 0), working),
+		ch(at(loc, 6, 10, 0), idle),
+	)
+	runs, err := DayRuns(f.log, "850591", at(loc, 5, 15, 0), loc, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		from, to time.Time
+		state    string
+	}{
+		{at(loc, 5, 0, 0), at(loc, 5, 8, 0), "IDLE"},
+		{at(loc, 5, 8, 0), at(loc, 5, 9, 0), "WORKING"},
+		{at(loc, 5, 9, 0), at(loc, 5, 11, 0), "INOPERABLE"},
+		{at(loc, 5, 11, 0), at(loc, 6, 0, 0), "WORKING"},
+	}
+	if len(runs) != len(want) {
+		t.Fatalf("runs %+v, want %d", runs, len(want))
+	}
+	for i, w := range want {
+		if r := runs[i]; !r.Start.Equal(w.from) || !r.End.Equal(w.to) || r.State != w.state {
+			t.Errorf("run %d: %s %s-%s, want %s %s-%s", i, r.State, r.Start, r.End, w.state, w.from, w.to)
+		}
+	}
+	if note := runs[2].Note; note != CauseName(broken.Cause)+" авария" {
+		t.Errorf("inoperable run's note %q, want the cause's name and the note", note)
+	}
+	// Today: cut at now.
+	runs, err = DayRuns(f.log, "850591", now, loc, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(runs); n != 2 || !runs[1].End.Equal(now) || runs[1].State != "IDLE" {
+		t.Errorf("today's runs %+v, want WORKING then IDLE up to now", runs)
+	}
+	if got := f.tracker.CurrentStates()["850591"]; got != "IDLE" {
+		t.Errorf("state now %q, want IDLE", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/auth"
 	"idk/internal/httpjson"
 )
 
@@ -113,6 +114,7 @@ func (t *Tracker) serveAck(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, maxAckBody, `{"num_idk", "id", "by"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	for _, f := range []struct{ name, value string }{{"num_idk", req.NumIDK}, {"id", req.ID}, {"by", req.By}} {
 		if strings.TrimSpace(f.value) == "" {
 			http.Error(w, fmt.Sprintf("missing %s in body", f.name), http.StatusBadRequest)
@@ -160,6 +162,7 @@ func (t *Tracker) serveReport(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, maxAckBody, `{"num_idk", "step", "by"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	for _, f := range []struct{ name, value string }{{"num_idk", req.NumIDK}, {"step", req.Step}, {"by", req.By}} {
 		if strings.TrimSpace(f.value) == "" {
 			http.Error(w, fmt.Sprintf("missing %s in body", f.name), http.StatusBadRequest)

@@ -145,6 +145,22 @@ func (t *Tracker) Devices() []string {
 	return out
 }
 
+// CurrentStates returns each known ИДК's state now, NUM_IDK → a key of
+// Row.Seconds (WORKING, WAITING, ...), for the console's fleet board.
+func (t *Tracker) CurrentStates() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]string, len(t.devices))
+	for n, l := range t.devices {
+		state := "UNKNOWN"
+		if k := len(l.changes); k > 0 {
+			state = stateName(l.changes[k-1].State)
+		}
+		out[n] = state
+	}
+	return out
+}
+
 // Rows computes table 3's availability rows of one ИДК for the calendar
 // day in the tracker's location that contains day, up to now. It returns
 // nil for an ИДК the tracker does not know and for a day older than the

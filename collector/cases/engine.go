@@ -472,6 +472,40 @@ func (e *Engine) Unmatched() []Case {
 	})
 }
 
+// DayCounts counts, per ИДК, the scans and the «Объект под подозрением»
+// decisions of the calendar day (in the engine's location) that holds
+// day, from the cases in memory (which hold a week): the fleet board's
+// figures and the idk_collector_*_today metrics.
+func (e *Engine) DayCounts(day time.Time) (scans, suspects map[string]int) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.dayCountsLocked(day)
+}
+
+func (e *Engine) dayCountsLocked(day time.Time) (scans, suspects map[string]int) {
+	y, m, d := day.In(e.loc).Date()
+	from := time.Date(y, m, d, 0, 0, 0, 0, e.loc)
+	to := from.AddDate(0, 0, 1)
+	scans, suspects = map[string]int{}, map[string]int{}
+	for _, r := range e.cases {
+		if r.MergedInto != "" {
+			continue // its events live on in the case it joined
+		}
+		for _, ev := range r.Events {
+			if ev.Time.Before(from) || !ev.Time.Before(to) {
+				continue
+			}
+			switch {
+			case ev.Kind == Scan:
+				scans[r.NumIDK]++
+			case ev.Kind == Decision && ev.Suspected:
+				suspects[r.NumIDK]++
+			}
+		}
+	}
+	return scans, suspects
+}
+
 func (e *Engine) list(keep func(*record, time.Time) bool) []Case {
 	now := e.clock.Now()
 	e.mu.RLock()

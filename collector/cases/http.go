@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/auth"
 	"idk/internal/httpjson"
 )
 
@@ -15,8 +16,8 @@ import (
 const maxBody = 64 << 10
 
 // Handler serves the engine as JSON. The collector puts it behind its
-// authentication. Who did something is taken from the body's "by",
-// because the operators share the collector's credentials.
+// authentication. Who did something is the signed-in person (auth.By);
+// the body's "by" counts only for the old shared token.
 //
 //	POST /api/v1/cases/events      an Event: {"kind", "time" (RFC 3339; now if
 //	                               omitted), "num_idk", "num_snim", "docs",
@@ -93,6 +94,7 @@ func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, maxBody, `{"kind", "time", "num_idk", "num_snim", "docs", "suspected", "ver_scan", "case_id", "by", "source", "reason", "risk"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	at := e.clock.Now()
 	if s := strings.TrimSpace(req.Time); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
@@ -103,7 +105,7 @@ func (e *Engine) serveEvent(w http.ResponseWriter, r *http.Request) {
 		at = t
 	}
 	if now := e.clock.Now(); e.late(at, now) && !corrector(r) {
-		http.Error(w, fmt.Sprintf("time %s is more than %v before now (%s): a backdated event is a correction, which needs the corrections token in the %s header (api.corrections_token_file) as well as a reason",
+		http.Error(w, fmt.Sprintf("time %s is more than %v before now (%s): a backdated event is a correction, which needs a head of post's account (or, with the old shared token, the corrections token in the %s header) as well as a reason",
 			at.Format(time.RFC3339), time.Duration(e.backdate.Load()), now.In(e.loc).Format(time.RFC3339), CorrectionsHeader), http.StatusForbidden)
 		return
 	}
@@ -299,6 +301,7 @@ func (e *Engine) serveReason(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, maxBody, `{"id", "reason", "by"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	for _, f := range []struct{ name, value string }{{"id", req.ID}, {"reason", req.Reason}, {"by", req.By}} {
 		if strings.TrimSpace(f.value) == "" {
 			http.Error(w, fmt.Sprintf("missing %s in body", f.name), http.StatusBadRequest)

@@ -11,7 +11,7 @@ import (
 type metrics struct {
 	e *Engine
 
-	open, deadline, total, noReason, unwatched *prometheus.Desc
+	open, deadline, total, noReason, unwatched, scansToday, suspectsToday *prometheus.Desc
 }
 
 func newMetrics(e *Engine) *metrics {
@@ -28,6 +28,10 @@ func newMetrics(e *Engine) *metrics {
 			"Table 4 rows still lacking the reason (PRICH_NAR) that item 36 requires.", nil, nil),
 		unwatched: prometheus.NewDesc("idk_collector_cases_unwatched_total",
 			"Cases with a running timer that left memory because the ИДК had more than MaxLivePerIDK open (a flood of scans): their deadlines are not watched.", []string{"num_idk"}, nil),
+		scansToday: prometheus.NewDesc("idk_collector_scans_today",
+			"Scans of the ИДК today (the collector's time zone), from the inspection cases.", []string{"num_idk"}, nil),
+		suspectsToday: prometheus.NewDesc("idk_collector_suspects_today",
+			"Decisions «Объект под подозрением» at the ИДК today (the collector's time zone).", []string{"num_idk"}, nil),
 	}
 }
 
@@ -45,11 +49,13 @@ func newMetrics(e *Engine) *metrics {
 //   - idk_collector_breaches_without_reason: table 4 rows lacking PRICH_NAR
 //   - idk_collector_cases_unwatched_total{num_idk}: running cases evicted
 //     from memory by the per-ИДК cap since start
+//   - idk_collector_scans_today{num_idk}, idk_collector_suspects_today{num_idk}:
+//     today's scans and «Объект под подозрением» decisions (DayCounts)
 func (e *Engine) Collector() prometheus.Collector { return e.metrics }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.open, m.deadline, m.total, m.noReason, m.unwatched} {
+	for _, d := range []*prometheus.Desc{m.open, m.deadline, m.total, m.noReason, m.unwatched, m.scansToday, m.suspectsToday} {
 		ch <- d
 	}
 }
@@ -95,4 +101,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.noReason, prometheus.GaugeValue, float64(without))
+	scans, suspects := e.dayCountsLocked(now)
+	for numIDK, n := range scans {
+		ch <- prometheus.MustNewConstMetric(m.scansToday, prometheus.GaugeValue, float64(n), numIDK)
+	}
+	for numIDK := range scans {
+		// Every ИДК that scanned today has the series, 0 included, so a
+		// dashboard shows "none under suspicion" rather than no data.
+		ch <- prometheus.MustNewConstMetric(m.suspectsToday, prometheus.GaugeValue, float64(suspects[numIDK]), numIDK)
+	}
+	for numIDK, n := range suspects {
+		if _, ok := scans[numIDK]; !ok {
+			ch <- prometheus.MustNewConstMetric(m.suspectsToday, prometheus.GaugeValue, float64(n), numIDK)
+		}
+	}
 }

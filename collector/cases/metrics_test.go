@@ -150,3 +150,31 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d rows, want 80 (every arrival is unanswered for an hour)", len(rows))
 	}
 }
+
+// Today's scans and suspicions per ИДК count only today's events (in the
+// engine's location), and an ИДК that scanned has its suspects series
+// at 0.
+func TestDayCountsMetrics(t *testing.T) {
+	loc := moscow(t)
+	f := newFixture(t, at(loc, 5, 10, 0, 0))
+	f.add(Event{Kind: Scan, Time: at(loc, 4, 23, 50, 0), NumIDK: idkX, NumSnim: "S0"}) // yesterday
+	f.add(Event{Kind: Scan, Time: at(loc, 5, 0, 10, 0), NumIDK: idkX, NumSnim: "S1"})
+	f.add(Event{Kind: Decision, Time: at(loc, 5, 0, 12, 0), NumIDK: idkX, NumSnim: "S1", Suspected: true})
+	f.add(Event{Kind: Scan, Time: at(loc, 5, 9, 0, 0), NumIDK: idkY, NumSnim: "S2"})
+	scans, suspects := f.e.DayCounts(at(loc, 5, 12, 0, 0))
+	if scans[idkX] != 1 || scans[idkY] != 1 || suspects[idkX] != 1 || suspects[idkY] != 0 {
+		t.Fatalf("day counts: scans %v, suspects %v", scans, suspects)
+	}
+	want := fmt.Sprintf(`# HELP idk_collector_scans_today Scans of the ИДК today (the collector's time zone), from the inspection cases.
+# TYPE idk_collector_scans_today gauge
+idk_collector_scans_today{num_idk=%q} 1
+idk_collector_scans_today{num_idk=%q} 1
+# HELP idk_collector_suspects_today Decisions «Объект под подозрением» at the ИДК today (the collector's time zone).
+# TYPE idk_collector_suspects_today gauge
+idk_collector_suspects_today{num_idk=%q} 1
+idk_collector_suspects_today{num_idk=%q} 0
+`, idkX, idkY, idkX, idkY)
+	if err := testutil.CollectAndCompare(f.e.Collector(), strings.NewReader(want), "idk_collector_scans_today", "idk_collector_suspects_today"); err != nil {
+		t.Error(err)
+	}
+}

@@ -81,8 +81,10 @@ type Cases struct {
 
 // API protects the HTTP API.
 type API struct {
-	// TokenFile holds the bearer token that /api/ requests must carry. It
-	// is created with a random token on first start if missing.
+	// TokenFile holds the old shared bearer token, from before accounts
+	// (deprecated): set, it is created with a random token on first start
+	// if missing and works as it did, while other systems move to their
+	// own tokens (idk-collector user token). Empty: off.
 	TokenFile string `toml:"token_file"`
 	// CorrectionsTokenFile holds the second token that a correction, an
 	// inspection event older than cases.backdate_window, must carry in
@@ -139,7 +141,7 @@ type Log = logging.Config
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		API:        API{TokenFile: "api.token", CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
+		API:        API{CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
 		Listen:     Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:        TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:      Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},

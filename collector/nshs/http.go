@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/auth"
 	"idk/collector/availability"
 	"idk/internal/httpjson"
 	"idk/protocol/idkpb"
@@ -210,6 +211,7 @@ func (b *Book) servePutMapping(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, maxBody, `{"cause", "category", "nshs_cause", "by"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	c, err := parseAvailabilityCause(req.Cause)
 	if err != nil {
 		badField(w, "cause", err)
@@ -263,6 +265,7 @@ func (b *Book) serveCorrect(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, maxBody, `{"category", "cause", "works", "informed", "by", "reason"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	c := Correction{Cause: Cause(strings.TrimSpace(req.Cause)), Works: req.Works, By: req.By, Reason: req.Reason}
 	var err error
 	if len(req.Category) > 0 && string(req.Category) != "null" {

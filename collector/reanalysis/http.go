@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"idk/collector/auth"
 	"idk/collector/report"
 	"idk/internal/httpjson"
 )
@@ -160,6 +161,9 @@ func (r *Recorder) serveRecord(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("bad body: want a JSON re-analysis session: %v", err)})
 		return
 	}
+	// Who records is the signed-in person; without one, the body's "by"
+	// or, as before accounts, the analyst's FIO.
+	body.By = auth.By(req, body.By)
 	s, err := r.Record(body)
 	if err != nil {
 		writeError(w, err)

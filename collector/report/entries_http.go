@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"idk/collector/auth"
 	"idk/internal/httpjson"
 	"idk/protocol"
 )
@@ -91,6 +92,7 @@ func (e *Entries) serveAddEntries(w http.ResponseWriter, r *http.Request) {
 	if !decodeEntriesBody(w, r, &req, maxEntriesBody, `{"table", "by", "rows": [{"FIELD": "value"}]}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	if !requireBody(w, "by", req.By) {
 		return
 	}
@@ -111,6 +113,7 @@ func (e *Entries) serveCorrectEntry(w http.ResponseWriter, r *http.Request) {
 	if !decodeEntriesBody(w, r, &req, maxEntryBody, `{"by", "reason", "fields": {"FIELD": "value"}}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	if !requireBody(w, "by", req.By) || !requireBody(w, "reason", req.Reason) {
 		return
 	}
@@ -181,6 +184,7 @@ func (e *Entries) servePutCounts(w http.ResponseWriter, r *http.Request) {
 	if !decodeEntriesBody(w, r, &req, maxEntryBody, `{"num_idk", "date": "DD.MM.YYYY", "by", "counts": {"OKO_GRU_IM": 12, ...}}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	if !requireBody(w, "by", req.By) || !requireBody(w, "num_idk", req.NumIDK) || !requireBody(w, "date", req.Date) {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"idk/collector/auth"
 	"idk/internal/httpjson"
 	"idk/protocol"
 )
@@ -276,7 +277,7 @@ func (h *DailyHandler) servePublish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	by := strings.TrimSpace(q.Get("by"))
+	by := auth.By(r, strings.TrimSpace(q.Get("by")))
 	if by == "" {
 		http.Error(w, "by is required: who publishes", http.StatusBadRequest)
 		return

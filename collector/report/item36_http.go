@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/auth"
 	"idk/collector/cases"
 	"idk/internal/clock"
 	"idk/internal/httpjson"
@@ -156,6 +157,7 @@ func (h *Item36Handler) serveDecision(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.Decode(w, r, &req, 64<<10, `{"case_id", "objective", "by", "note"}`) {
 		return
 	}
+	req.By = auth.By(r, req.By)
 	switch {
 	case strings.TrimSpace(req.CaseID) == "":
 		http.Error(w, "case_id is required", http.StatusBadRequest)

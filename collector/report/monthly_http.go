@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/auth"
 	"idk/internal/httpjson"
 )
 
@@ -140,7 +141,7 @@ func (h *MonthlyHandler) servePublish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	by := strings.TrimSpace(q["by"])
+	by := auth.By(r, strings.TrimSpace(q["by"]))
 	if by == "" {
 		http.Error(w, "by is required: who publishes", http.StatusBadRequest)
 		return

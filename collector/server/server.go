@@ -24,6 +24,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"idk/collector/fleet"
 	"idk/collector/ingest"
 	"idk/collector/store"
 	"idk/internal/clock"
@@ -50,8 +51,9 @@ const (
 	// the TLS handshake but not yet their hello: an honest agent has one.
 	maxPreHelloPerIDK = 4
 	maxPreHello       = 256
-	// maxFileStreams bounds the file streams of one connection in flight.
-	maxFileStreams = 16
+	// maxFileStreams bounds the file streams of one connection in flight:
+	// the agent's window (agent/ship.MaxWindowFiles) at its largest.
+	maxFileStreams = 32
 	// streamIdle is how long a file stream may send nothing before the
 	// collector gives up on it (a live connection's keep-alives do not
 	// count: they keep the connection, not a stalled stream).
@@ -94,6 +96,10 @@ type Config struct {
 	// corrected by it, and table 4 flags the rows of an agent whose
 	// clock is far off.
 	OnClockOffset func(numIDK string, offset time.Duration)
+	// Fleet, if set, is told of each agent's link: its connection and
+	// its end, every message, the clock offset and the backlog the agent
+	// reports. Nil: nothing is recorded.
+	Fleet *fleet.Fleet
 }
 
 // Server serves agents.
@@ -149,10 +155,11 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 
 // session is one agent connection after a good hello.
 type session struct {
-	dev    *idkpb.Device
-	epoch  uint64        // of the agent's spool
-	offset time.Duration // collector clock minus agent clock
-	log    *slog.Logger
+	dev     *idkpb.Device
+	version string        // the agent's, from its hello
+	epoch   uint64        // of the agent's spool
+	offset  time.Duration // collector clock minus agent clock
+	log     *slog.Logger
 
 	fileSlots chan struct{} // one per file stream in flight
 	events    atomic.Bool   // an events stream is open
@@ -211,7 +218,19 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 		}
 		s.mu.Unlock()
 	}()
-	log.Info("agent connected", "kod_to", ss.dev.KodTo, "clock_offset", ss.offset)
+	log.Info("agent connected", "kod_to", ss.dev.KodTo, "agent_version", ss.version, "clock_offset", ss.offset)
+	if fl := s.cfg.Fleet; fl != nil {
+		// Recorded only now, past the connection limit, so that the
+		// board never shows a connection the server refused. The hello
+		// checked the device's KOD_TO against the registry's.
+		var notAfter time.Time
+		if certs := conn.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
+			notAfter = certs[0].NotAfter
+		}
+		fl.Connected(numIDK, ss.dev.KodTo, ss.version, conn.RemoteAddr().String(), "quic", notAfter)
+		fl.SetClockOffset(numIDK, ss.offset)
+		defer fl.Disconnected(numIDK)
+	}
 	// A connected agent with nothing to send is alive too: keep its
 	// last-seen fresh so a quiet night does not look like an outage.
 	go clock.Every(conn.Context(), s.cfg.Clock, 30*time.Second, func() { s.seen(ss) })
@@ -330,7 +349,9 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	// The hello left the agent about half a round trip ago.
 	rtt := conn.ConnectionStats().SmoothedRTT
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
-	ss = &session{dev: h.Device, epoch: h.SpoolEpoch, offset: offset, log: log, fileSlots: make(chan struct{}, maxFileStreams)}
+	// The version is the agent's word, shown on the console and logged:
+	// bounded, whatever a hello may carry.
+	ss = &session{dev: h.Device, version: truncate(h.AgentVersion, 64), epoch: h.SpoolEpoch, offset: offset, log: log, fileSlots: make(chan struct{}, maxFileStreams)}
 	if err := s.cfg.Store.PutDevice(h.Device); err != nil {
 		return refuse("hello", err)
 	}
@@ -381,8 +402,13 @@ func (s *Server) handleStream(ss *session, st *quic.Stream) {
 		kind = "file"
 		select {
 		case ss.fileSlots <- struct{}{}:
-			err = s.file(ss, r, w)
-			<-ss.fileSlots
+			// The slot is given back before the stream's last answer (see
+			// file): an agent that starts its next file the moment it has
+			// the answer must find the slot free, not be refused.
+			var once sync.Once
+			release := func() { once.Do(func() { <-ss.fileSlots }) }
+			err = s.file(ss, r, w, release)
+			release()
 		default:
 			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REFUSED, Error: "too many files in flight on this connection"})
 		}
@@ -419,6 +445,22 @@ func closedByAgent(err error) bool {
 
 func (s *Server) seen(ss *session) {
 	s.cfg.Metrics.LastSeen.WithLabelValues(ss.dev.NumIdk).Set(float64(s.cfg.Clock.Now().UnixNano()) / 1e9)
+	if s.cfg.Fleet != nil {
+		s.cfg.Fleet.Seen(ss.dev.NumIdk)
+	}
+}
+
+// status records the backlog the agent reported, its oldest item's time
+// corrected by the agent's clock offset like every time it sends.
+func (s *Server) status(ss *session, st *idkpb.AgentStatus) {
+	if s.cfg.Fleet == nil {
+		return
+	}
+	var oldest time.Time
+	if st.OldestUnsentUnixNano != 0 {
+		oldest = ss.correct(st.OldestUnsentUnixNano)
+	}
+	s.cfg.Fleet.SetBacklog(ss.dev.NumIdk, st.BacklogFiles, st.BacklogBytes, oldest)
 }
 
 // events stores batches until the agent closes the stream.
@@ -432,6 +474,18 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 			return err
 		}
 		s.seen(ss)
+		if b.Status != nil {
+			s.status(ss, b.Status)
+		}
+		if len(b.Events) == 0 {
+			// The agent's heartbeat with its status: nothing to store, so
+			// no index transaction (and its fsync) every 30 seconds per
+			// agent. The ack tells the agent it got through.
+			if err := w.Write(&idkpb.EventAck{}); err != nil {
+				return err
+			}
+			continue
+		}
 		res, err := s.cfg.Ingest.Ingest(ss.dev, ss.epoch, b.Events, ss.correct)
 		if err != nil {
 			w.Write(&idkpb.EventAck{Error: publicError(err)})
@@ -445,11 +499,14 @@ func (s *Server) events(ss *session, r *protocol.Reader, w *protocol.Writer) err
 	}
 }
 
-// file receives one file: offer, chunks, commit.
-func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error {
+// file receives one file: offer, chunks, commit. It calls release, which
+// frees the stream's slot, before it writes the stream's last answer,
+// once it holds nothing of the file any more.
+func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, release func()) error {
 	var o idkpb.FileOffer
 	if err := r.Read(&o); err != nil {
 		if !errors.Is(err, io.EOF) {
+			release()
 			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REJECTED, Error: truncate(err.Error(), 200)})
 		}
 		return err
@@ -457,6 +514,7 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error
 	s.seen(ss)
 	up, reply, err := s.cfg.Store.Offer(ss.dev, &o, ss.correct(o.ScanTimeUnixNano))
 	if err != nil {
+		release()
 		switch {
 		case errors.Is(err, store.ErrInvalid):
 			w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REJECTED, Error: truncate(err.Error(), 400)})
@@ -479,9 +537,26 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error
 	}
 	if up == nil {
 		s.cfg.Metrics.Duplicates.WithLabelValues("file").Inc()
+		release()
 		return w.Write(reply)
 	}
-	defer up.Close()
+	// Closed before the last answer too, and once only (a second Close
+	// would release another stream's upload of the same file): the agent
+	// may offer the file again at once (after a restart), and must not
+	// find it busy.
+	closed := false
+	closeUp := func() {
+		if !closed {
+			closed = true
+			up.Close()
+		}
+	}
+	defer closeUp()
+	last := func(res *idkpb.FileResult) error {
+		closeUp()
+		release()
+		return w.Write(res)
+	}
 	if reply.Offset > 0 {
 		s.cfg.Metrics.Resumed.Inc()
 		ss.log.Info("resuming file transfer", "num_snim", o.NumSnim, "name", o.Name, "offset", reply.Offset, "size", o.Size)
@@ -494,30 +569,30 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer) error
 	for {
 		if err := r.Read(&d); err != nil {
 			if !errors.Is(err, io.EOF) {
-				w.Write(&idkpb.FileResult{Error: truncate(err.Error(), 200)})
+				last(&idkpb.FileResult{Error: truncate(err.Error(), 200)})
 			}
 			return fmt.Errorf("file %s/%s at %d: %w", o.NumSnim, o.Name, up.Offset(), err)
 		}
 		switch b := d.Body.(type) {
 		case *idkpb.FileData_Chunk:
 			if err := up.Write(b.Chunk); err != nil {
-				w.Write(&idkpb.FileResult{Error: publicError(err)})
+				last(&idkpb.FileResult{Error: publicError(err)})
 				return fmt.Errorf("file %s/%s: %w", o.NumSnim, o.Name, err)
 			}
 			s.cfg.Metrics.BytesReceived.Add(float64(len(b.Chunk.Data)))
 		case *idkpb.FileData_Commit:
 			storedAs, err := up.Commit(b.Commit.Sha256)
 			if err != nil {
-				w.Write(&idkpb.FileResult{Error: publicError(err), Restart: errors.Is(err, store.ErrRestart)})
+				last(&idkpb.FileResult{Error: publicError(err), Restart: errors.Is(err, store.ErrRestart)})
 				return fmt.Errorf("file %s/%s: %w", o.NumSnim, o.Name, err)
 			}
 			s.seen(ss)
 			s.cfg.Metrics.FilesStored.WithLabelValues(ss.dev.NumIdk).Inc()
 			s.cfg.Metrics.BytesStored.WithLabelValues(ss.dev.NumIdk).Add(float64(o.Size))
 			ss.log.Debug("file stored", "num_snim", o.NumSnim, "name", o.Name, "bytes", o.Size, "stored_as", storedAs)
-			return w.Write(&idkpb.FileResult{StoredAs: storedAs})
+			return last(&idkpb.FileResult{StoredAs: storedAs})
 		default:
-			w.Write(&idkpb.FileResult{Error: "empty data message"})
+			last(&idkpb.FileResult{Error: "empty data message"})
 			return fmt.Errorf("file %s/%s: empty data message", o.NumSnim, o.Name)
 		}
 	}

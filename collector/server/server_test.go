@@ -33,8 +33,9 @@ type fixture struct {
 	offsets sync.Map        // NUM_IDK -> the offset OnClockOffset was given
 }
 
-// start runs a real collector server on loopback with real certificates.
-func start(t *testing.T) *fixture {
+// start runs a real collector server on loopback with real certificates;
+// each option may change its Config.
+func start(t *testing.T, options ...func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	certs := filepath.Join(dir, "certs")
@@ -61,7 +62,7 @@ func start(t *testing.T) *fixture {
 	t.Cleanup(func() { st.Close() })
 	m := NewMetrics(prometheus.NewRegistry())
 	f := &fixture{certs: certs, store: st, metrics: m, clk: simclock.New(time.Now())}
-	srv := New(Config{Store: st, Metrics: m, Clock: f.clk, Identify: func(cs tls.ConnectionState) (string, error) {
+	cfg := Config{Store: st, Metrics: m, Clock: f.clk, Identify: func(cs tls.ConnectionState) (string, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return "", errors.New("no certificate")
 		}
@@ -74,7 +75,11 @@ func start(t *testing.T) *fixture {
 		},
 		Revoked:       func(tls.ConnectionState) bool { return f.revoked.Load() },
 		OnClockOffset: func(numIDK string, offset time.Duration) { f.offsets.Store(numIDK, offset) },
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := New(cfg)
 	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +221,14 @@ func TestHelloMustMatchTheRegistry(t *testing.T) {
 		if conn != nil {
 			conn.CloseWithError(0, "")
 		}
-		if got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues(c.reason)); got != 1 {
+		// Counted once the hello has ended, which may be just after the
+		// agent read the refusal.
+		got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues(c.reason))
+		for deadline := time.Now().Add(5 * time.Second); got == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			got = testutil.ToFloat64(f.metrics.Refused.WithLabelValues(c.reason))
+		}
+		if got != 1 {
 			t.Errorf("refused{%s} = %v, want 1", c.reason, got)
 		}
 	}

@@ -6,7 +6,8 @@
 // message), starts with a StreamHeader, and serves exactly one exchange:
 //
 //   HELLO  : Hello -> HelloReply                        (first, once per connection)
-//   EVENTS : EventBatch -> EventAck                     (repeated on the same stream)
+//   EVENTS : EventBatch -> EventAck                     (repeated on the same stream;
+//            a batch may carry only the agent's AgentStatus)
 //   FILE   : FileOffer -> FileOfferReply, FileData* -> FileResult
 //
 // Forms and events travel on their own streams, so they never wait behind
@@ -426,7 +427,7 @@ func (x Integrity_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Integrity_Kind.Descriptor instead.
 func (Integrity_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{11, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12, 0}
 }
 
 type FileOfferReply_Status int32
@@ -481,7 +482,7 @@ func (x FileOfferReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileOfferReply_Status.Descriptor instead.
 func (FileOfferReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{17, 0}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18, 0}
 }
 
 type StreamHeader struct {
@@ -755,9 +756,17 @@ func (x *HelloReply) GetClockOffsetNanos() int64 {
 	return 0
 }
 
+// EventBatch carries events, the agent's status, or both. A batch with
+// a status and no events is the agent's heartbeat on the events stream:
+// the collector acks it like any other (stored 0). A collector that does
+// not know status ignores it and stores nothing for an empty batch.
 type EventBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// The agent's spool when the batch was sent. Absent from batches sent
+	// by agents before it existed, and from a batch whose status the agent
+	// could not read or had sent a moment before (see AgentStatus).
+	Status        *AgentStatus `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -799,6 +808,83 @@ func (x *EventBatch) GetEvents() []*Event {
 	return nil
 }
 
+func (x *EventBatch) GetStatus() *AgentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// AgentStatus is what the agent's spool still holds for the collector, for
+// the collector's fleet board (collector/fleet): the agent attaches it to
+// an event batch at most every few seconds while its spool changes, and
+// sends it alone, in a batch without events, at least every 30 seconds
+// while connected. It counts what the collector has not yet acknowledged,
+// the events of the batch that carries it included.
+type AgentStatus struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	BacklogFiles int64                  `protobuf:"varint,1,opt,name=backlog_files,json=backlogFiles,proto3" json:"backlog_files,omitempty"` // scan files queued
+	BacklogBytes int64                  `protobuf:"varint,2,opt,name=backlog_bytes,json=backlogBytes,proto3" json:"backlog_bytes,omitempty"` // their sizes
+	// When the oldest item waiting, event or file, was queued (an event's
+	// time, a file's first sight), by the agent's clock like
+	// time_unix_nano, so that events stuck alone show too: the collector
+	// corrects it by the offset measured at the hello. 0: nothing waits.
+	OldestUnsentUnixNano int64 `protobuf:"varint,3,opt,name=oldest_unsent_unix_nano,json=oldestUnsentUnixNano,proto3" json:"oldest_unsent_unix_nano,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AgentStatus) Reset() {
+	*x = AgentStatus{}
+	mi := &file_idkpb_idk_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentStatus) ProtoMessage() {}
+
+func (x *AgentStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_idkpb_idk_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
+func (*AgentStatus) Descriptor() ([]byte, []int) {
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AgentStatus) GetBacklogFiles() int64 {
+	if x != nil {
+		return x.BacklogFiles
+	}
+	return 0
+}
+
+func (x *AgentStatus) GetBacklogBytes() int64 {
+	if x != nil {
+		return x.BacklogBytes
+	}
+	return 0
+}
+
+func (x *AgentStatus) GetOldestUnsentUnixNano() int64 {
+	if x != nil {
+		return x.OldestUnsentUnixNano
+	}
+	return 0
+}
+
 // EventAck says the whole batch is stored durably: the agent may forget it.
 type EventAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -811,7 +897,7 @@ type EventAck struct {
 
 func (x *EventAck) Reset() {
 	*x = EventAck{}
-	mi := &file_idkpb_idk_proto_msgTypes[5]
+	mi := &file_idkpb_idk_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +909,7 @@ func (x *EventAck) String() string {
 func (*EventAck) ProtoMessage() {}
 
 func (x *EventAck) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[5]
+	mi := &file_idkpb_idk_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +922,7 @@ func (x *EventAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventAck.ProtoReflect.Descriptor instead.
 func (*EventAck) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{5}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EventAck) GetError() string {
@@ -885,7 +971,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_idkpb_idk_proto_msgTypes[6]
+	mi := &file_idkpb_idk_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +983,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[6]
+	mi := &file_idkpb_idk_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +996,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{6}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1088,7 +1174,7 @@ type LinkOutage struct {
 
 func (x *LinkOutage) Reset() {
 	*x = LinkOutage{}
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1186,7 @@ func (x *LinkOutage) String() string {
 func (*LinkOutage) ProtoMessage() {}
 
 func (x *LinkOutage) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[7]
+	mi := &file_idkpb_idk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1199,7 @@ func (x *LinkOutage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkOutage.ProtoReflect.Descriptor instead.
 func (*LinkOutage) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{7}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LinkOutage) GetStartUnixNano() int64 {
@@ -1157,7 +1243,7 @@ type VehicleEntered struct {
 
 func (x *VehicleEntered) Reset() {
 	*x = VehicleEntered{}
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1255,7 @@ func (x *VehicleEntered) String() string {
 func (*VehicleEntered) ProtoMessage() {}
 
 func (x *VehicleEntered) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[8]
+	mi := &file_idkpb_idk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1268,7 @@ func (x *VehicleEntered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VehicleEntered.ProtoReflect.Descriptor instead.
 func (*VehicleEntered) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{8}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
 }
 
 // CaseReport is a step of an inspection reported by staff at the post,
@@ -1211,7 +1297,7 @@ type CaseReport struct {
 
 func (x *CaseReport) Reset() {
 	*x = CaseReport{}
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1309,7 @@ func (x *CaseReport) String() string {
 func (*CaseReport) ProtoMessage() {}
 
 func (x *CaseReport) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[9]
+	mi := &file_idkpb_idk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1322,7 @@ func (x *CaseReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseReport.ProtoReflect.Descriptor instead.
 func (*CaseReport) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{9}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CaseReport) GetKind() string {
@@ -1311,7 +1397,7 @@ type RiskProfile struct {
 
 func (x *RiskProfile) Reset() {
 	*x = RiskProfile{}
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1409,7 @@ func (x *RiskProfile) String() string {
 func (*RiskProfile) ProtoMessage() {}
 
 func (x *RiskProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[10]
+	mi := &file_idkpb_idk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1422,7 @@ func (x *RiskProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskProfile.ProtoReflect.Descriptor instead.
 func (*RiskProfile) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{10}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RiskProfile) GetKodTeh() string {
@@ -1399,7 +1485,7 @@ type Integrity struct {
 
 func (x *Integrity) Reset() {
 	*x = Integrity{}
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1497,7 @@ func (x *Integrity) String() string {
 func (*Integrity) ProtoMessage() {}
 
 func (x *Integrity) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[11]
+	mi := &file_idkpb_idk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1510,7 @@ func (x *Integrity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
 func (*Integrity) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{11}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Integrity) GetKind() Integrity_Kind {
@@ -1492,7 +1578,7 @@ type ScanSeen struct {
 
 func (x *ScanSeen) Reset() {
 	*x = ScanSeen{}
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1590,7 @@ func (x *ScanSeen) String() string {
 func (*ScanSeen) ProtoMessage() {}
 
 func (x *ScanSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[12]
+	mi := &file_idkpb_idk_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1603,7 @@ func (x *ScanSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSeen.ProtoReflect.Descriptor instead.
 func (*ScanSeen) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{12}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScanSeen) GetNumSnim() string {
@@ -1557,7 +1643,7 @@ type FormRevision struct {
 
 func (x *FormRevision) Reset() {
 	*x = FormRevision{}
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1655,7 @@ func (x *FormRevision) String() string {
 func (*FormRevision) ProtoMessage() {}
 
 func (x *FormRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[13]
+	mi := &file_idkpb_idk_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1668,7 @@ func (x *FormRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FormRevision.ProtoReflect.Descriptor instead.
 func (*FormRevision) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{13}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FormRevision) GetNumSnim() string {
@@ -1657,7 +1743,7 @@ type Form struct {
 
 func (x *Form) Reset() {
 	*x = Form{}
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1755,7 @@ func (x *Form) String() string {
 func (*Form) ProtoMessage() {}
 
 func (x *Form) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[14]
+	mi := &file_idkpb_idk_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1768,7 @@ func (x *Form) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Form.ProtoReflect.Descriptor instead.
 func (*Form) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{14}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Form) GetNumSnim() string {
@@ -1824,7 +1910,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1922,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[15]
+	mi := &file_idkpb_idk_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1935,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{15}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Container) GetNumber() string {
@@ -1907,7 +1993,7 @@ type FileOffer struct {
 
 func (x *FileOffer) Reset() {
 	*x = FileOffer{}
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2005,7 @@ func (x *FileOffer) String() string {
 func (*FileOffer) ProtoMessage() {}
 
 func (x *FileOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[16]
+	mi := &file_idkpb_idk_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2018,7 @@ func (x *FileOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOffer.ProtoReflect.Descriptor instead.
 func (*FileOffer) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{16}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileOffer) GetNumSnim() string {
@@ -1999,7 +2085,7 @@ type FileOfferReply struct {
 
 func (x *FileOfferReply) Reset() {
 	*x = FileOfferReply{}
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2097,7 @@ func (x *FileOfferReply) String() string {
 func (*FileOfferReply) ProtoMessage() {}
 
 func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[17]
+	mi := &file_idkpb_idk_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2110,7 @@ func (x *FileOfferReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileOfferReply.ProtoReflect.Descriptor instead.
 func (*FileOfferReply) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{17}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FileOfferReply) GetStatus() FileOfferReply_Status {
@@ -2069,7 +2155,7 @@ type FileData struct {
 
 func (x *FileData) Reset() {
 	*x = FileData{}
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2167,7 @@ func (x *FileData) String() string {
 func (*FileData) ProtoMessage() {}
 
 func (x *FileData) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[18]
+	mi := &file_idkpb_idk_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2180,7 @@ func (x *FileData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileData.ProtoReflect.Descriptor instead.
 func (*FileData) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{18}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FileData) GetBody() isFileData_Body {
@@ -2149,7 +2235,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2247,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[19]
+	mi := &file_idkpb_idk_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2260,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{19}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Chunk) GetOffset() uint64 {
@@ -2207,7 +2293,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2305,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[20]
+	mi := &file_idkpb_idk_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2318,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{20}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Commit) GetSha256() []byte {
@@ -2253,7 +2339,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_idkpb_idk_proto_msgTypes[21]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2351,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[21]
+	mi := &file_idkpb_idk_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2364,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{21}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FileResult) GetError() string {
@@ -2317,7 +2403,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_idkpb_idk_proto_msgTypes[22]
+	mi := &file_idkpb_idk_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2415,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[22]
+	mi := &file_idkpb_idk_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2428,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{22}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Site) GetNaimZtk() string {
@@ -2402,7 +2488,7 @@ type StateChange struct {
 
 func (x *StateChange) Reset() {
 	*x = StateChange{}
-	mi := &file_idkpb_idk_proto_msgTypes[23]
+	mi := &file_idkpb_idk_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2500,7 @@ func (x *StateChange) String() string {
 func (*StateChange) ProtoMessage() {}
 
 func (x *StateChange) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[23]
+	mi := &file_idkpb_idk_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2513,7 @@ func (x *StateChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
 func (*StateChange) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{23}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StateChange) GetState() DeviceState {
@@ -2478,7 +2564,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_idkpb_idk_proto_msgTypes[24]
+	mi := &file_idkpb_idk_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2576,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_idkpb_idk_proto_msgTypes[24]
+	mi := &file_idkpb_idk_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2589,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_idkpb_idk_proto_rawDescGZIP(), []int{24}
+	return file_idkpb_idk_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Position) GetLat() float64 {
@@ -2559,10 +2645,15 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"HelloReply\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x127\n" +
 	"\x18collector_time_unix_nano\x18\x02 \x01(\x03R\x15collectorTimeUnixNano\x12,\n" +
-	"\x12clock_offset_nanos\x18\x03 \x01(\x03R\x10clockOffsetNanos\"3\n" +
+	"\x12clock_offset_nanos\x18\x03 \x01(\x03R\x10clockOffsetNanos\"`\n" +
 	"\n" +
 	"EventBatch\x12%\n" +
-	"\x06events\x18\x01 \x03(\v2\r.idk.v1.EventR\x06events\"X\n" +
+	"\x06events\x18\x01 \x03(\v2\r.idk.v1.EventR\x06events\x12+\n" +
+	"\x06status\x18\x02 \x01(\v2\x13.idk.v1.AgentStatusR\x06status\"\x8e\x01\n" +
+	"\vAgentStatus\x12#\n" +
+	"\rbacklog_files\x18\x01 \x01(\x03R\fbacklogFiles\x12#\n" +
+	"\rbacklog_bytes\x18\x02 \x01(\x03R\fbacklogBytes\x125\n" +
+	"\x17oldest_unsent_unix_nano\x18\x03 \x01(\x03R\x14oldestUnsentUnixNano\"X\n" +
 	"\bEventAck\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x16\n" +
 	"\x06stored\x18\x02 \x01(\rR\x06stored\x12\x1e\n" +
@@ -2770,7 +2861,7 @@ func file_idkpb_idk_proto_rawDescGZIP() []byte {
 }
 
 var file_idkpb_idk_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_idkpb_idk_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_idkpb_idk_proto_goTypes = []any{
 	(StreamKind)(0),            // 0: idk.v1.StreamKind
 	(Decision)(0),              // 1: idk.v1.Decision
@@ -2785,57 +2876,59 @@ var file_idkpb_idk_proto_goTypes = []any{
 	(*Hello)(nil),              // 10: idk.v1.Hello
 	(*HelloReply)(nil),         // 11: idk.v1.HelloReply
 	(*EventBatch)(nil),         // 12: idk.v1.EventBatch
-	(*EventAck)(nil),           // 13: idk.v1.EventAck
-	(*Event)(nil),              // 14: idk.v1.Event
-	(*LinkOutage)(nil),         // 15: idk.v1.LinkOutage
-	(*VehicleEntered)(nil),     // 16: idk.v1.VehicleEntered
-	(*CaseReport)(nil),         // 17: idk.v1.CaseReport
-	(*RiskProfile)(nil),        // 18: idk.v1.RiskProfile
-	(*Integrity)(nil),          // 19: idk.v1.Integrity
-	(*ScanSeen)(nil),           // 20: idk.v1.ScanSeen
-	(*FormRevision)(nil),       // 21: idk.v1.FormRevision
-	(*Form)(nil),               // 22: idk.v1.Form
-	(*Container)(nil),          // 23: idk.v1.Container
-	(*FileOffer)(nil),          // 24: idk.v1.FileOffer
-	(*FileOfferReply)(nil),     // 25: idk.v1.FileOfferReply
-	(*FileData)(nil),           // 26: idk.v1.FileData
-	(*Chunk)(nil),              // 27: idk.v1.Chunk
-	(*Commit)(nil),             // 28: idk.v1.Commit
-	(*FileResult)(nil),         // 29: idk.v1.FileResult
-	(*Site)(nil),               // 30: idk.v1.Site
-	(*StateChange)(nil),        // 31: idk.v1.StateChange
-	(*Position)(nil),           // 32: idk.v1.Position
+	(*AgentStatus)(nil),        // 13: idk.v1.AgentStatus
+	(*EventAck)(nil),           // 14: idk.v1.EventAck
+	(*Event)(nil),              // 15: idk.v1.Event
+	(*LinkOutage)(nil),         // 16: idk.v1.LinkOutage
+	(*VehicleEntered)(nil),     // 17: idk.v1.VehicleEntered
+	(*CaseReport)(nil),         // 18: idk.v1.CaseReport
+	(*RiskProfile)(nil),        // 19: idk.v1.RiskProfile
+	(*Integrity)(nil),          // 20: idk.v1.Integrity
+	(*ScanSeen)(nil),           // 21: idk.v1.ScanSeen
+	(*FormRevision)(nil),       // 22: idk.v1.FormRevision
+	(*Form)(nil),               // 23: idk.v1.Form
+	(*Container)(nil),          // 24: idk.v1.Container
+	(*FileOffer)(nil),          // 25: idk.v1.FileOffer
+	(*FileOfferReply)(nil),     // 26: idk.v1.FileOfferReply
+	(*FileData)(nil),           // 27: idk.v1.FileData
+	(*Chunk)(nil),              // 28: idk.v1.Chunk
+	(*Commit)(nil),             // 29: idk.v1.Commit
+	(*FileResult)(nil),         // 30: idk.v1.FileResult
+	(*Site)(nil),               // 31: idk.v1.Site
+	(*StateChange)(nil),        // 32: idk.v1.StateChange
+	(*Position)(nil),           // 33: idk.v1.Position
 }
 var file_idkpb_idk_proto_depIdxs = []int32{
 	0,  // 0: idk.v1.StreamHeader.kind:type_name -> idk.v1.StreamKind
 	9,  // 1: idk.v1.Hello.device:type_name -> idk.v1.Device
-	14, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
-	20, // 3: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
-	21, // 4: idk.v1.Event.form:type_name -> idk.v1.FormRevision
-	31, // 5: idk.v1.Event.state:type_name -> idk.v1.StateChange
-	32, // 6: idk.v1.Event.position:type_name -> idk.v1.Position
-	19, // 7: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
-	17, // 8: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
-	16, // 9: idk.v1.Event.vehicle_entered:type_name -> idk.v1.VehicleEntered
-	15, // 10: idk.v1.Event.link_outage:type_name -> idk.v1.LinkOutage
-	18, // 11: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
-	6,  // 12: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
-	22, // 13: idk.v1.FormRevision.form:type_name -> idk.v1.Form
-	23, // 14: idk.v1.Form.containers:type_name -> idk.v1.Container
-	1,  // 15: idk.v1.Form.decision:type_name -> idk.v1.Decision
-	2,  // 16: idk.v1.Container.direction:type_name -> idk.v1.Direction
-	3,  // 17: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
-	7,  // 18: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
-	27, // 19: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
-	28, // 20: idk.v1.FileData.commit:type_name -> idk.v1.Commit
-	4,  // 21: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
-	5,  // 22: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
-	30, // 23: idk.v1.StateChange.site:type_name -> idk.v1.Site
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	15, // 2: idk.v1.EventBatch.events:type_name -> idk.v1.Event
+	13, // 3: idk.v1.EventBatch.status:type_name -> idk.v1.AgentStatus
+	21, // 4: idk.v1.Event.scan_seen:type_name -> idk.v1.ScanSeen
+	22, // 5: idk.v1.Event.form:type_name -> idk.v1.FormRevision
+	32, // 6: idk.v1.Event.state:type_name -> idk.v1.StateChange
+	33, // 7: idk.v1.Event.position:type_name -> idk.v1.Position
+	20, // 8: idk.v1.Event.integrity:type_name -> idk.v1.Integrity
+	18, // 9: idk.v1.Event.case_report:type_name -> idk.v1.CaseReport
+	17, // 10: idk.v1.Event.vehicle_entered:type_name -> idk.v1.VehicleEntered
+	16, // 11: idk.v1.Event.link_outage:type_name -> idk.v1.LinkOutage
+	19, // 12: idk.v1.CaseReport.risk:type_name -> idk.v1.RiskProfile
+	6,  // 13: idk.v1.Integrity.kind:type_name -> idk.v1.Integrity.Kind
+	23, // 14: idk.v1.FormRevision.form:type_name -> idk.v1.Form
+	24, // 15: idk.v1.Form.containers:type_name -> idk.v1.Container
+	1,  // 16: idk.v1.Form.decision:type_name -> idk.v1.Decision
+	2,  // 17: idk.v1.Container.direction:type_name -> idk.v1.Direction
+	3,  // 18: idk.v1.FileOffer.kind:type_name -> idk.v1.FileKind
+	7,  // 19: idk.v1.FileOfferReply.status:type_name -> idk.v1.FileOfferReply.Status
+	28, // 20: idk.v1.FileData.chunk:type_name -> idk.v1.Chunk
+	29, // 21: idk.v1.FileData.commit:type_name -> idk.v1.Commit
+	4,  // 22: idk.v1.StateChange.state:type_name -> idk.v1.DeviceState
+	5,  // 23: idk.v1.StateChange.cause:type_name -> idk.v1.InoperableCause
+	31, // 24: idk.v1.StateChange.site:type_name -> idk.v1.Site
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_idkpb_idk_proto_init() }
@@ -2843,7 +2936,7 @@ func file_idkpb_idk_proto_init() {
 	if File_idkpb_idk_proto != nil {
 		return
 	}
-	file_idkpb_idk_proto_msgTypes[6].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[7].OneofWrappers = []any{
 		(*Event_ScanSeen)(nil),
 		(*Event_Form)(nil),
 		(*Event_State)(nil),
@@ -2853,7 +2946,7 @@ func file_idkpb_idk_proto_init() {
 		(*Event_VehicleEntered)(nil),
 		(*Event_LinkOutage)(nil),
 	}
-	file_idkpb_idk_proto_msgTypes[18].OneofWrappers = []any{
+	file_idkpb_idk_proto_msgTypes[19].OneofWrappers = []any{
 		(*FileData_Chunk)(nil),
 		(*FileData_Commit)(nil),
 	}
@@ -2863,7 +2956,7 @@ func file_idkpb_idk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idkpb_idk_proto_rawDesc), len(file_idkpb_idk_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3,11 +3,17 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +92,84 @@ func Demo(ctx context.Context, opt DemoOptions, out io.Writer) error {
 	if !rep.OK() {
 		return fmt.Errorf("demo: %s", rep)
 	}
-	return demoReport(env, out)
+	if err := demoReport(env, out); err != nil {
+		return err
+	}
+	return demoConsole(env, out)
+}
+
+// demoConsole makes an administrator's account with a random password
+// (kept in the demo's folder, never in the repository), signs in to the
+// web console as a browser would and prints what its fleet board shows.
+func demoConsole(env *Env, out io.Writer) error {
+	raw := make([]byte, 12)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	password := hex.EncodeToString(raw)
+	pwFile := filepath.Join(env.Dir, "console-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		return err
+	}
+	config := filepath.Join(env.Dir, "collector.toml")
+	cmd := exec.Command(filepath.Join(env.Bin, "idk-collector"), "user", "add", "-config", config,
+		"-login", "demo", "-name", "ДЕМОНСТРАЦИЯ", "-role", "admin")
+	cmd.Stdin = strings.NewReader(password + "\n")
+	if b, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(b), "exists") {
+		return fmt.Errorf("demo: console account: %v: %s", err, b)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	base := "http://" + env.HTTPAddr
+	// The accounts file is re-read within seconds of a change.
+	var board string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		board, err = demoSignIn(c, base, "demo", password)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("demo: console: %w", err)
+	}
+	fmt.Fprintf(out, "%-30s %s/ signed in as demo (administrator); the fleet board lists %d ИДК\n", "web console:", base, strings.Count(board, "data-num-idk="))
+	fmt.Fprintf(out, "%-30s bin/idk-collector -config %s, then open %s/ (login demo, password in %s)\n", "to look yourself:", config, base, pwFile)
+	return nil
+}
+
+// demoSignIn signs in through the console's form and returns the fleet
+// board's HTML.
+func demoSignIn(c *http.Client, base, login, password string) (string, error) {
+	resp, err := c.Get(base + "/login")
+	if err != nil {
+		return "", err
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		return "", fmt.Errorf("sign-in page without its CSRF token (%s)", resp.Status)
+	}
+	resp, err = c.PostForm(base+"/login", url.Values{"csrf": {string(m[1])}, "login": {login}, "password": {password}, "next": {"/"}})
+	if err != nil {
+		return "", err
+	}
+	board, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(board), `id="fleet"`) {
+		return "", fmt.Errorf("sign-in answered %s, not the fleet board", resp.Status)
+	}
+	return string(board), nil
 }
 
 // demoReport fetches today's daily ИДК report so far from the collector's

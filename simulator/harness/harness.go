@@ -56,6 +56,9 @@ type Options struct {
 	CollectorRoot string
 	// CollectorMinFree is the collector's store.min_free_bytes; default 0.
 	CollectorMinFree uint64
+	// Posts are the customs bodies (KOD_TO) the agents are enrolled at,
+	// agent i at Posts[i % len(Posts)]; default every agent at 10216100.
+	Posts []string
 }
 
 // NewEnv creates certificates (with the collector's own pki command) and
@@ -93,6 +96,9 @@ func NewEnv(dir, bin string, opt Options) (*Env, error) {
 			KodTO:     "10216100",
 			OutputDir: filepath.Join(dir, fmt.Sprintf("scanner-%d", i)),
 		}
+		if len(opt.Posts) > 0 {
+			a.KodTO = opt.Posts[i%len(opt.Posts)]
+		}
 		if a.MetricsAddr, err = freeAddr("tcp"); err != nil {
 			return nil, err
 		}
@@ -104,7 +110,22 @@ func NewEnv(dir, bin string, opt Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: pki demo: %v: %s", err, out)
 	}
+	for _, a := range e.Agents {
+		if a.KodTO == "10216100" {
+			continue // the demo's own
+		}
+		out, err := exec.Command(filepath.Join(bin, "idk-collector"), "pki", "agent", "--dir", certs,
+			"--num-idk", a.NumIDK, "--kod-to", a.KodTO, "--registry-only").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("harness: enrol %s at %s: %v: %s", a.NumIDK, a.KodTO, err, out)
+		}
+	}
+	// The old shared API token: these tests post as the other systems did
+	// before accounts, naming "by" themselves; the console's tests sign in
+	// with accounts of their own.
 	collectorConf := fmt.Sprintf(`# written by the test harness
+[api]
+token_file = "api.token"
 [listen]
 quic = %q
 http = %q

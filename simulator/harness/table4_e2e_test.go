@@ -359,6 +359,31 @@ max_backoff = '200ms'
 	return f.Close()
 }
 
+// servePLC serves the simulator's PLC with map m on loopback, powered and
+// ready (the ИДК waits for a vehicle), and wires it into agent i's
+// configuration.
+func servePLC(t *testing.T, env *Env, i int, m modbus.Map) *plc.Controller {
+	t.Helper()
+	ctrl, err := plc.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ctrl.ServeTCP("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for _, s := range []modbus.Signal{modbus.Powered, modbus.Ready} {
+		if err := ctrl.SetSignal(s, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wireController(env, i, srv.Addr(), m); err != nil {
+		t.Fatal(err)
+	}
+	return ctrl
+}
+
 // waitDeviceState waits until the collector shows ИДК 850591 in state.
 func waitDeviceState(t *testing.T, env *Env, state string) {
 	t.Helper()

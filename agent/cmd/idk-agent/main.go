@@ -4,6 +4,8 @@
 //
 //	idk-agent -config agent.toml          run the agent
 //	idk-agent -config agent.toml -check   check the configuration and exit
+//	idk-agent check [-config agent.toml]  diagnose the installation (folders,
+//	                                      devices, certificates, collector, clock)
 //	idk-agent state maintenance -note "..." [-config agent.toml]
 //	                                      declare a state to the running agent
 //	idk-agent case docs_returned -num-snim N -by NAME [-config agent.toml]
@@ -18,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -38,6 +39,7 @@ import (
 	"idk/agent/spool"
 	"idk/agent/telemetry"
 	"idk/agent/watch"
+	"idk/internal/certexpiry"
 	"idk/internal/clock"
 	"idk/internal/logging"
 	"idk/protocol"
@@ -56,6 +58,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "archived" {
 		os.Exit(archivedCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "check" {
+		os.Exit(checkCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfgPath := flag.String("config", "agent.toml", "configuration file")
 	check := flag.Bool("check", false, "check the configuration and exit")
@@ -85,15 +90,16 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	host, _, err := net.SplitHostPort(cfg.Collector.Addr)
+	serverName, err := cfg.TLSServerName()
 	if err != nil {
-		return fmt.Errorf("collector.addr %q: %w", cfg.Collector.Addr, err)
+		return err
 	}
-	serverName := cfg.Collector.ServerName
-	if serverName == "" {
-		serverName = host
-	}
-	tlsConf, err := transport.ClientTLS(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName)
+	// The one clock every part times its work on.
+	clk := clock.Real()
+	// The certificate follows its files: a renewed one copied over them
+	// is presented on the next connection, without a restart.
+	tlsConf, err := transport.ClientTLSReloading(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName,
+		transport.Reload{Clock: clk, Log: log.With("part", "tls")})
 	if err != nil {
 		return err
 	}
@@ -113,8 +119,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The one clock every part times its work on.
-	clk := clock.Real()
+	// Read from the files at each scrape, so a renewal shows at once.
+	reg.MustRegister(
+		certexpiry.New("idk_agent_certificate_expiry_timestamp_seconds",
+			"When this agent's client certificate (collector.cert) expires, Unix seconds.", cfg.Collector.Cert),
+		certexpiry.New("idk_agent_ca_certificate_expiry_timestamp_seconds",
+			"When the CA certificate this agent trusts (collector.ca) expires, Unix seconds; the earliest if several.", cfg.Collector.CA))
 	metrics := ship.NewMetrics(reg, sp, clk)
 
 	tel, err := telemetry.New(telemetry.Config{
@@ -156,17 +166,20 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		},
 	})
 	sh := ship.New(ship.Config{
-		Addr:     cfg.Collector.Addr,
-		TLS:      tlsConf,
-		QUIC:     transport.QUICConfig(),
-		Device:   cfg.DeviceProto(),
-		Spool:    sp,
-		Metrics:  metrics,
-		Clock:    clk,
-		Log:      log.With("part", "ship"),
-		Version:  version,
-		MaxRate:  cfg.Collector.MaxRate,
-		OnRehash: in.Rehash,
+		Addr:        cfg.Collector.Addr,
+		TLS:         tlsConf,
+		QUIC:        transport.QUICConfig(),
+		Device:      cfg.DeviceProto(),
+		Spool:       sp,
+		Metrics:     metrics,
+		Clock:       clk,
+		Log:         log.With("part", "ship"),
+		Version:     version,
+		MaxRate:     cfg.Collector.MaxRate,
+		WindowFiles: cfg.Collector.WindowFiles,
+		WindowBytes: cfg.Collector.WindowBytes,
+		FreshAge:    cfg.Collector.FreshAge,
+		OnRehash:    in.Rehash,
 		// A longer outage of the link is an НШС of the post (docs/incidents.md).
 		OutageThreshold: cfg.Collector.OutageThreshold,
 	})

@@ -53,7 +53,7 @@ func loadOrCreateToken(setting, path string) (string, error) {
 func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "collector.toml", "the collector's configuration file")
+	api := reportAPIFlags(fs)
 	numIDK := fs.String("num-idk", "", "NUM_IDK of the ИДК")
 	numSnim := fs.String("num-snim", "", "NUM_SNIM of the scan, if known")
 	docs := fs.String("docs", "", "document numbers (ДТ, transit, МДП), comma-separated")
@@ -63,7 +63,7 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	suspected := fs.Bool("suspected", false, "with decision: «Объект под подозрением»")
 	id := fs.String("id", "", "breach (case) id, with reason")
 	reason := fs.String("reason", "", "with breach reason: the reason for the breach (PRICH_NAR); with case: why an event older than the backdating window comes late, or why a risk is withdrawn (risk_withdrawn)")
-	correct := fs.Bool("correct", false, "with case: post as a correction, with the corrections token (api.corrections_token_file), needed for an event older than the backdating window")
+	correct := fs.Bool("correct", false, "with case: post as a correction, with the corrections token (api.corrections_token_file), needed with the old shared token for an event older than the backdating window (a head of post's own token needs none)")
 	withoutReason := fs.Bool("without-reason", false, "with list: only breaches still without a reason")
 	from := fs.String("from", "", "with list: first day, YYYY-MM-DD")
 	to := fs.String("to", "", "with list: last day, YYYY-MM-DD")
@@ -81,26 +81,25 @@ func caseCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
+	c, err := api.client()
 	if err != nil {
 		fmt.Fprintln(stderr, "idk-collector:", err)
 		return 2
 	}
-	token, err := os.ReadFile(cfg.API.TokenFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "idk-collector: api token (api.token_file in %s): %v\n", *cfgPath, err)
-		return 2
-	}
-	c := apiClient{base: "http://" + cfg.Listen.HTTP, token: strings.TrimSpace(string(token))}
 	var out any
 	switch {
 	case cmd == "case":
 		req := cases.EventRequest{Kind: verb, Time: *at, NumIDK: *numIDK, NumSnim: *numSnim, CaseID: *caseID,
 			By: *by, Suspected: *suspected, Source: "cli", Reason: *reason}
 		if *correct {
+			cfg, err := config.Load(*api.config)
+			if err != nil {
+				fmt.Fprintln(stderr, "idk-collector:", err)
+				return 2
+			}
 			tok, err := os.ReadFile(cfg.API.CorrectionsTokenFile)
 			if err != nil {
-				fmt.Fprintf(stderr, "idk-collector: corrections token (api.corrections_token_file in %s): %v\n", *cfgPath, err)
+				fmt.Fprintf(stderr, "idk-collector: corrections token (api.corrections_token_file in %s): %v\n", *api.config, err)
 				return 2
 			}
 			c.corrections = strings.TrimSpace(string(tok))

@@ -2,13 +2,14 @@
 // regional customs office and stores them.
 //
 //	idk-collector -config collector.toml        run the collector
-//	idk-collector pki <init|collector|agent|revoke|demo> ...   manage certificates
+//	idk-collector pki <init|collector|agent|renew|revoke|demo> ...   manage certificates
 //	idk-collector case <kind> -num-idk N ...    report an inspection event
 //	idk-collector breach <list|reason> ...      breaches of the 15/15/30-minute rules
 //	idk-collector check -config collector.toml  verify every stored file against the index
 //	idk-collector report <daily|monthly|item36|shift|versions|incomplete|publish|entry|counts> ...   the reports
 //	idk-collector reanalysis <scans|leads|record|show|list> ...   re-analysis of images (items 8-11)
 //	idk-collector archive <status|remove> -config collector.toml   the 3-year archive (collector stopped)
+//	idk-collector user <add|passwd|disable|enable|list|token> -config collector.toml ...   accounts of the console and the API
 package main
 
 import (
@@ -30,9 +31,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"idk/collector/api"
+	"idk/collector/auth"
 	"idk/collector/availability"
 	"idk/collector/cases"
 	"idk/collector/config"
+	"idk/collector/console"
+	"idk/collector/fleet"
 	"idk/collector/ingest"
 	"idk/collector/integrity"
 	"idk/collector/nshs"
@@ -43,6 +47,7 @@ import (
 	"idk/collector/report"
 	"idk/collector/server"
 	"idk/collector/store"
+	"idk/internal/certexpiry"
 	"idk/internal/clock"
 	"idk/internal/logging"
 	"idk/protocol"
@@ -65,6 +70,8 @@ func main() {
 			os.Exit(reanalysisCommand(os.Args[2:], os.Stdout, os.Stderr))
 		case "archive":
 			os.Exit(archiveCommand(os.Args[2:], os.Stdout, os.Stderr))
+		case "user":
+			os.Exit(userCommand(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 		}
 	}
 	cfgPath := flag.String("config", "collector.toml", "configuration file")
@@ -93,7 +100,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tlsConf, err := transport.ServerTLS(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA)
+
+	// The one clock every part decides by; tests and simulations build
+	// these parts on a virtual one instead.
+	clk := clock.Real()
+	// The server certificate is re-read when its files change, so a
+	// renewed one (idk-collector pki renew --collector) needs no restart.
+	tlsConf, err := transport.ServerTLSReloading(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA,
+		transport.Reload{Clock: clk, Log: log.With("part", "tls")})
 	if err != nil {
 		return err
 	}
@@ -101,10 +115,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// No session tickets: a resumed TLS session skips certificate
 	// verification, so a revoked agent could come back on an old ticket.
 	tlsConf.SessionTicketsDisabled = true
-
-	// The one clock every part decides by; tests and simulations build
-	// these parts on a virtual one instead.
-	clk := clock.Real()
 
 	crlFile := cfg.TLS.CRL
 	if crlFile == "" {
@@ -231,18 +241,27 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reports.Handle("/api/v1/nshs/", book.Handler())
 	reports.Handle("/api/v1/nshs/form", &nshs.FormHandler{Book: book, Location: loc, Clock: clk})
 
-	token, err := loadOrCreateToken("api.token_file", cfg.API.TokenFile)
-	if err != nil {
-		return err
+	// The old shared token, kept while systems move to their own.
+	sharedToken := ""
+	if cfg.API.TokenFile != "" {
+		if sharedToken, err = loadOrCreateToken("api.token_file", cfg.API.TokenFile); err != nil {
+			return err
+		}
 	}
 	correctionsToken, err := loadOrCreateToken("api.corrections_token_file", cfg.API.CorrectionsTokenFile)
 	if err != nil {
 		return err
 	}
 
+	// What each agent's link looks like now, for the fleet board.
+	agentsLink := fleet.New(clk)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(), checker, engine.Collector(),
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), tracker.Collector(), checker, engine.Collector(), agentsLink.Collector(),
 		archive.MonthlyCollector(offices, archive.Since()),
+		certexpiry.New("idk_collector_certificate_expiry_timestamp_seconds",
+			"When the collector's server certificate (tls.cert) expires, Unix seconds.", cfg.TLS.Cert),
+		certexpiry.New("idk_collector_ca_certificate_expiry_timestamp_seconds",
+			"When the CA certificate (tls.ca) expires, Unix seconds; the earliest if several.", cfg.TLS.CA),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idk_collector_index_recovered",
 			Help: "1 if the index was damaged at start, moved aside and rebuilt from the scan folders.",
@@ -275,6 +294,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		OnClockOffset: engine.SetClockOffset,
 		Store:         st,
 		Metrics:       metrics,
+		Fleet:         agentsLink,
 		Log:           log.With("part", "server"),
 		Enrolled: func(numIDK string) (string, bool) {
 			a, ok, err := agents.Lookup(numIDK)
@@ -305,37 +325,58 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
-	if cfg.Listen.HTTP != "" {
-		metricsToken := ""
-		if cfg.API.MetricsTokenFile != "" {
-			if metricsToken, err = loadOrCreateToken("api.metrics_token_file", cfg.API.MetricsTokenFile); err != nil {
-				return err
-			}
+	metricsToken := ""
+	if cfg.API.MetricsTokenFile != "" {
+		if metricsToken, err = loadOrCreateToken("api.metrics_token_file", cfg.API.MetricsTokenFile); err != nil {
+			return err
 		}
-		hln, err := net.Listen("tcp", cfg.Listen.HTTP)
-		if err != nil {
-			return fmt.Errorf("http: %w", err)
-		}
-		// Every limit a client could otherwise hold open without a token:
-		// slow headers and bodies, idle keep-alives, and the number of
-		// connections (idle ones make room for new ones), so the agents'
-		// port keeps its file descriptors.
-		hs := &http.Server{
-			Handler:           api.Handler(st, reg, tracker.Handler(), cases.Corrections(engine.Handler(), correctionsToken), reports, token, metricsToken),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      5 * time.Minute,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		go func() {
-			if err := hs.Serve(api.LimitConns(hs, hln, cfg.API.MaxConnections)); !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server stopped", "addr", cfg.Listen.HTTP, "err", err)
-			}
-		}()
-		defer hs.Close()
 	}
+	accounts, err := auth.OpenAccounts(cfg.Console.Accounts, clk)
+	if err != nil {
+		return err
+	}
+	audit, err := auth.OpenAudit(cfg.Console.Audit, clk)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	gate := &auth.Gate{
+		Accounts: accounts, Audit: audit, Clock: clk, Log: log.With("part", "auth"),
+		Secure:      cfg.Listen.HTTPS != "",
+		SharedToken: sharedToken,
+		Post: func(numIDK string) (string, bool) {
+			a, ok, err := agents.Lookup(numIDK)
+			if err != nil {
+				log.Error("agent registry unreadable; the last good one stays in force", "file", regPath, "err", err)
+			}
+			return a.KodTO, ok
+		},
+		SessionIdle: cfg.Console.SessionIdle, SessionMax: cfg.Console.SessionMax,
+		LockoutFailures: cfg.Console.LockoutFailures, LockoutFor: cfg.Console.LockoutFor,
+	}
+	if sharedToken != "" {
+		log.Warn("the old shared API token (api.token_file) is on: give each system its own token (idk-collector user token) and turn it off")
+	}
+	accounts.UseAudit(audit)
+	reg.MustRegister(gate.Collector())
+	pages, err := console.New(console.Config{
+		Sessions: gate, Audit: audit,
+		Fleet: agentsLink, Live: tracker,
+		History: console.StoreHistory{Index: index, Location: loc, Clock: clk},
+		Cases:   engine, NSHS: book, Scans: st, Versions: archive,
+		Daily: daily, Monthly: monthly,
+		Post: gate.Post, Offices: offices,
+		Location: loc, Clock: clk, Log: log.With("part", "console"), Secure: gate.Secure,
+	})
+	if err != nil {
+		return err
+	}
+	handler := api.Handler(st, reg, tracker.Handler(), cases.Corrections(engine.Handler(), correctionsToken), reports, pages, gate, metricsToken)
+	stopHTTP, err := serveHTTP(cfg, handler, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	// Uploads abandoned for a week leave neither partial files nor
 	// reserved names behind.
 	sweep := func() {
@@ -351,6 +392,69 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}()
 	log.Info("collector listening", "quic", ln.Addr().String(), "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
 	return srv.Serve(ctx, ln)
+}
+
+// serveHTTP serves handler on listen.http (plain, for this host) and
+// listen.https (TLS, for the office network), whichever are set, and
+// returns what stops both.
+func serveHTTP(cfg config.Config, handler http.Handler, log *slog.Logger) (stop func(), err error) {
+	var servers []*http.Server
+	stop = func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	listen := func(addr string, tlsConf *tls.Config) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		if tlsConf != nil {
+			ln = tls.NewListener(ln, tlsConf)
+		}
+		// Every limit a client could otherwise hold open without a token:
+		// slow headers and bodies, idle keep-alives, and the number of
+		// connections (idle ones make room for new ones), so the agents'
+		// port keeps its file descriptors.
+		hs := &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      5 * time.Minute,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, hs)
+		go func() {
+			if err := hs.Serve(api.LimitConns(hs, ln, cfg.API.MaxConnections)); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "addr", addr, "err", err)
+			}
+		}()
+		return nil
+	}
+	if cfg.Listen.HTTP != "" {
+		if err := listen(cfg.Listen.HTTP, nil); err != nil {
+			return stop, fmt.Errorf("listen.http: %w", err)
+		}
+	}
+	if cfg.Listen.HTTPS != "" {
+		cert, key := cfg.Listen.HTTPSCert, cfg.Listen.HTTPSKey
+		if cert == "" {
+			cert, key = cfg.TLS.Cert, cfg.TLS.Key
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("listen.https: certificate %s: %w", cert, err)
+		}
+		tlsConf := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		if err := listen(cfg.Listen.HTTPS, tlsConf); err != nil {
+			stop()
+			return nil, fmt.Errorf("listen.https: %w", err)
+		}
+	}
+	return stop, nil
 }
 
 // ackStore keeps incident acknowledgements and reporting steps in the

@@ -198,16 +198,23 @@ type reportAPI struct {
 
 func reportAPIFlags(fs *flag.FlagSet) reportAPI {
 	return reportAPI{
-		config:    fs.String("config", "collector.toml", "the collector's configuration file: the API's address (listen.http) and token (api.token_file)"),
+		config:    fs.String("config", "collector.toml", "the collector's configuration file: the API's address (listen.http)"),
 		api:       fs.String("api", "", "the API's base URL, e.g. http://127.0.0.1:8080 (default: from -config)"),
-		tokenFile: fs.String("token-file", "", "the file holding the API token (default: api.token_file of -config)"),
+		tokenFile: fs.String("token-file", "", "the file holding your API token, from 'idk-collector user token' (default: $"+tokenEnv+", else the old shared api.token_file of -config)"),
 	}
 }
+
+// tokenEnv names the environment variable that may name the token file,
+// so that a person sets it once in their profile.
+const tokenEnv = "IDK_API_TOKEN_FILE"
 
 // client is the API client: from -api and -token-file where given, else
 // from the configuration, which is read only when one of them is missing.
 func (a reportAPI) client() (apiClient, error) {
 	base, tokenFile := strings.TrimRight(*a.api, "/"), *a.tokenFile
+	if tokenFile == "" {
+		tokenFile = os.Getenv(tokenEnv)
+	}
 	if base == "" || tokenFile == "" {
 		cfg, err := config.Load(*a.config)
 		if err != nil {
@@ -222,6 +229,9 @@ func (a reportAPI) client() (apiClient, error) {
 		if tokenFile == "" {
 			tokenFile = cfg.API.TokenFile
 		}
+	}
+	if tokenFile == "" {
+		return apiClient{}, fmt.Errorf("no API token: give -token-file (or set %s) with your own token, issued by 'idk-collector user token -login YOU'", tokenEnv)
 	}
 	tok, err := os.ReadFile(tokenFile)
 	if err != nil {

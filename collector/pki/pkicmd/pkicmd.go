@@ -45,6 +45,7 @@ var commands = []struct{ name, summary string }{
 	{"init", "create the CA (ca.crt, ca.key) and an empty revocation list (ca.crl)"},
 	{"collector", "issue the collector's server certificate (collector.crt, collector.key)"},
 	{"agent", "issue client certificates, one per ИДК (agent-<NUM_IDK>.crt, .key)"},
+	{"renew", "issue an enrolled ИДК (or the collector) a new certificate before the old one expires"},
 	{"revoke", "revoke agent certificates by NUM_IDK or serial number (rewrites ca.crl)"},
 	{"demo", "init (reusing an existing CA), collector and agent in one go"},
 }
@@ -77,6 +78,8 @@ func (c *cli) run(args []string) int {
 		return c.cmdCollector(rest)
 	case "agent":
 		return c.cmdAgent(rest)
+	case "renew":
+		return c.cmdRenew(rest)
 	case "revoke":
 		return c.cmdRevoke(rest)
 	case "demo":

@@ -3,6 +3,7 @@
 //	idk-sim scanner -out DIR -num-idk N -scans 20     write CargoRIW-style scans
 //	idk-sim demo -bin bin -dir .demo -scans 20        collector + agent + scanner, verified
 //	idk-sim bench -bin bin -dir .bench                throughput and memory figures
+//	idk-sim linkbench -bin bin -dir .linkbench        throughput and form latency through an emulated link
 //	idk-sim chaos -bin bin -dir .chaos                kills, outages, full disks; nothing lost
 //	idk-sim relay -listen ADDR -upstream ADDR ...     a bad link between an agent and a collector
 package main
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +44,8 @@ func main() {
 		err = runDemo(ctx, os.Args[2:])
 	case "bench":
 		err = runBench(ctx, os.Args[2:])
+	case "linkbench":
+		err = runLinkBench(ctx, os.Args[2:])
 	case "relay":
 		err = runRelay(ctx, clk, os.Args[2:])
 	case "chaos":
@@ -56,7 +60,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|linkbench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
 	os.Exit(2)
 }
 
@@ -179,6 +183,37 @@ func runBench(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.BigSize, "big", 2<<30, "size of the image shipped for the memory figure, bytes")
 	fs.Parse(args)
 	return harness.Bench(ctx, o, os.Stdout)
+}
+
+func runLinkBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("linkbench", flag.ExitOnError)
+	var o harness.LinkBenchOptions
+	fs.StringVar(&o.Bin, "bin", "bin", "folder with the built programs")
+	fs.StringVar(&o.Dir, "dir", ".linkbench", "working folder")
+	fs.DurationVar(&o.RTT, "rtt", 100*time.Millisecond, "round trip of the emulated link")
+	fs.Int64Var(&o.Rate, "rate", 20_000_000/8, "the link's cap, bytes per second each way")
+	fs.IntVar(&o.Window, "window", 0, "the agent's window_files for the windowed runs; 0: the agent's default")
+	fs.IntVar(&o.Images, "images", 4, "images per run")
+	fs.Int64Var(&o.ImageSize, "image-size", 20<<20, "bytes per image")
+	losses := fs.String("losses", "0,0.001,0.01", "loss probabilities (each way) of the image runs, comma-separated")
+	fs.IntVar(&o.Docs, "docs", 2000, "small files of the windowed run")
+	fs.IntVar(&o.PeerDocs, "peer-docs", 200, "small files of the one-at-a-time run")
+	fs.Int64Var(&o.DocSize, "doc-size", 100<<10, "bytes per small file")
+	fs.IntVar(&o.Forms, "forms", 20, "forms saved while the large image is in flight (P2)")
+	fs.Int64Var(&o.BigSize, "big", 1<<30, "bytes of the large image of P2")
+	fs.Int64Var(&o.MaxRate, "max-rate", 0, "the agent's max_rate, bytes per second; 0: none")
+	cases := fs.String("cases", "images,docs,forms", "what to run, comma-separated")
+	fs.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "give up on a run after")
+	fs.Parse(args)
+	for _, v := range strings.Split(*losses, ",") {
+		p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || p < 0 || p > 1 {
+			return fmt.Errorf("linkbench: -losses: %q: want probabilities 0-1", v)
+		}
+		o.Losses = append(o.Losses, p)
+	}
+	o.Cases = strings.Split(*cases, ",")
+	return harness.LinkBench(ctx, o, os.Stdout)
 }
 
 // runRelay puts an emulated bad link between agents and a collector: it

@@ -80,7 +80,7 @@ type Scanner struct {
 
 // Collector is where to ship.
 type Collector struct {
-	Addr       string `toml:"addr"`        // host:port (UDP)
+	Addr       string `toml:"addr"`        // host:port (UDP for QUIC, TCP for the fallback)
 	ServerName string `toml:"server_name"` // TLS name; default: host of addr
 	CA         string `toml:"ca"`
 	Cert       string `toml:"cert"`
@@ -100,6 +100,10 @@ type Collector struct {
 	// FreshAge: files first seen less than this ago go before the
 	// backlog, with part of the window kept for them.
 	FreshAge time.Duration `toml:"fresh_age"`
+	// Transport is how to reach the collector: 'auto' QUIC, falling back
+	// to TLS over TCP (same port number) where UDP is blocked and back to
+	// QUIC when it gets through; 'quic' or 'tcp' that one only.
+	Transport string `toml:"transport"`
 }
 
 // Spool is the local durable queue.
@@ -127,6 +131,7 @@ func Default() Config {
 			CA: "certs/ca.crt", Cert: "certs/agent.crt", Key: "certs/agent.key",
 			OutageThreshold: 5 * time.Minute,
 			WindowFiles:     32, WindowBytes: 64 << 20, FreshAge: time.Hour,
+			Transport: "auto",
 		},
 		Spool:   Spool{Path: "spool.db", MinFreeBytes: 256 << 20},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -192,6 +197,11 @@ func (c Config) Validate() error {
 	}
 	if c.Collector.Addr == "" {
 		bad("collector.addr", errors.New("required (host:port)"))
+	}
+	switch c.Collector.Transport {
+	case "auto", "quic", "tcp":
+	default:
+		bad("collector.transport", fmt.Errorf("%q: want 'auto', 'quic' or 'tcp'", c.Collector.Transport))
 	}
 	if c.Controller.Transport != "" {
 		if err := c.Controller.Map.Validate(); err != nil {

@@ -87,3 +87,22 @@ func TestTLSServerName(t *testing.T) {
 		}
 	}
 }
+
+// collector.transport is 'auto' unless set, and only the three values
+// pass.
+func TestCollectorTransport(t *testing.T) {
+	c, err := Load(write(t, good))
+	if err != nil || c.Collector.Transport != "auto" {
+		t.Fatalf("default transport %q, %v; want auto", c.Collector.Transport, err)
+	}
+	for _, v := range []string{"quic", "tcp"} {
+		c, err := Load(write(t, good+"transport = '"+v+"'\n"))
+		if err != nil || c.Collector.Transport != v {
+			t.Errorf("transport %s: got %q, %v", v, c.Collector.Transport, err)
+		}
+	}
+	_, err = Load(write(t, good+"transport = 'udp'\n"))
+	if err == nil || !strings.Contains(err.Error(), "collector.transport") {
+		t.Errorf("transport 'udp': %v, want an error naming collector.transport", err)
+	}
+}

@@ -22,6 +22,9 @@ type Metrics struct {
 	// The window's occupation: files in flight and their sizes together.
 	FilesInFlight prometheus.Gauge
 	BytesInFlight prometheus.Gauge
+	// Transport is 1 for the transport of the connection up (quic or
+	// tcp), 0 for the other; both 0 while not connected.
+	Transport *prometheus.GaugeVec
 }
 
 // NewMetrics creates the series and registers them, with the spool's
@@ -59,9 +62,15 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, clk clock.Clock) *Me
 		BytesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "idk_agent_file_bytes_in_flight", Help: "Sizes of the files being sent to the collector, together.",
 		}),
+		Transport: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idk_agent_transport", Help: "1 for the transport the connection to the collector runs on (quic, or tcp where UDP is blocked), 0 for the other; both 0 while not connected.",
+		}, []string{"transport"}),
+	}
+	for _, t := range []string{TransportQUIC, TransportTCP} {
+		m.Transport.WithLabelValues(t).Set(0) // both series from the start
 	}
 	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.FilesRejected, m.EventsShipped, m.FileRestarts, m.ClockOffset,
-		m.FilesInFlight, m.BytesInFlight,
+		m.FilesInFlight, m.BytesInFlight, m.Transport,
 		&backlog{sp: sp, clk: clock.Or(clk)})
 	return m
 }

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/quic-go/quic-go"
-
 	"idk/agent/spool"
 	"idk/protocol/idkpb"
+	"idk/protocol/transport"
 )
 
 // The shipper keeps its own record of a lost link to the collector, for
@@ -171,7 +170,7 @@ func (s *Shipper) drainOutage() (done bool, err error) {
 // outages runs beside the event and file loops of a session: it waits for
 // the spool to drain after an outage, then records the outage. Its
 // failures are logged and end it only: shipping goes on.
-func (s *Shipper) outages(ctx context.Context, _ *quic.Conn) error {
+func (s *Shipper) outages(ctx context.Context, _ transport.Conn) error {
 	changed, unsubscribe := s.cfg.Spool.Subscribe()
 	defer unsubscribe()
 	for {

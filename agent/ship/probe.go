@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/quic-go/quic-go"
 
 	"idk/agent/spool"
 )
 
 // Probe connects to the collector as the shipper does (cfg.Addr, cfg.TLS,
-// cfg.QUIC), says the same hello for cfg.Device, and hangs up without
+// cfg.QUIC, cfg.Transport: QUIC, then TCP in TransportAuto), says the same hello for cfg.Device, and hangs up without
 // shipping anything. It returns the collector's clock minus this PC's, as
 // the hello reply measured it. It is for diagnostics (idk-agent check):
 // an error says whether the dial, the handshake or the hello failed.
@@ -40,7 +39,7 @@ func Probe(ctx context.Context, cfg Config) (clockOffset time.Duration, err erro
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := New(cfg)
-	conn, err := quic.DialAddr(ctx, cfg.Addr, cfg.TLS, cfg.QUIC)
+	conn, err := s.dial(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("dial %s: %w", cfg.Addr, err)
 	}

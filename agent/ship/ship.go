@@ -1,5 +1,7 @@
 // Package ship delivers the agent's spool to the collector over QUIC with
-// mutual TLS. It reconnects forever with capped backoff (no retry limit
+// mutual TLS, or, where UDP is blocked, over TLS 1.3 on TCP (transport.go
+// here: QUIC first, TCP when QUIC cannot connect, and back to QUIC when it
+// can). It reconnects forever with capped backoff (no retry limit
 // that would drop data), sends events and each file on streams of their
 // own so a form never waits behind an image, keeps a window of several
 // files in flight (window.go) so that a long round trip does not bound
@@ -86,6 +88,14 @@ type Config struct {
 	// of the window (WindowFiles/8 slots) to them, so that today's scans
 	// never wait behind a week's backlog. Default DefaultFreshAge.
 	FreshAge time.Duration
+
+	// Transport is how to reach the collector: TransportAuto (the
+	// default) QUIC, falling back to TLS over TCP when QUIC cannot
+	// connect; TransportQUIC or TransportTCP, that one only.
+	Transport string
+	// QUICRetry: while on TCP in TransportAuto, how often QUIC is tried
+	// again; default DefaultQUICRetry.
+	QUICRetry time.Duration
 }
 
 // Shipper sends the spool to the collector.
@@ -110,6 +120,12 @@ type Shipper struct {
 	// down: linkDown has recorded the outage in progress (Run's goroutine
 	// only).
 	down bool
+	// The transport (transport.go): inUse is the one of the last session
+	// that got through its hello, "" before the first; handover a QUIC
+	// connection that backToQUIC opened for the next session. Run's
+	// goroutine, and backToQUIC before its session ends.
+	inUse    string
+	handover transport.Conn
 }
 
 // Files the collector will not take now are offered again after a wait of
@@ -147,6 +163,12 @@ func New(cfg Config) *Shipper {
 	if cfg.FreshAge <= 0 {
 		cfg.FreshAge = DefaultFreshAge
 	}
+	if cfg.Transport == "" {
+		cfg.Transport = TransportAuto
+	}
+	if cfg.QUICRetry <= 0 {
+		cfg.QUICRetry = DefaultQUICRetry
+	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -164,9 +186,18 @@ func (s *Shipper) Run(ctx context.Context) error {
 	for {
 		connected, err := s.session(ctx)
 		if ctx.Err() != nil {
+			s.closeHandover()
 			return nil
 		}
 		s.cfg.Metrics.Connected.Set(0)
+		s.setTransport("")
+		if errors.Is(err, errBackToQUIC) {
+			// Not a lost link: the next session goes on at once, on the
+			// QUIC connection already made.
+			s.cfg.Log.Info("QUIC gets through to the collector again; leaving TCP", "addr", s.cfg.Addr)
+			backoff = s.cfg.MinBackoff
+			continue
+		}
 		s.cfg.Metrics.Reconnects.Inc()
 		if err := s.linkDown(err); err != nil {
 			s.cfg.Log.Error("cannot record the start of a link outage", "err", err)
@@ -191,7 +222,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 // session runs one connection; connected reports whether the hello got
 // through.
 func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
-	conn, err := quic.DialAddr(ctx, s.cfg.Addr, s.cfg.TLS, s.cfg.QUIC)
+	conn, err := s.dial(ctx)
 	if err != nil {
 		return false, fmt.Errorf("dial %s: %w", s.cfg.Addr, err)
 	}
@@ -200,7 +231,8 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 		return false, err
 	}
 	s.cfg.Metrics.Connected.Set(1)
-	s.cfg.Log.Info("connected to collector", "addr", s.cfg.Addr)
+	s.using(conn.Transport())
+	s.cfg.Log.Info("connected to collector", "addr", s.cfg.Addr, "transport", conn.Transport())
 	if err := s.linkUp(); err != nil {
 		s.cfg.Log.Error("cannot record the end of a link outage", "err", err)
 	}
@@ -208,7 +240,7 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context, *quic.Conn) error{s.events, s.files, s.outages} {
+	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -221,8 +253,8 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	return true, context.Cause(ctx)
 }
 
-func (s *Shipper) hello(ctx context.Context, conn *quic.Conn) error {
-	st, err := conn.OpenStreamSync(ctx)
+func (s *Shipper) hello(ctx context.Context, conn transport.Conn) error {
+	st, err := conn.OpenStream(ctx)
 	if err != nil {
 		return fmt.Errorf("open hello stream: %w", err)
 	}
@@ -296,10 +328,10 @@ func (s *Shipper) status() (*idkpb.AgentStatus, error) {
 	return as, nil
 }
 
-func (s *Shipper) events(ctx context.Context, conn *quic.Conn) error {
+func (s *Shipper) events(ctx context.Context, conn transport.Conn) error {
 	changed, unsubscribe := s.cfg.Spool.Subscribe()
 	defer unsubscribe()
-	st, err := conn.OpenStreamSync(ctx)
+	st, err := conn.OpenStream(ctx)
 	if err != nil {
 		return fmt.Errorf("open event stream: %w", err)
 	}
@@ -423,7 +455,7 @@ func (e errLater) Unwrap() error { return e.err }
 // errChanged means the file on disk no longer matches the spool record.
 var errChanged = errors.New("file changed since it was first seen")
 
-func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) error {
+func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.File) error {
 	src, err := os.Open(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Gone from the scanner before it could be shipped: record it and
@@ -437,7 +469,7 @@ func (s *Shipper) sendFile(ctx context.Context, conn *quic.Conn, f spool.File) e
 	}
 	defer src.Close()
 
-	st, err := conn.OpenStreamSync(ctx)
+	st, err := conn.OpenStream(ctx)
 	if err != nil {
 		return fmt.Errorf("open file stream: %w", err)
 	}

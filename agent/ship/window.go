@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quic-go/quic-go"
-
 	"idk/agent/spool"
+	"idk/protocol/transport"
 )
 
 // The window's defaults. A 100 KiB document is 40 ms of a 20 Mbit/s link,
@@ -117,7 +116,7 @@ type sent struct {
 // own, takes the outcomes as they come, in any order (each transfer marks
 // its own file in the spool), and ends, aborting the transfers in flight,
 // when one fails for a reason that concerns the connection.
-func (s *Shipper) files(ctx context.Context, conn *quic.Conn) error {
+func (s *Shipper) files(ctx context.Context, conn transport.Conn) error {
 	changed, unsubscribe := s.cfg.Spool.Subscribe()
 	defer unsubscribe()
 	ctx, cancel := context.WithCancel(ctx)

@@ -105,6 +105,10 @@ type API struct {
 // Listen sets the addresses.
 type Listen struct {
 	QUIC string `toml:"quic"` // UDP address agents connect to
+	// TCP is the TCP address agents connect to where UDP is blocked (TLS
+	// 1.3, the same certificates and protocol); by default the same as
+	// QUIC (TCP and UDP ports are apart); empty: off.
+	TCP  string `toml:"tcp"`
 	HTTP string `toml:"http"` // metrics and API; empty: off
 	// HTTPS serves the console, the API and the metrics over TLS, for
 	// the office network; empty: off.
@@ -142,7 +146,7 @@ type Log = logging.Config
 func Default() Config {
 	return Config{
 		API:        API{CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
-		Listen:     Listen{QUIC: ":7443", HTTP: "127.0.0.1:9465"},
+		Listen:     Listen{QUIC: ":7443", TCP: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:        TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Store:      Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
 		Cases:      Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
@@ -153,12 +157,21 @@ func Default() Config {
 	}
 }
 
+// tcpAsQUIC stands, while a file is read, for a listen.tcp it does not
+// set: no address looks like it.
+const tcpAsQUIC = "\x00as listen.quic"
+
 // Load reads path over the defaults; relative paths are taken relative to
 // the file's folder.
 func Load(path string) (Config, error) {
 	c := Default()
+	// listen.tcp left out follows listen.quic, whatever that says.
+	c.Listen.TCP = tcpAsQUIC
 	if err := tomlfile.Decode(path, &c); err != nil {
 		return c, err
+	}
+	if c.Listen.TCP == tcpAsQUIC {
+		c.Listen.TCP = c.Listen.QUIC
 	}
 	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster, &c.Reanalysis.Root, &c.Console.Accounts, &c.Console.Audit, &c.Listen.HTTPSCert, &c.Listen.HTTPSKey)
 	if err := c.Validate(); err != nil {

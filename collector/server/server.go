@@ -1,5 +1,6 @@
-// Package server accepts agents' QUIC connections and stores what they
-// send. Each connection is tied to one ИДК by its client certificate: the
+// Package server accepts agents' connections, over QUIC or over TLS on TCP
+// where UDP is blocked (transport.Conn: one code path for both), and
+// stores what they send. Each connection is tied to one ИДК by its client certificate: the
 // hello must name the same ИДК and the customs body the registry has it
 // enrolled for, and everything on the connection is stored under that ИДК,
 // whatever the messages say. The limits in this file (connections, streams,
@@ -107,8 +108,8 @@ type Server struct {
 	cfg Config
 
 	mu       sync.Mutex
-	conns    map[string]*quic.Conn // by NUM_IDK: the newest connection
-	preHello map[string]int        // by NUM_IDK: connections not past their hello
+	conns    map[string]transport.Conn // by NUM_IDK: the newest connection
+	preHello map[string]int            // by NUM_IDK: connections not past their hello
 }
 
 // New returns a server.
@@ -123,34 +124,45 @@ func New(cfg Config) *Server {
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Log: ingest.FromStore(cfg.Store), Logger: cfg.Log})
 	}
-	return &Server{cfg: cfg, conns: map[string]*quic.Conn{}, preHello: map[string]int{}}
+	return &Server{cfg: cfg, conns: map[string]transport.Conn{}, preHello: map[string]int{}}
 }
 
-// Serve accepts connections until ctx ends or the listener fails.
+// Serve accepts QUIC connections until ctx ends or the listener fails.
 func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	return s.ServeAll(ctx, transport.QUICListener(ln))
+}
+
+// ServeAll accepts connections on every listener (the QUIC one and the
+// TCP one) until ctx ends or one of them fails, which stops them all.
+func (s *Server) ServeAll(ctx context.Context, lns ...transport.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg     sync.WaitGroup
+		once   sync.Once
+		failed error // the first listener's failure
+	)
 	if s.cfg.Revoked != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.closeRevoked(ctx)
-		}()
+		wg.Go(func() { s.closeRevoked(ctx) })
 	}
-	for {
-		conn, err := ln.Accept(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	for _, ln := range lns {
+		wg.Go(func() {
+			for {
+				conn, err := ln.Accept(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						once.Do(func() { failed = fmt.Errorf("server: accept on %s: %w", ln.Addr(), err) })
+						cancel()
+					}
+					return
+				}
+				wg.Go(func() { s.handleConn(ctx, conn) })
 			}
-			return fmt.Errorf("server: accept: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.handleConn(ctx, conn)
-		}()
+		})
 	}
+	<-ctx.Done()
+	wg.Wait()
+	return failed
 }
 
 // session is one agent connection after a good hello.
@@ -169,10 +181,14 @@ func (ss *session) correct(agentNanos int64) time.Time {
 	return time.Unix(0, agentNanos).Add(ss.offset)
 }
 
-func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
+func (s *Server) handleConn(ctx context.Context, conn transport.Conn) {
 	m := s.cfg.Metrics
-	log := s.cfg.Log.With("remote", conn.RemoteAddr().String())
-	numIDK, err := s.cfg.Identify(conn.ConnectionState().TLS)
+	// Serving ends with ctx: the connection's streams (the events stream
+	// has no deadline) would otherwise hold it up for as long as the agent
+	// keeps them open.
+	defer context.AfterFunc(ctx, func() { conn.CloseWithError(0, "collector stopping") })()
+	log := s.cfg.Log.With("remote", conn.RemoteAddr().String(), "transport", conn.Transport())
+	numIDK, err := s.cfg.Identify(conn.TLS())
 	if err != nil {
 		m.Refused.WithLabelValues("identity").Inc()
 		log.Warn("connection refused: certificate does not name an ИДК", "err", err)
@@ -188,6 +204,12 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 	}
 	ss, reason, err := s.hello(ctx, conn, numIDK, log)
 	s.leaveHello(numIDK)
+	if err != nil && closedByAgent(err) {
+		// An agent on TCP checking whether QUIC gets through again
+		// (agent/ship) hangs up after the handshake: no refusal.
+		log.Debug("agent closed the connection before its hello", "err", err)
+		return
+	}
 	if err != nil {
 		m.Refused.WithLabelValues(reason).Inc()
 		log.Warn("connection refused at hello", "reason", reason, "err", err)
@@ -224,10 +246,10 @@ func (s *Server) handleConn(ctx context.Context, conn *quic.Conn) {
 		// board never shows a connection the server refused. The hello
 		// checked the device's KOD_TO against the registry's.
 		var notAfter time.Time
-		if certs := conn.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
+		if certs := conn.TLS().PeerCertificates; len(certs) > 0 {
 			notAfter = certs[0].NotAfter
 		}
-		fl.Connected(numIDK, ss.dev.KodTo, ss.version, conn.RemoteAddr().String(), "quic", notAfter)
+		fl.Connected(numIDK, ss.dev.KodTo, ss.version, conn.RemoteAddr().String(), conn.Transport(), notAfter)
 		fl.SetClockOffset(numIDK, ss.offset)
 		defer fl.Disconnected(numIDK)
 	}
@@ -281,11 +303,11 @@ func (s *Server) leaveHello(numIDK string) {
 func (s *Server) closeRevoked(ctx context.Context) {
 	clock.Every(ctx, s.cfg.Clock, revocationEvery, func() {
 		s.mu.Lock()
-		conns := make(map[string]*quic.Conn, len(s.conns))
+		conns := make(map[string]transport.Conn, len(s.conns))
 		maps.Copy(conns, s.conns)
 		s.mu.Unlock()
 		for numIDK, conn := range conns {
-			if s.cfg.Revoked(conn.ConnectionState().TLS) {
+			if s.cfg.Revoked(conn.TLS()) {
 				s.cfg.Metrics.Refused.WithLabelValues("revoked").Inc()
 				s.cfg.Log.Warn("closing the connection of a revoked certificate", "num_idk", numIDK)
 				conn.CloseWithError(codeRevoked, "certificate revoked")
@@ -296,7 +318,7 @@ func (s *Server) closeRevoked(ctx context.Context) {
 
 // hello reads and checks the agent's hello. On refusal, reason labels the
 // refusal in idk_collector_connections_refused_total.
-func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log *slog.Logger) (ss *session, reason string, err error) {
+func (s *Server) hello(ctx context.Context, conn transport.Conn, numIDK string, log *slog.Logger) (ss *session, reason string, err error) {
 	// The hello's deadlines are on the wall clock, whatever clock the
 	// server runs on: the network measures them against it.
 	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
@@ -347,7 +369,7 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 		return refuse("kod_to", fmt.Errorf("hello names KOD_TO %s but ИДК %s is enrolled for %s: correct device.kod_to in the agent's configuration, or ask the collector's administrator to change the registry", h.Device.KodTo, numIDK, kodTO))
 	}
 	// The hello left the agent about half a round trip ago.
-	rtt := conn.ConnectionStats().SmoothedRTT
+	rtt := conn.RTT()
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
 	// The version is the agent's word, shown on the console and logged:
 	// bounded, whatever a hello may carry.
@@ -369,7 +391,7 @@ func (s *Server) hello(ctx context.Context, conn *quic.Conn, numIDK string, log 
 	return ss, "", nil
 }
 
-func (s *Server) handleStream(ss *session, st *quic.Stream) {
+func (s *Server) handleStream(ss *session, st transport.Stream) {
 	// Every read waits at most streamIdle: a stream that stalls is ended,
 	// whatever the connection's keep-alives say.
 	in := &idleReader{st: st, idle: streamIdle}
@@ -426,7 +448,7 @@ func (s *Server) handleStream(ss *session, st *quic.Stream) {
 // no limit). Its deadlines are on the wall clock, which the network
 // measures them against.
 type idleReader struct {
-	st   *quic.Stream
+	st   transport.Stream
 	idle time.Duration
 }
 
@@ -567,7 +589,7 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, relea
 	r.SetLimit(maxChunkFrame)
 	var d idkpb.FileData
 	for {
-		if err := r.Read(&d); err != nil {
+		if err := r.ReadFileData(&d); err != nil {
 			if !errors.Is(err, io.EOF) {
 				last(&idkpb.FileResult{Error: truncate(err.Error(), 200)})
 			}

@@ -31,6 +31,8 @@ type fixture struct {
 	clk     *simclock.Clock // the server's; stream deadlines stay on the wall clock
 	revoked atomic.Bool     // every certificate, from when it is set
 	offsets sync.Map        // NUM_IDK -> the offset OnClockOffset was given
+	srv     *Server         // for more listeners
+	tls     *tls.Config     // the server's
 }
 
 // start runs a real collector server on loopback with real certificates;
@@ -80,6 +82,7 @@ func start(t *testing.T, options ...func(*Config)) *fixture {
 		o(&cfg)
 	}
 	srv := New(cfg)
+	f.srv, f.tls = srv, tlsConf
 	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)

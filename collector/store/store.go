@@ -87,6 +87,9 @@ type Store struct {
 	log   *slog.Logger
 	// minFree, see Options.MinFree.
 	minFree uint64
+	// group shares the index commits (and their fsyncs) of concurrent
+	// uploads' offers and records.
+	group groupCommit
 
 	mu       sync.Mutex
 	active   map[string]bool   // partial files being written
@@ -139,6 +142,7 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: init index %s: %w", dbPath, err)
 	}
 	s := &Store{root: root, db: db, loc: opt.Location, clock: opt.Clock, log: opt.Log, minFree: opt.MinFree, active: map[string]bool{}, promised: map[string]uint64{}, Recovered: rec}
+	s.group.db = db
 	if rec != nil {
 		opt.Log.Error("collector index was damaged; moved aside and rebuilt from the stored files",
 			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
@@ -271,43 +275,73 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 		sc       ScanEntry
 		storedAs string
 		have     bool
+		known    bool // the scan and the content are in the index already
 	)
-	// One transaction looks the content up and, if it is new, reserves a
-	// name no other upload, form or stored file holds: two streams offering
-	// one name with different contents get two names.
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		if sc, err = s.scanTx(tx, dev, o.NumSnim, scanTime); err != nil {
-			return err
-		}
-		files := tx.Bucket(bucketFiles)
-		prefix := dev.NumIdk + "/" + o.NumSnim + "/"
-		if v := tx.Bucket(bucketHashes).Get(hashKey); v != nil {
-			storedAs = string(v)
-			var e FileEntry
-			if ev := files.Get([]byte(prefix + storedAs)); ev != nil {
-				if err := json.Unmarshal(ev, &e); err != nil {
-					return err
-				}
-			}
-			have = !e.Pending
+	prefix := dev.NumIdk + "/" + o.NumSnim + "/"
+	// known looks the content up: stored (have), or reserved by an upload
+	// not yet committed (a resume).
+	lookup := func(tx *bolt.Tx) error {
+		known, have = false, false
+		v := tx.Bucket(bucketHashes).Get(hashKey)
+		if v == nil {
 			return nil
 		}
-		storedAs = freeName(files, prefix, o.Name)
-		e := FileEntry{NumIDK: dev.NumIdk, NumSnim: o.NumSnim, Name: o.Name, Original: o.OriginalName,
-			StoredAs: path.Join(sc.Dir, storedAs), Kind: kindName(o.Kind), Size: int64(o.Size), SHA256: sum, Pending: true, StoredAt: s.clock.Now()}
-		if err := putJSON(files, []byte(prefix+storedAs), e); err != nil {
+		known, storedAs = true, string(v)
+		var e FileEntry
+		if ev := tx.Bucket(bucketFiles).Get([]byte(prefix + storedAs)); ev != nil {
+			if err := json.Unmarshal(ev, &e); err != nil {
+				return err
+			}
+		}
+		have = !e.Pending
+		return nil
+	}
+	// A file offered again (the collector has it, or part of it) changes
+	// nothing in the index: a read transaction answers it, without the
+	// write transaction's commit and fsync.
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketScans).Get([]byte(dev.NumIdk + "/" + o.NumSnim))
+		if v == nil {
+			return nil
+		}
+		if err := json.Unmarshal(v, &sc); err != nil {
 			return err
 		}
-		// Listed apart as well, so the sweep of abandoned uploads reads the
-		// reservations, not every stored file.
-		if err := tx.Bucket(bucketPending).Put([]byte(prefix+storedAs), binary.BigEndian.AppendUint64(nil, uint64(e.StoredAt.UnixNano()))); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketHashes).Put(hashKey, []byte(storedAs))
+		return lookup(tx)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: offer %s/%s: %w", o.NumSnim, o.Name, err)
+	}
+	// Otherwise one transaction (shared with other uploads' offers and
+	// records) looks again and, if the content is new, reserves a name no
+	// other upload, form or stored file holds: two streams offering one
+	// name with different contents get two names.
+	if !known {
+		err = s.group.update(func(tx *bolt.Tx) error {
+			var err error
+			if sc, err = s.scanTx(tx, dev, o.NumSnim, scanTime); err != nil {
+				return err
+			}
+			if err := lookup(tx); err != nil || known {
+				return err
+			}
+			files := tx.Bucket(bucketFiles)
+			storedAs = freeName(files, prefix, o.Name)
+			e := FileEntry{NumIDK: dev.NumIdk, NumSnim: o.NumSnim, Name: o.Name, Original: o.OriginalName,
+				StoredAs: path.Join(sc.Dir, storedAs), Kind: kindName(o.Kind), Size: int64(o.Size), SHA256: sum, Pending: true, StoredAt: s.clock.Now()}
+			if err := putJSON(files, []byte(prefix+storedAs), e); err != nil {
+				return err
+			}
+			// Listed apart as well, so the sweep of abandoned uploads reads the
+			// reservations, not every stored file.
+			if err := tx.Bucket(bucketPending).Put([]byte(prefix+storedAs), binary.BigEndian.AppendUint64(nil, uint64(e.StoredAt.UnixNano()))); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketHashes).Put(hashKey, []byte(storedAs))
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: offer %s/%s: %w", o.NumSnim, o.Name, err)
+		}
 	}
 	if have {
 		return nil, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_HAVE, Offset: o.Size}, nil
@@ -559,7 +593,9 @@ func (s *Store) record(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry, stor
 		SHA256:   sum,
 		StoredAt: s.clock.Now(),
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Shared with the commits of other uploads in flight: it returns once
+	// the transaction holding this record is synced.
+	err := s.group.update(func(tx *bolt.Tx) error {
 		key := []byte(dev.NumIdk + "/" + o.NumSnim + "/" + storedAs)
 		if err := putJSON(tx.Bucket(bucketFiles), key, e); err != nil {
 			return err
@@ -611,11 +647,30 @@ func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, c
 		}
 		seqs[ev.Seq] = true
 	}
+	// A batch sent again (its ack was lost) holds nothing new: a read
+	// transaction tells, without a commit and its fsync.
+	dup := true
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		for _, ev := range evs {
+			if b.Get(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)) == nil {
+				dup = false
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("store: %d events of %s: %w", len(evs), dev.NumIdk, err)
+	}
+	if dup && len(evs) > 0 {
+		return EventResult{Duplicates: len(evs)}, nil
+	}
 	// One transaction for the whole batch: one fsync of the index instead
 	// of one per event. Form files are written (synced) inside it; a crash
 	// before the commit leaves an unrecorded form file that the
 	// redelivered batch writes again under the same name.
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		res = EventResult{}
 		b := tx.Bucket(bucketEvents)
 		for _, ev := range evs {
@@ -726,7 +781,17 @@ func (s *Store) PutDevice(dev *idkpb.Device) error {
 	if err != nil {
 		return fmt.Errorf("store: encode device %s: %w", dev.NumIdk, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketDevices).Put([]byte(dev.NumIdk), v) })
+	// Every hello records the device, and it is nearly always what the
+	// last hello said: a read transaction finds that out without a
+	// commit's fsync per connection.
+	same := false
+	err = s.db.View(func(tx *bolt.Tx) error {
+		same = bytes.Equal(tx.Bucket(bucketDevices).Get([]byte(dev.NumIdk)), v)
+		return nil
+	})
+	if err == nil && !same {
+		err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketDevices).Put([]byte(dev.NumIdk), v) })
+	}
 	if err != nil {
 		return fmt.Errorf("store: record device %s: %w", dev.NumIdk, err)
 	}

@@ -29,12 +29,3 @@ func QUICConfig() *quic.Config {
 		MaxIncomingStreams:             64,
 	}
 }
-
-// EndStream finishes both directions of st. QUIC counts a stream against
-// the peer's stream limit until its receive side is read to the end or
-// cancelled as well, so every exchange, on either end, ends here whatever
-// happened.
-func EndStream(st *quic.Stream) {
-	st.CancelRead(0)
-	st.Close()
-}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,11 @@ type ChaosOptions struct {
 	// test what it was asked to.
 	DiskFullOptional bool
 
+	// Transport, if set, is the agent's collector.transport. "tcp" also
+	// puts the link through a TCP relay of the run's own (tcpLink) to the
+	// collector's TCP listener, which outages cut as the UDP relay does.
+	Transport string
+
 	// Hostile, if set, runs beside the honest agent for the whole run as a
 	// second enrolled ИДК (env.Agents[1], whose certificate it holds) and
 	// returns a line for the report. The honest ИДК's evidence is then
@@ -57,6 +64,8 @@ type ChaosReport struct {
 	DiskFullSkipped             string // why the disk-full faults were not played, if they were not
 	DiskFullOptional            bool   // the run was allowed to skip them
 	Hostile                     string // what the hostile agent did, if one ran
+	Transport                   string // the agent's collector.transport, if the run set it
+	TransportSeen               string // what the agent's idk_agent_transport said at the end
 }
 
 // Intact reports whether nothing was lost, duplicated or corrupted.
@@ -83,6 +92,9 @@ func (r ChaosReport) String() string {
 	}
 	if r.Hostile != "" {
 		s += "\n" + r.Hostile
+	}
+	if r.Transport != "" {
+		s += fmt.Sprintf("\nagent transport forced to %s; at the end it shipped over %s", r.Transport, r.TransportSeen)
 	}
 	s += fmt.Sprintf("\ndrained %.1f s after the last fault; whole run %.1f s", r.DrainAfterFaults.Seconds(), r.Elapsed.Seconds())
 	return s
@@ -126,11 +138,34 @@ func Chaos(ctx context.Context, opt ChaosOptions, out io.Writer) (ChaosReport, e
 	if err != nil {
 		return rep, err
 	}
-	rl, err := env.Relay(0, relay.Config{Latency: 2 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.002})
-	if err != nil {
-		return rep, err
+	var rl interface {
+		SetOutage(bool)
+		Close() error
+	}
+	if opt.Transport == "tcp" {
+		// The collector's TCP listener is on its QUIC port number
+		// (listen.tcp's default).
+		tl, err := newTCPLink(env.QUICAddr)
+		if err != nil {
+			return rep, err
+		}
+		if err := setCollectorAddr(env.Agents[0].ConfigPath, tl.Addr()); err != nil {
+			tl.Close()
+			return rep, err
+		}
+		rl = tl
+	} else {
+		if rl, err = env.Relay(0, relay.Config{Latency: 2 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.002}); err != nil {
+			return rep, err
+		}
 	}
 	defer rl.Close()
+	if opt.Transport != "" {
+		rep.Transport = opt.Transport
+		if err := setAgentTransport(env.Agents[0].ConfigPath, opt.Transport); err != nil {
+			return rep, err
+		}
+	}
 
 	var mu sync.Mutex // guards the two processes against the fault loop and the final stop
 	coll, err := env.StartCollector()
@@ -253,6 +288,14 @@ func Chaos(ctx context.Context, opt ChaosOptions, out io.Writer) (ChaosReport, e
 	defer cancel()
 	v, werr := env.WaitStoredOf(dctx, a.NumIDK, exp)
 	rep.DrainAfterFaults = time.Since(lastFault)
+	if opt.Transport != "" {
+		rep.TransportSeen = "none"
+		for _, t := range []string{"quic", "tcp"} {
+			if n, err := Metric(a.MetricsAddr, `idk_agent_transport{transport="`+t+`"}`); err == nil && n == 1 {
+				rep.TransportSeen = t
+			}
+		}
+	}
 	stopHostile() // safe to call again from the defer
 	rep.Hostile = hostileLine
 	rep.Elapsed = time.Since(began)
@@ -287,4 +330,157 @@ func fillDisk(mnt string, d time.Duration) error {
 	f.Close()
 	time.Sleep(d)
 	return os.Remove(p)
+}
+
+// setAgentTransport sets collector.transport in an agent's config as
+// NewEnv wrote it.
+func setAgentTransport(path, transport string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	conf := strings.Replace(string(b), "[collector]\n", fmt.Sprintf("[collector]\ntransport = %q\n", transport), 1)
+	if conf == string(b) {
+		return fmt.Errorf("harness: %s has no [collector] section", path)
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	return nil
+}
+
+// tcpLink forwards TCP connections to upstream, for an agent on TCP. An
+// outage holds every byte, and every new connection, until it ends: what
+// a cut link does to TCP, which then delivers them late (its
+// retransmissions), not lost. Connections whose end closes are closed
+// on the other side too.
+type tcpLink struct {
+	ln       net.Listener
+	upstream string
+	closed   chan struct{}
+
+	mu     sync.Mutex
+	resume chan struct{} // while an outage lasts: closed when it ends
+	conns  map[net.Conn]bool
+}
+
+func newTCPLink(upstream string) (*tcpLink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("harness: tcp link: %w", err)
+	}
+	l := &tcpLink{ln: ln, upstream: upstream, closed: make(chan struct{}), conns: map[net.Conn]bool{}}
+	go l.serve()
+	return l, nil
+}
+
+func (l *tcpLink) Addr() string { return l.ln.Addr().String() }
+
+func (l *tcpLink) SetOutage(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case on && l.resume == nil:
+		l.resume = make(chan struct{})
+	case !on && l.resume != nil:
+		close(l.resume)
+		l.resume = nil
+	}
+}
+
+// hold waits out an outage; false once the link is closed.
+func (l *tcpLink) hold() bool {
+	l.mu.Lock()
+	resume := l.resume
+	l.mu.Unlock()
+	if resume == nil {
+		return true
+	}
+	select {
+	case <-resume:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *tcpLink) track(cs ...net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.closed:
+		return false
+	default:
+	}
+	for _, c := range cs {
+		l.conns[c] = true
+	}
+	return true
+}
+
+func (l *tcpLink) serve() {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		go l.pipe(c)
+	}
+}
+
+func (l *tcpLink) pipe(c net.Conn) {
+	if !l.hold() {
+		c.Close()
+		return
+	}
+	up, err := net.Dial("tcp", l.upstream)
+	if err != nil {
+		c.Close() // the collector is down: so is the agent's connection
+		return
+	}
+	if !l.track(c, up) {
+		c.Close()
+		up.Close()
+		return
+	}
+	go l.copy(up, c)
+	l.copy(c, up)
+}
+
+func (l *tcpLink) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !l.hold() {
+				break
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+	l.mu.Lock()
+	delete(l.conns, dst)
+	delete(l.conns, src)
+	l.mu.Unlock()
+}
+
+func (l *tcpLink) Close() error {
+	l.mu.Lock()
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	for c := range l.conns {
+		c.Close()
+	}
+	l.mu.Unlock()
+	return l.ln.Close()
 }

@@ -203,11 +203,30 @@ func freeAddr(network string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if _, dup := taken.LoadOrStore(network+" "+a, true); !dup {
-			return a, nil
+		if _, dup := taken.LoadOrStore(network+" "+a, true); dup {
+			continue
 		}
+		// The collector also listens on TCP at its QUIC port (the fallback
+		// where UDP is blocked), so a UDP port is handed out only with the
+		// same TCP port free and reserved.
+		if network == "udp" {
+			if _, dup := taken.LoadOrStore("tcp "+a, true); dup || !tcpFree(a) {
+				continue
+			}
+		}
+		return a, nil
 	}
 	return "", errors.New("harness: no free port after 100 tries")
+}
+
+// tcpFree reports whether a TCP listener can take addr now.
+func tcpFree(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 func pickAddr(network string) (string, error) {

@@ -169,6 +169,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Addr:        cfg.Collector.Addr,
 		TLS:         tlsConf,
 		QUIC:        transport.QUICConfig(),
+		Transport:   cfg.Collector.Transport,
 		Device:      cfg.DeviceProto(),
 		Spool:       sp,
 		Metrics:     metrics,
@@ -185,7 +186,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 
 	log.Info("agent starting", "version", version, "num_idk", cfg.Device.NumIDK, "output_dir", cfg.Scanner.OutputDir,
-		"collector", cfg.Collector.Addr, "spool", cfg.Spool.Path)
+		"collector", cfg.Collector.Addr, "transport", cfg.Collector.Transport, "spool", cfg.Spool.Path)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -325,6 +325,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
+	listeners := []transport.Listener{transport.QUICListener(ln)}
+	tcpAddr := "off"
+	if cfg.Listen.TCP != "" {
+		// For agents whose network passes only TCP: the same TLS
+		// configuration, so the same verification and revocation.
+		tln, err := transport.ListenTCP(cfg.Listen.TCP, tlsConf)
+		if err != nil {
+			return fmt.Errorf("listen.tcp: %w", err)
+		}
+		defer tln.Close()
+		listeners, tcpAddr = append(listeners, tln), tln.Addr().String()
+	}
 	metricsToken := ""
 	if cfg.API.MetricsTokenFile != "" {
 		if metricsToken, err = loadOrCreateToken("api.metrics_token_file", cfg.API.MetricsTokenFile); err != nil {
@@ -390,8 +402,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		sweep() // at start too: a collector restarted often never reaches the hour
 		clock.Every(ctx, clk, time.Hour, sweep)
 	}()
-	log.Info("collector listening", "quic", ln.Addr().String(), "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
-	return srv.Serve(ctx, ln)
+	log.Info("collector listening", "quic", ln.Addr().String(), "tcp", tcpAddr, "http", cfg.Listen.HTTP, "root", cfg.Store.Root)
+	return srv.ServeAll(ctx, listeners...)
 }
 
 // serveHTTP serves handler on listen.http (plain, for this host) and

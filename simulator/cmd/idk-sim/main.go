@@ -140,6 +140,7 @@ func runChaos(ctx context.Context, args []string) error {
 	fs.IntVar(&o.DiskFulls, "disk-fulls", 3, "times the collector's disk is filled (needs root for a tmpfs)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed: the same seed plays the same faults")
 	fs.DurationVar(&o.Drain, "drain", 5*time.Minute, "time allowed to catch up at the end")
+	fs.StringVar(&o.Transport, "transport", "", "the agent's collector.transport (auto, quic, tcp); tcp also puts the link through a TCP relay. Default: the agent's default")
 	// A developer without root still gets the rest of the run, and the
 	// report says in capitals that the disk was never filled; a run whose
 	// figures are to be quoted passes -require-disk-full.

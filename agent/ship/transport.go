@@ -1,0 +1,133 @@
+package ship
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"idk/internal/clock"
+	"idk/protocol/transport"
+)
+
+// Config.Transport's values.
+const (
+	TransportAuto = "auto"
+	TransportQUIC = transport.NameQUIC
+	TransportTCP  = transport.NameTCP
+)
+
+// DefaultQUICRetry is how long an agent in TransportAuto stays on TCP
+// before it tries QUIC again: a network that blocks UDP seldom stops
+// doing so within minutes, and each try where UDP is blocked costs a
+// QUIC handshake timeout in the background.
+const DefaultQUICRetry = 10 * time.Minute
+
+// errBackToQUIC ends a TCP session once QUIC gets through again.
+var errBackToQUIC = errors.New("QUIC gets through again")
+
+// dial connects to the collector as Config.Transport says. In
+// TransportAuto it tries the transport of the last session first (QUIC
+// at start), and the other one when that fails: a session on TCP that
+// lost its link comes back over TCP at once, without waiting out a QUIC
+// handshake, and backToQUIC brings it back to QUIC.
+func (s *Shipper) dial(ctx context.Context) (transport.Conn, error) {
+	if c := s.handover; c != nil {
+		s.handover = nil
+		if c.Context().Err() == nil {
+			return c, nil
+		}
+	}
+	switch s.cfg.Transport {
+	case TransportQUIC:
+		return s.dialQUIC(ctx)
+	case TransportTCP:
+		return s.dialTCP(ctx)
+	}
+	first, second := s.dialQUIC, s.dialTCP
+	if s.inUse == TransportTCP {
+		first, second = second, first
+	}
+	conn, err1 := first(ctx)
+	if err1 == nil || ctx.Err() != nil {
+		return conn, err1
+	}
+	conn, err2 := second(ctx)
+	if err2 != nil {
+		return nil, errors.Join(err1, err2)
+	}
+	return conn, nil
+}
+
+func (s *Shipper) dialQUIC(ctx context.Context) (transport.Conn, error) {
+	return transport.DialQUIC(ctx, s.cfg.Addr, s.cfg.TLS, s.cfg.QUIC)
+}
+
+func (s *Shipper) dialTCP(ctx context.Context) (transport.Conn, error) {
+	return transport.DialTCP(ctx, s.cfg.Addr, s.cfg.TLS)
+}
+
+// using records the transport of a session that got through its hello:
+// in the metric, and in the log when it is not the last session's.
+func (s *Shipper) using(name string) {
+	s.setTransport(name)
+	switch {
+	case name == s.inUse:
+		return
+	case s.inUse == "" && name == TransportQUIC, s.cfg.Transport != TransportAuto:
+		// The usual start, or the only transport configured:
+		// "connected to collector" says it.
+	case name == TransportTCP:
+		s.cfg.Log.Warn("shipping over TCP: QUIC (UDP) does not get through to the collector; trying it again every "+s.cfg.QUICRetry.String(),
+			"addr", s.cfg.Addr, "transport", name, "previous", s.inUse)
+	default:
+		s.cfg.Log.Info("shipping over "+name+" again", "addr", s.cfg.Addr, "transport", name, "previous", s.inUse)
+	}
+	s.inUse = name
+}
+
+// setTransport sets idk_agent_transport: 1 for name, 0 for the other;
+// both 0 while not connected ("").
+func (s *Shipper) setTransport(name string) {
+	if s.cfg.Metrics.Transport == nil {
+		return
+	}
+	for _, t := range []string{TransportQUIC, TransportTCP} {
+		v := 0.0
+		if t == name {
+			v = 1
+		}
+		s.cfg.Metrics.Transport.WithLabelValues(t).Set(v)
+	}
+}
+
+// backToQUIC runs beside the loops of a session on TCP in TransportAuto:
+// every QUICRetry it dials QUIC, and once that gets through, hands the
+// connection to the next session and ends this one. Files in flight
+// resume from the collector's offset there.
+func (s *Shipper) backToQUIC(ctx context.Context, conn transport.Conn) error {
+	if s.cfg.Transport != TransportAuto || conn.Transport() != TransportTCP {
+		return nil
+	}
+	for {
+		if clock.Sleep(ctx, s.cfg.Clock, s.cfg.QUICRetry) != nil {
+			return nil
+		}
+		qc, err := s.dialQUIC(ctx)
+		if err != nil {
+			s.cfg.Log.Debug("QUIC still does not get through; staying on TCP", "err", err)
+			continue
+		}
+		// Run's goroutine reads it only after this session's loops
+		// have all returned.
+		s.handover = qc
+		return errBackToQUIC
+	}
+}
+
+// closeHandover closes a connection handed over but never used.
+func (s *Shipper) closeHandover() {
+	if s.handover != nil {
+		s.handover.CloseWithError(0, "agent closing")
+		s.handover = nil
+	}
+}

@@ -40,6 +40,7 @@ func TestSignInAndOut(t *testing.T) {
 	}
 	for h, want := range map[string]string{
 		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
 		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
 		"Referrer-Policy":         "same-origin",
 		"Cache-Control":           "no-store",

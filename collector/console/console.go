@@ -287,14 +287,10 @@ func staticHandler(files fs.FS) http.Handler {
 	})
 }
 
+// ServeHTTP serves the pages. The headers that keep them out of frames
+// and caches (the static files excepted: staticHandler) and limit what
+// they may load are the gate's, set on every response (auth.Gate.Console).
 func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The pages change with every event: never from a cache, and never
-	// inside another site's frame.
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if !strings.HasPrefix(r.URL.Path, "/static/") {
-		w.Header().Set("Cache-Control", "no-store")
-	}
 	c.mux.ServeHTTP(w, r)
 }
 

@@ -43,11 +43,14 @@ func controller(ctx context.Context, cfg config.Config, opt Options) Result {
 			cancel()
 		})
 	}()
+	// Run returns once the callback has cancelled it (or on its own error):
+	// wait for that, then look for the sample. Selecting on both channels
+	// would pick at random when both are ready and call a good read a failure.
+	err = <-done
 	var s modbus.Sample
 	select {
 	case s = <-samples:
-		<-done
-	case err := <-done:
+	default:
 		if err == nil {
 			err = ctx.Err()
 		}

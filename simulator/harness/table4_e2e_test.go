@@ -176,13 +176,15 @@ func t4CaseOf(t *testing.T, env *Env, id string) t4Case {
 	return c
 }
 
-// t4CaseWithSnim waits for the case that holds numSnim.
+// t4CaseWithSnim waits for the case that holds scan numSnim.
 func t4CaseWithSnim(t *testing.T, env *Env, numSnim string) t4Case {
 	t.Helper()
 	var found t4Case
 	waitFor(t, 30*time.Second, "the case of scan "+numSnim, func() bool {
 		for _, c := range t4Cases(t, env) {
-			if c.NumSnim == numSnim {
+			// The arrival a scan marks is added just before the scan
+			// itself: a case read between the two has no scan yet.
+			if c.NumSnim == numSnim && len(c.events("scan")) > 0 {
 				found = c
 				return true
 			}

@@ -14,6 +14,8 @@ FUZZTIME    ?= 30s
 CHAOS_DIR   ?= $(CURDIR)/.chaos
 CHAOS_FLAGS ?=
 LINKBENCH_FLAGS ?=
+PEERBENCH_FLAGS ?=
+FLEETBENCH_FLAGS ?=
 
 .PHONY: all build windows demo test lint generate bench fuzz chaos chaos-hostile clean
 
@@ -66,20 +68,28 @@ chaos-hostile:
 generate:
 	$(GO) generate ./protocol/...
 
-# The loopback throughput and memory figures (idk-sim bench). Then the link
+# The loopback throughput and memory figures (idk-sim bench). Then P1, the
+# same pipeline against bare quic-go, scp, rsync over ssh and HTTPS PUT to
+# nginx on loopback (idk-sim peerbench; needs the Debian packages
+# openssh-client, openssh-server, rsync and nginx, or PEERBENCH_FLAGS=
+# "-peers quic"). Then the link
 # benchmark: the agent and the collector through the relay at
 # 100 ms RTT and 20 Mbit/s, the agent's window against one file at a time,
 # as fractions of the link's cap (4 × 20 MiB images at 0, 0.1 and 1 % loss,
 # 2000 × 100 KiB files, and P2: forms saved while a 1 GiB image is in
 # flight); about 20 minutes. LINKBENCH_FLAGS narrows it, e.g.
 # LINKBENCH_FLAGS="-cases images -losses 0 -docs 500" (idk-sim linkbench -h).
+# Then P5: 300 virtual ИДК against one collector for 10 minutes at 10× a
+# busy day (idk-sim fleetbench; FLEETBENCH_FLAGS="-duration 3m" shortens it).
 # Then the collector's start-up time with 1, 30 and 365 days of events
 # (50 ИДК, 300 scans a day): it must not grow with history. Generating the
 # year takes minutes and a few GB under $$TMPDIR.
 bench: build
 	rm -rf $(BENCH_DIR)
 	$(BIN)/idk-sim bench -bin $(BIN) -dir $(BENCH_DIR)
+	$(BIN)/idk-sim peerbench -bin $(BIN) -dir $(BENCH_DIR)/peer $(PEERBENCH_FLAGS)
 	$(BIN)/idk-sim linkbench -bin $(BIN) -dir $(BENCH_DIR)/link $(LINKBENCH_FLAGS)
+	$(BIN)/idk-sim fleetbench -bin $(BIN) -dir $(BENCH_DIR)/fleet $(FLEETBENCH_FLAGS)
 	rm -rf $(BENCH_DIR)
 	$(GO) test -run '^$$' -bench '^BenchmarkStartup$$' -benchtime 1x -timeout 3h ./collector/ingest/
 	$(GO) test -run '^$$' -bench '^Benchmark(Workbook|MonthReport)$$' -benchtime 1x -timeout 1h ./collector/report/

@@ -104,6 +104,10 @@ type Collector struct {
 	// to TLS over TCP (same port number) where UDP is blocked and back to
 	// QUIC when it gets through; 'quic' or 'tcp' that one only.
 	Transport string `toml:"transport"`
+	// Lanes: files of 8 MiB and more are cut into stripes sent at once
+	// over so many connections, this one included, as far as the
+	// collector allows (agents.lanes there); 1: none. At most 16.
+	Lanes int `toml:"lanes"`
 }
 
 // Spool is the local durable queue.
@@ -131,7 +135,7 @@ func Default() Config {
 			CA: "certs/ca.crt", Cert: "certs/agent.crt", Key: "certs/agent.key",
 			OutageThreshold: 5 * time.Minute,
 			WindowFiles:     32, WindowBytes: 64 << 20, FreshAge: time.Hour,
-			Transport: "auto",
+			Transport: "auto", Lanes: 16,
 		},
 		Spool:   Spool{Path: "spool.db", MinFreeBytes: 256 << 20},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -185,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.Collector.WindowFiles < 1 || c.Collector.WindowFiles > 32 {
 		bad("collector.window_files", fmt.Errorf("%d: want 1-32", c.Collector.WindowFiles))
+	}
+	if c.Collector.Lanes < 1 || c.Collector.Lanes > 16 {
+		bad("collector.lanes", fmt.Errorf("%d: want 1-16", c.Collector.Lanes))
 	}
 	if c.Collector.WindowBytes < 1 {
 		bad("collector.window_bytes", fmt.Errorf("%d: want bytes, e.g. 67108864 (64 MiB)", c.Collector.WindowBytes))

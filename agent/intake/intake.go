@@ -21,7 +21,6 @@ import (
 	"idk/agent/spool"
 	"idk/agent/watch"
 	"idk/internal/clock"
-	"idk/internal/filehash"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 )
@@ -67,6 +66,17 @@ func New(cfg Config) *Intake {
 	return &Intake{cfg: cfg, incomplete: map[string]time.Time{}, warned: map[string]bool{}, blobs: make(chan watch.Ready, 4096)}
 }
 
+// Batches: each stage takes what has piled up on its channel, up to these
+// limits, and records it in one synced spool transaction. The sync, not
+// the work, is what a small file costs (one per file capped the intake at
+// about 100 files/s); a file still counts as taken only once the
+// transaction holding it is synced. The byte limit keeps a large image
+// from holding back the small files batched with it while it is hashed.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 64 << 20
+)
+
 // Run consumes ready files until ctx ends. Forms are handled at once;
 // images are hashed on a goroutine of their own, so a form never waits
 // behind a 2 GB image.
@@ -81,10 +91,7 @@ func (in *Intake) Run(ctx context.Context, ready <-chan watch.Ready) error {
 			case <-ctx.Done():
 				return
 			case r := <-in.blobs:
-				if err := in.blob(r); err != nil {
-					in.cfg.Log.Error("cannot queue scan file; will retry", "file", r.Path, "err", err)
-					in.cfg.Retry(r.Path)
-				}
+				in.recordBatch(gather(r, in.blobs))
 			}
 		}
 	}()
@@ -93,38 +100,143 @@ func (in *Intake) Run(ctx context.Context, ready <-chan watch.Ready) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-ready:
-			if err := in.handle(ctx, r); err != nil {
-				in.cfg.Log.Error("cannot take scan file; will retry", "file", r.Path, "err", err)
-				in.cfg.Retry(r.Path)
+			batch := gather(r, ready)
+			for i, err := range in.handleBatch(ctx, batch) {
+				if err != nil {
+					in.cfg.Log.Error("cannot take scan file; will retry", "file", batch[i].Path, "err", err)
+					in.cfg.Retry(batch[i].Path)
+				}
 			}
 		}
 	}
 }
 
+// gather returns first and whatever else is waiting on c, within the
+// batch limits, without waiting for more.
+func gather(first watch.Ready, c <-chan watch.Ready) []watch.Ready {
+	batch := []watch.Ready{first}
+	size := first.Size
+	for len(batch) < maxBatch && size < maxBatchBytes {
+		select {
+		case r := <-c:
+			batch = append(batch, r)
+			size += r.Size
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// op is one file's change to the spool, prepared (read, parsed, hashed)
+// outside the transaction that applies it.
+type op struct {
+	// apply makes the change. It may run twice, batched and then alone,
+	// so it sets everything it reports afresh each time.
+	apply func(tx *spool.Tx) error
+	// after, if set, runs once the change is committed (logs, callbacks).
+	after func()
+	// blob: the file goes on to the hashing goroutine once committed.
+	blob bool
+}
+
+// commit applies ops in one synced transaction and returns each op's
+// error. If that transaction fails, each op is tried again alone, so that
+// one file the spool will not take does not hold back the others.
+func (in *Intake) commit(ops []op) []error {
+	errs := make([]error, len(ops))
+	if len(ops) == 0 {
+		return errs
+	}
+	err := in.cfg.Spool.Update(func(tx *spool.Tx) error {
+		for _, o := range ops {
+			if err := o.apply(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(ops) > 1 {
+		for i, o := range ops {
+			errs[i] = in.cfg.Spool.Update(o.apply)
+		}
+	} else {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	for i, o := range ops {
+		if errs[i] == nil && o.after != nil {
+			o.after()
+		}
+	}
+	return errs
+}
+
+// handle takes one ready file (see handleBatch).
 func (in *Intake) handle(ctx context.Context, r watch.Ready) error {
+	return in.handleBatch(ctx, []watch.Ready{r})[0]
+}
+
+// handleBatch takes ready files: the scan of each is recorded, forms are
+// recorded, images and documents go on to be hashed. It returns each
+// file's error, nil for the files taken or ignored.
+func (in *Intake) handleBatch(ctx context.Context, rs []watch.Ready) []error {
+	errs := make([]error, len(rs))
+	var ops []op
+	var idx []int // ops[i] is for rs[idx[i]]
+	for i, r := range rs {
+		o, err := in.prepare(r)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if o.apply != nil {
+			ops = append(ops, o)
+			idx = append(idx, i)
+		}
+	}
+	for j, err := range in.commit(ops) {
+		i := idx[j]
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if ops[j].blob {
+			// Its scan is recorded at once (a ScanSeen need not wait for
+			// a 2 GB image to be hashed); the file itself once hashed.
+			select {
+			case in.blobs <- rs[i]:
+			case <-ctx.Done():
+			}
+		}
+	}
+	return errs
+}
+
+// prepare reads what a ready file needs recorded; an op without apply
+// means there is nothing to record.
+func (in *Intake) prepare(r watch.Ready) (op, error) {
 	f, ok := in.cfg.Layout.Classify(r.Rel)
 	if !ok {
 		in.warnOnce(r.Path, "file in the output folder is not part of a scan; ignored", "file", r.Path)
-		return nil
+		return op{}, nil
 	}
 	if err := protocol.CheckNumSnim(f.NumSnim); err != nil {
 		in.warnOnce(r.Path, "scan folder name is not a scan number; ignored", "file", r.Path, "err", err)
-		return nil
+		return op{}, nil
 	}
-	if _, err := in.ensureScan(f.NumSnim); err != nil {
+	scan := func(tx *spool.Tx) error {
+		_, err := in.ensureScan(tx, f.NumSnim)
 		return err
 	}
 	switch f.Kind {
 	case layout.KindForm:
 		return in.form(r, f)
 	case layout.KindRaw, layout.KindDocument:
-		select {
-		case in.blobs <- r:
-		case <-ctx.Done():
-		}
-		return nil
+		return op{apply: scan, blob: true}, nil
 	}
-	return nil
+	return op{apply: scan}, nil
 }
 
 func (in *Intake) warnOnce(key, msg string, args ...any) {
@@ -137,17 +249,16 @@ func (in *Intake) warnOnce(key, msg string, args ...any) {
 	}
 }
 
-// ensureScan records a scan the first time any of its files is seen.
-func (in *Intake) ensureScan(numSnim string) (spool.Scan, error) {
-	var sc spool.Scan
-	err := in.cfg.Spool.Update(func(tx *spool.Tx) error {
-		var ok bool
-		var err error
-		if sc, ok, err = tx.Scan(numSnim); err != nil || ok {
-			return err
-		}
-		now := in.cfg.Clock.Now()
-		sc = spool.Scan{NumSnim: numSnim, FirstSeen: now}
+// ensureScan records a scan the first time any of its files is seen, in
+// tx, and returns its record.
+func (in *Intake) ensureScan(tx *spool.Tx, numSnim string) (spool.Scan, error) {
+	sc, ok, err := tx.Scan(numSnim)
+	if err != nil || ok {
+		return sc, err
+	}
+	now := in.cfg.Clock.Now()
+	sc = spool.Scan{NumSnim: numSnim, FirstSeen: now}
+	err = func() error {
 		if err := tx.PutScan(sc); err != nil {
 			return err
 		}
@@ -168,24 +279,25 @@ func (in *Intake) ensureScan(numSnim string) (spool.Scan, error) {
 		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: now.UnixNano(),
 			Body: &idkpb.Event_ScanSeen{ScanSeen: &idkpb.ScanSeen{NumSnim: numSnim, Index: index, Chain: chain}}})
 		return err
-	})
+	}()
 	if err != nil {
 		return sc, fmt.Errorf("record scan %s: %w", numSnim, err)
 	}
 	return sc, nil
 }
 
-// form records a new revision of a registration form, if it changed.
-func (in *Intake) form(r watch.Ready, f layout.File) error {
+// form prepares a new revision of a registration form, if it changed.
+func (in *Intake) form(r watch.Ready, f layout.File) (op, error) {
 	data, err := readLimited(r.Path, protocol.MaxFormSize)
 	if errors.Is(err, errTooLarge) {
 		// No real form is this big, but it is the scanner's file and must
-		// reach the collector: it goes as a file, like an image.
+		// reach the collector: it goes as a file, like an image (hashed
+		// here: it is no image, and at most a few megabytes).
 		in.warnOnce(r.Path, "registration form too large to be a form; shipped as a file", "file", r.Path, "limit_bytes", protocol.MaxFormSize)
-		return in.blob(r)
+		return in.prepareRecord(r, false)
 	}
 	if err != nil {
-		return fmt.Errorf("read registration form: %w", err)
+		return op{}, fmt.Errorf("read registration form: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	var parseErr string
@@ -195,7 +307,7 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 			// Most likely the operator's program is writing it right now.
 			in.cfg.Log.Debug("form incomplete; will look again", "file", r.Path, "err", err)
 			in.cfg.Retry(r.Path)
-			return nil
+			return op{}, nil
 		}
 		parseErr = err.Error()
 	}
@@ -205,13 +317,13 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 
 	var rev uint32
 	var decided bool // this revision carries the scan's first decision
-	err = in.cfg.Spool.Update(func(tx *spool.Tx) error {
-		sc, _, err := tx.Scan(f.NumSnim)
+	apply := func(tx *spool.Tx) error {
+		rev, decided = 0, false
+		sc, err := in.ensureScan(tx, f.NumSnim)
 		if err != nil {
 			return err
 		}
 		if string(sc.FormSHA256) == string(sum[:]) {
-			rev = 0
 			return nil // the same content again (rescan, touch): not a new revision
 		}
 		sc.Forms++
@@ -221,27 +333,28 @@ func (in *Intake) form(r watch.Ready, f layout.File) error {
 			sc.Decided, decided = true, true
 		}
 		if err := tx.PutScan(sc); err != nil {
-			return err
+			return fmt.Errorf("record form %s: %w", r.Path, err)
 		}
 		fr := &idkpb.FormRevision{NumSnim: f.NumSnim, Revision: rev, Content: data, Sha256: sum[:], ParseError: parseErr}
 		if parsed != nil {
 			fr.Form = FormProto(parsed)
 		}
-		_, err = tx.AppendEvent(&idkpb.Event{TimeUnixNano: r.ModTime.UnixNano(), Body: &idkpb.Event_Form{Form: fr}})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record form %s: %w", r.Path, err)
+		if _, err := tx.AppendEvent(&idkpb.Event{TimeUnixNano: r.ModTime.UnixNano(), Body: &idkpb.Event_Form{Form: fr}}); err != nil {
+			return fmt.Errorf("record form %s: %w", r.Path, err)
+		}
+		return nil
 	}
-	if rev > 0 && parseErr != "" {
-		in.cfg.Log.Warn("registration form cannot be parsed; shipped as it is", "file", r.Path, "revision", rev, "err", parseErr)
-	} else if rev > 0 {
-		in.cfg.Log.Info("form revision recorded", "num_snim", f.NumSnim, "revision", rev, "decision", decisionName(parsed.Decision))
-		if decided && in.cfg.OnDecision != nil {
-			in.cfg.OnDecision(f.NumSnim, r.ModTime)
+	after := func() {
+		if rev > 0 && parseErr != "" {
+			in.cfg.Log.Warn("registration form cannot be parsed; shipped as it is", "file", r.Path, "revision", rev, "err", parseErr)
+		} else if rev > 0 {
+			in.cfg.Log.Info("form revision recorded", "num_snim", f.NumSnim, "revision", rev, "decision", decisionName(parsed.Decision))
+			if decided && in.cfg.OnDecision != nil {
+				in.cfg.OnDecision(f.NumSnim, r.ModTime)
+			}
 		}
 	}
-	return nil
+	return op{apply: apply, after: after}, nil
 }
 
 func (in *Intake) stillYoung(path string) bool {
@@ -278,70 +391,95 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // already knows this exact file (a rescan after a restart).
 func (in *Intake) blob(r watch.Ready) error { return in.record(r, false) }
 
+// recordBatch is blob for several files, recorded in one transaction.
+func (in *Intake) recordBatch(rs []watch.Ready) {
+	var ops []op
+	var paths []string
+	for _, r := range rs {
+		o, err := in.prepareRecord(r, false)
+		if err != nil {
+			in.cfg.Log.Error("cannot queue scan file; will retry", "file", r.Path, "err", err)
+			in.cfg.Retry(r.Path)
+			continue
+		}
+		if o.apply != nil {
+			ops = append(ops, o)
+			paths = append(paths, r.Path)
+		}
+	}
+	for i, err := range in.commit(ops) {
+		if err != nil {
+			in.cfg.Log.Error("cannot queue scan file; will retry", "file", paths[i], "err", err)
+			in.cfg.Retry(paths[i])
+		}
+	}
+}
+
 // record is blob; with force it hashes the file even when its size and
 // modification time are those recorded, because the shipper found that
 // its content is not (a substitute of the same size whose time was kept,
 // as a copy that preserves times makes).
+func (in *Intake) record(r watch.Ready, force bool) error {
+	o, err := in.prepareRecord(r, force)
+	if err != nil || o.apply == nil {
+		return err
+	}
+	return in.commit([]op{o})[0]
+}
+
+// prepareRecord hashes the file for record, unless the spool knows it.
 //
-// It runs on the intake's goroutine for the watcher's offers and on the
+// It runs on the intake's goroutines for the watcher's offers and on the
 // shipper's for Rehash, often for the same change of the same file, so
 // the record is read again in the transaction that writes it: one change
 // makes one CHANGED event, never two.
-func (in *Intake) record(r watch.Ready, force bool) error {
+func (in *Intake) prepareRecord(r watch.Ready, force bool) (op, error) {
 	f, _ := in.cfg.Layout.Classify(r.Rel)
 	key := f.NumSnim + "/" + f.Name
 	var known spool.File
 	var have bool
-	var scan spool.Scan
 	err := in.cfg.Spool.View(func(tx *spool.Tx) error {
 		var err error
-		if known, have, err = tx.File(key); err != nil {
-			return err
-		}
-		scan, _, err = tx.Scan(f.NumSnim)
+		known, have, err = tx.File(key)
 		return err
 	})
 	if err != nil {
-		return err
+		return op{}, err
 	}
 	if have && !force && known.Size == r.Size && known.ModTime.Equal(r.ModTime) {
-		return nil
+		return op{}, nil
 	}
-	sum, size, err := filehash.File(r.Path)
+	sum, size, err := hashFile(r.Path, r.Size)
 	if err != nil {
-		return fmt.Errorf("hash: %w", err)
+		return op{}, fmt.Errorf("hash: %w", err)
 	}
 	if size != r.Size {
 		in.cfg.Retry(r.Path) // still changing after all
-		return nil
+		return op{}, nil
 	}
 	if have && string(known.SHA256) == string(sum) {
-		return nil // touched, same bytes
+		return op{}, nil // touched, same bytes
 	}
-	rec := spool.File{
-		NumSnim:   f.NumSnim,
-		Name:      f.Name,
-		Path:      r.Path,
-		Kind:      fileKind(f.Kind),
-		Size:      size,
-		ModTime:   r.ModTime,
-		SHA256:    sum,
-		ScanTime:  scan.FirstSeen,
-		FirstSeen: in.cfg.Clock.Now(),
-	}
+	firstSeen := in.cfg.Clock.Now()
 	var changed bool // the spool held other content for this file
 	var was []byte   // that content's SHA-256
 	var renamed string
-	err = in.cfg.Spool.Update(func(tx *spool.Tx) error {
+	apply := func(tx *spool.Tx) error {
+		changed, was, renamed = false, nil, ""
 		cur, ok, err := tx.File(key)
 		if err != nil {
 			return err
 		}
 		if ok && string(cur.SHA256) == string(sum) {
-			changed, renamed = false, ""
 			return nil // recorded meanwhile by the other caller
 		}
-		changed, was, renamed = ok, cur.SHA256, ""
+		// The scan is recorded by now (handleBatch did it before the file
+		// came here), except for a damaged spool rebuilt meanwhile.
+		scan, err := in.ensureScan(tx, f.NumSnim)
+		if err != nil {
+			return err
+		}
+		changed, was = ok, cur.SHA256
 		// A name the collector could not store as it is (":" in it, a
 		// Windows device name, too long with the scan folder) is still
 		// queued under its real name, so that two originals that map to
@@ -364,20 +502,51 @@ func (in *Intake) record(r watch.Ready, force bool) error {
 				return err
 			}
 		}
-		return tx.PutFile(rec)
-	})
+		return tx.PutFile(spool.File{
+			NumSnim:   f.NumSnim,
+			Name:      f.Name,
+			Path:      r.Path,
+			Kind:      fileKind(f.Kind),
+			Size:      size,
+			ModTime:   r.ModTime,
+			SHA256:    sum,
+			ScanTime:  scan.FirstSeen,
+			FirstSeen: firstSeen,
+		})
+	}
+	after := func() {
+		if renamed != "" {
+			in.cfg.Log.Warn("scan file name cannot be stored as it is; shipped under a safe name",
+				"file", r.Path, "num_snim", f.NumSnim, "name", f.Name, "shipped_as", renamed)
+		}
+		if changed {
+			in.cfg.Log.Warn("scan file content changed after it was first seen; the new content is shipped too",
+				"file", r.Path, "was_sha256", fmt.Sprintf("%x", was), "now_sha256", fmt.Sprintf("%x", sum))
+		}
+	}
+	return op{apply: apply, after: after}, nil
+}
+
+// hashFile is filehash.File with a buffer sized to the file (up to 1 MB):
+// filehash's fixed 1 MB buffer, garbage after every file, made a backlog
+// of 1 KB files allocate a megabyte each, hundreds of MB/s, which kept
+// the collector busy and the heap tens of MB above what it held.
+func hashFile(path string, size int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	if renamed != "" {
-		in.cfg.Log.Warn("scan file name cannot be stored as it is; shipped under a safe name",
-			"file", r.Path, "num_snim", f.NumSnim, "name", f.Name, "shipped_as", renamed)
+	defer f.Close()
+	h := sha256.New()
+	// One byte more than the file, so a file read whole ends with EOF on
+	// the second read; a file that grew meanwhile is read on, and the
+	// caller sees the new size.
+	buf := make([]byte, min(max(size+1, 4096), 1<<20))
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf)
+	if err != nil {
+		return nil, n, err
 	}
-	if changed {
-		in.cfg.Log.Warn("scan file content changed after it was first seen; the new content is shipped too",
-			"file", r.Path, "was_sha256", fmt.Sprintf("%x", was), "now_sha256", fmt.Sprintf("%x", sum))
-	}
-	return nil
+	return h.Sum(nil), n, nil
 }
 
 // Rehash is called by the shipper when a queued file's content changed

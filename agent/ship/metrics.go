@@ -25,6 +25,8 @@ type Metrics struct {
 	// Transport is 1 for the transport of the connection up (quic or
 	// tcp), 0 for the other; both 0 while not connected.
 	Transport *prometheus.GaugeVec
+	// Lanes counts the extra connections open for stripes (lanes.go).
+	Lanes prometheus.Gauge
 }
 
 // NewMetrics creates the series and registers them, with the spool's
@@ -65,12 +67,15 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, clk clock.Clock) *Me
 		Transport: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "idk_agent_transport", Help: "1 for the transport the connection to the collector runs on (quic, or tcp where UDP is blocked), 0 for the other; both 0 while not connected.",
 		}, []string{"transport"}),
+		Lanes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_agent_lanes", Help: "Extra connections to the collector open now, carrying stripes of large files so that random loss costs less.",
+		}),
 	}
 	for _, t := range []string{TransportQUIC, TransportTCP} {
 		m.Transport.WithLabelValues(t).Set(0) // both series from the start
 	}
 	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.FilesRejected, m.EventsShipped, m.FileRestarts, m.ClockOffset,
-		m.FilesInFlight, m.BytesInFlight, m.Transport,
+		m.FilesInFlight, m.BytesInFlight, m.Transport, m.Lanes,
 		&backlog{sp: sp, clk: clock.Or(clk)})
 	return m
 }

@@ -44,7 +44,7 @@ func Probe(ctx context.Context, cfg Config) (clockOffset time.Duration, err erro
 		return 0, fmt.Errorf("dial %s: %w", cfg.Addr, err)
 	}
 	defer conn.CloseWithError(0, "agent closing")
-	if err := s.hello(ctx, conn); err != nil {
+	if _, err := s.hello(ctx, conn, 0); err != nil {
 		return 0, err
 	}
 	return time.Duration(offset.v * float64(time.Second)), nil

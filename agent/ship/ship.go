@@ -96,6 +96,11 @@ type Config struct {
 	// QUICRetry: while on TCP in TransportAuto, how often QUIC is tried
 	// again; default DefaultQUICRetry.
 	QUICRetry time.Duration
+	// Lanes: a file of at least StripeFrom is cut into stripes sent at
+	// once over so many connections to the collector, this one included
+	// (lanes.go), as far as the collector takes them; 1: none. Default
+	// DefaultLanes, at most MaxLanes.
+	Lanes int
 }
 
 // Shipper sends the spool to the collector.
@@ -126,6 +131,11 @@ type Shipper struct {
 	// goroutine, and backToQUIC before its session ends.
 	inUse    string
 	handover transport.Conn
+
+	// Set by each session before its loops start, from its hello: the
+	// lanes its files may use, and the window the collector allows.
+	lanes       *lanes
+	windowFiles int
 }
 
 // Files the collector will not take now are offered again after a wait of
@@ -169,6 +179,10 @@ func New(cfg Config) *Shipper {
 	if cfg.QUICRetry <= 0 {
 		cfg.QUICRetry = DefaultQUICRetry
 	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = DefaultLanes
+	}
+	cfg.Lanes = min(cfg.Lanes, MaxLanes)
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -227,9 +241,13 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 		return false, fmt.Errorf("dial %s: %w", s.cfg.Addr, err)
 	}
 	defer conn.CloseWithError(0, "agent closing")
-	if err := s.hello(ctx, conn); err != nil {
+	rep, err := s.hello(ctx, conn, 0)
+	if err != nil {
 		return false, err
 	}
+	s.budget(rep)
+	s.lanes = newLanes(s, conn.Transport(), min(s.cfg.Lanes-1, int(rep.MaxLanes)))
+	defer s.lanes.close()
 	s.cfg.Metrics.Connected.Set(1)
 	s.using(conn.Transport())
 	s.cfg.Log.Info("connected to collector", "addr", s.cfg.Addr, "transport", conn.Transport())
@@ -240,7 +258,7 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC} {
+	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -253,10 +271,12 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	return true, context.Cause(ctx)
 }
 
-func (s *Shipper) hello(ctx context.Context, conn transport.Conn) error {
+// hello introduces the agent on a new connection: lane 0 for the
+// connection, 1 and up for a lane (lanes.go).
+func (s *Shipper) hello(ctx context.Context, conn transport.Conn, lane uint32) (*idkpb.HelloReply, error) {
 	st, err := conn.OpenStream(ctx)
 	if err != nil {
-		return fmt.Errorf("open hello stream: %w", err)
+		return nil, fmt.Errorf("open hello stream: %w", err)
 	}
 	defer transport.EndStream(st)
 	// On the wall clock, not Config.Clock: the stream measures its
@@ -264,7 +284,7 @@ func (s *Shipper) hello(ctx context.Context, conn transport.Conn) error {
 	st.SetDeadline(time.Now().Add(15 * time.Second))
 	w, r := protocol.NewWriter(st), protocol.NewReader(st)
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO}); err != nil {
-		return err
+		return nil, err
 	}
 	err = w.Write(&idkpb.Hello{
 		ProtocolVersion:   protocol.Version,
@@ -272,23 +292,51 @@ func (s *Shipper) hello(ctx context.Context, conn transport.Conn) error {
 		AgentTimeUnixNano: s.cfg.Clock.Now().UnixNano(),
 		AgentVersion:      s.cfg.Version,
 		SpoolEpoch:        s.cfg.Spool.Epoch(),
+		Lane:              lane,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var rep idkpb.HelloReply
 	if err := r.Read(&rep); err != nil {
-		return fmt.Errorf("hello: %w", err)
+		return nil, fmt.Errorf("hello: %w", err)
 	}
 	if rep.Error != "" {
-		return fmt.Errorf("collector refused hello: %s", rep.Error)
+		return nil, fmt.Errorf("collector refused hello: %s", rep.Error)
+	}
+	if lane > 0 {
+		return &rep, nil
 	}
 	offset := time.Duration(rep.ClockOffsetNanos)
 	s.cfg.Metrics.ClockOffset.Set(offset.Seconds())
 	if offset.Abs() > time.Minute {
 		s.cfg.Log.Warn("this PC's clock differs from the collector's; the collector corrects event times", "offset", offset)
 	}
-	return nil
+	return &rep, nil
+}
+
+// budget applies the collector's budget for this agent (HelloReply) to
+// the session: the lower of its rate and Config.MaxRate, the smaller of
+// its files in flight and Config.WindowFiles. A fleet coming back from a
+// long outage then drains at the pace the collector sets.
+func (s *Shipper) budget(rep *idkpb.HelloReply) {
+	rateCap := s.cfg.MaxRate
+	if r := int64(min(rep.MaxRate, 1<<62)); r > 0 && (rateCap == 0 || r < rateCap) {
+		rateCap = r
+	}
+	if rateCap > 0 {
+		s.limiter.SetBurst(protocol.ChunkSize)
+		s.limiter.SetLimit(rate.Limit(rateCap))
+	} else {
+		s.limiter.SetLimit(rate.Inf)
+	}
+	s.windowFiles = s.cfg.WindowFiles
+	if n := int(rep.MaxFiles); n > 0 && n < s.windowFiles {
+		s.windowFiles = n
+	}
+	if rateCap != s.cfg.MaxRate || s.windowFiles != s.cfg.WindowFiles {
+		s.cfg.Log.Info("shipping within the collector's budget", "max_rate", rateCap, "window_files", s.windowFiles)
+	}
 }
 
 // pollEvery is how long a loop with nothing to send waits for the spool to
@@ -455,7 +503,30 @@ func (e errLater) Unwrap() error { return e.err }
 // errChanged means the file on disk no longer matches the spool record.
 var errChanged = errors.New("file changed since it was first seen")
 
+// offer is the whole-file offer of f.
+func (s *Shipper) offer(f spool.File) *idkpb.FileOffer {
+	o := &idkpb.FileOffer{
+		NumSnim:          f.NumSnim,
+		Name:             protocol.SafeName(f.Name),
+		Kind:             f.Kind,
+		Size:             uint64(f.Size),
+		Sha256:           f.SHA256,
+		ScanTimeUnixNano: f.ScanTime.UnixNano(),
+	}
+	if o.Name != f.Name {
+		o.OriginalName = f.Name
+	}
+	return o
+}
+
 func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.File) error {
+	if n := s.lanes.stripes(f); n > 1 {
+		// Striped over the lanes first; the whole offer below then
+		// sends only what the stripes held at the collector miss.
+		if err := s.sendStripes(ctx, conn, s.lanes, f, n); err != nil {
+			return err
+		}
+	}
 	src, err := os.Open(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Gone from the scanner before it could be shipped: record it and
@@ -469,36 +540,12 @@ func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.Fil
 	}
 	defer src.Close()
 
-	st, err := conn.OpenStream(ctx)
+	offer := s.offer(f)
+	st, w, r, end, err := openFileStream(ctx, conn, offer)
 	if err != nil {
-		return fmt.Errorf("open file stream: %w", err)
-	}
-	defer transport.EndStream(st)
-	// A stream's reads and writes do not watch ctx: when the session ends
-	// (another file's stream failed), abort this one so that the window's
-	// other transfers end with it, to resume on the next connection.
-	defer context.AfterFunc(ctx, func() {
-		st.CancelWrite(streamAborted)
-		st.CancelRead(streamAborted)
-	})()
-	w, r := protocol.NewWriter(st), protocol.NewReader(st)
-	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_FILE}); err != nil {
 		return err
 	}
-	offer := &idkpb.FileOffer{
-		NumSnim:          f.NumSnim,
-		Name:             protocol.SafeName(f.Name),
-		Kind:             f.Kind,
-		Size:             uint64(f.Size),
-		Sha256:           f.SHA256,
-		ScanTimeUnixNano: f.ScanTime.UnixNano(),
-	}
-	if offer.Name != f.Name {
-		offer.OriginalName = f.Name
-	}
-	if err := w.Write(offer); err != nil {
-		return err
-	}
+	defer end()
 	var rep idkpb.FileOfferReply
 	if err := r.Read(&rep); err != nil {
 		return fmt.Errorf("offer %s: %w", f.Key(), err)
@@ -561,9 +608,70 @@ func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.Fil
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// sendChunks sends bytes [from, to) of f, read from src (at from), as
+// chunks, paced by the limiter; h, if set, is written each chunk. A read
+// that fails wraps errChanged: the file is shorter than when first seen.
+// It returns its buffer, for the caller's last look at src.
+func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Reader, f spool.File, from, to uint64, h io.Writer) ([]byte, error) {
+	// A document needs a buffer of its own size, not a chunk's: a window
+	// of small files in flight holds little memory.
+	buf := make([]byte, min(protocol.ChunkSize, max(to-from, 1)))
+	chunk := &idkpb.Chunk{}
+	msg := &idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: chunk}}
+	for pos := from; pos < to; {
+		n, err := io.ReadFull(src, buf[:min(uint64(len(buf)), to-pos)])
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)
+		}
+		if err := s.limiter.WaitN(ctx, n); err != nil {
+			return nil, err
+		}
+		if h != nil {
+			h.Write(buf[:n])
+		}
+		chunk.Offset, chunk.Data, chunk.Crc32C = pos, buf[:n], crc32.Checksum(buf[:n], castagnoli)
+		if err := w.Write(msg); err != nil {
+			return nil, err
+		}
+		pos += uint64(n)
+		s.cfg.Metrics.SentBytes.Add(float64(n))
+	}
+	return buf, nil
+}
+
 // streamAborted is the code a file stream is cancelled with when the
 // agent gives it up: the file changed, or the session ended.
 const streamAborted quic.StreamErrorCode = 1
+
+// openFileStream opens a file stream on conn and sends its header and
+// the offer. end ends the stream; until then, the end of ctx aborts it.
+func openFileStream(ctx context.Context, conn transport.Conn, offer *idkpb.FileOffer) (st transport.Stream, w *protocol.Writer, r *protocol.Reader, end func(), err error) {
+	st, err = conn.OpenStream(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("open file stream: %w", err)
+	}
+	// A stream's reads and writes do not watch ctx: when the session ends
+	// (another file's stream failed), abort this one so that the window's
+	// other transfers end with it, to resume on the next connection.
+	stop := context.AfterFunc(ctx, func() {
+		st.CancelWrite(streamAborted)
+		st.CancelRead(streamAborted)
+	})
+	end = func() {
+		stop()
+		transport.EndStream(st)
+	}
+	w, r = protocol.NewWriter(st), protocol.NewReader(st)
+	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_FILE}); err != nil {
+		end()
+		return nil, nil, nil, nil, err
+	}
+	if err := w.Write(offer); err != nil {
+		end()
+		return nil, nil, nil, nil, err
+	}
+	return st, w, r, end, nil
+}
 
 // stream sends the file from offset and the commit, checking on the way
 // that the content is still what was hashed when first seen. Only one
@@ -575,27 +683,9 @@ func (s *Shipper) stream(ctx context.Context, src *os.File, w *protocol.Writer, 
 			return fmt.Errorf("%w: %s: %v", errChanged, f.Path, err)
 		}
 	}
-	// A document needs a buffer of its own size, not a chunk's: a window
-	// of small files in flight holds little memory.
-	buf := make([]byte, min(protocol.ChunkSize, max(uint64(f.Size)-offset, 1)))
-	chunk := &idkpb.Chunk{}
-	msg := &idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: chunk}}
-	pos := offset
-	for pos < uint64(f.Size) {
-		n, err := io.ReadFull(src, buf[:min(uint64(len(buf)), uint64(f.Size)-pos)])
-		if err != nil {
-			return fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)
-		}
-		if err := s.limiter.WaitN(ctx, n); err != nil {
-			return err
-		}
-		h.Write(buf[:n])
-		chunk.Offset, chunk.Data, chunk.Crc32C = pos, buf[:n], crc32.Checksum(buf[:n], castagnoli)
-		if err := w.Write(msg); err != nil {
-			return err
-		}
-		pos += uint64(n)
-		s.cfg.Metrics.SentBytes.Add(float64(n))
+	buf, err := s.sendChunks(ctx, w, src, f, offset, uint64(f.Size), h)
+	if err != nil {
+		return err
 	}
 	if n, _ := src.Read(buf[:1]); n > 0 {
 		return fmt.Errorf("%w: %s grew", errChanged, f.Path)

@@ -63,6 +63,8 @@ type collector struct {
 	// may hold it there); onEnd sees the end of each file stream. Set
 	// them before the agent runs.
 	onOffer, onEnd func(*idkpb.FileOffer)
+	// helloReply, if set before the agent runs, answers every hello.
+	helloReply *idkpb.HelloReply
 }
 
 type statusAt struct {
@@ -150,7 +152,11 @@ func (c *collector) serve(st *quic.Stream) {
 	case idkpb.StreamKind_STREAM_KIND_HELLO:
 		var hello idkpb.Hello
 		if r.Read(&hello) == nil {
-			w.Write(&idkpb.HelloReply{})
+			rep := &idkpb.HelloReply{}
+			if c.helloReply != nil {
+				rep = c.helloReply
+			}
+			w.Write(rep)
 		}
 	case idkpb.StreamKind_STREAM_KIND_EVENTS:
 		for {

@@ -123,11 +123,11 @@ func (s *Shipper) files(ctx context.Context, conn transport.Conn) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	w := newWindow(s.cfg.WindowFiles, s.cfg.WindowBytes)
+	w := newWindow(s.windowFiles, s.cfg.WindowBytes)
 	// Each transfer sends one outcome and the window holds at most
-	// WindowFiles of them: the channel never blocks a transfer, even
+	// windowFiles of them: the channel never blocks a transfer, even
 	// after this loop has returned.
-	done := make(chan sent, s.cfg.WindowFiles)
+	done := make(chan sent, s.windowFiles)
 	defer s.setInFlight(&window{})
 	for {
 		if err := ctx.Err(); err != nil {

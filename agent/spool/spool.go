@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"google.golang.org/protobuf/proto"
 	"idk/internal/boltfile"
@@ -31,7 +33,61 @@ var (
 	keyNextSeq   = []byte("next_seq")
 	keyNextOrder = []byte("next_order")
 	keyEpoch     = []byte("epoch")
+	// keyTotals holds the pending totals (see totals), kept in the same
+	// transactions that change them, so that Stats, read at every metrics
+	// scrape and every status report, costs the same with 100 000 files
+	// queued as with none: walking the queue read every file record, which
+	// pulled the whole spool file into the agent's resident set through
+	// bbolt's memory map.
+	keyTotals = []byte("totals")
 )
+
+// totals are the pending items' counts and sizes, as Stats reports them.
+type totals struct {
+	events, eventBytes, files, fileBytes int64
+}
+
+func (t totals) encode() []byte {
+	b := make([]byte, 0, 32)
+	for _, n := range []int64{t.events, t.eventBytes, t.files, t.fileBytes} {
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return b
+}
+
+func decodeTotals(b []byte) (totals, bool) {
+	if len(b) != 32 {
+		return totals{}, false
+	}
+	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(b[8*i:])) }
+	return totals{n(0), n(1), n(2), n(3)}, true
+}
+
+// countTotals walks the pending items: once, for a spool written before
+// the totals were kept.
+func countTotals(tx *bolt.Tx) (totals, error) {
+	var t totals
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		t.events++
+		t.eventBytes += int64(len(v))
+	}
+	files := tx.Bucket(bucketFiles)
+	qc := tx.Bucket(bucketQueue).Cursor()
+	for k, _ := qc.First(); k != nil; k, _ = qc.Next() {
+		var r fileRecord
+		b := files.Get(k[8:])
+		if b == nil {
+			continue
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return t, fmt.Errorf("spool: decode files/%s: %w", k[8:], err)
+		}
+		t.files++
+		t.fileBytes += r.Size
+	}
+	return t, nil
+}
 
 // Spool is the agent's durable queue. It is safe for concurrent use.
 type Spool struct {
@@ -42,9 +98,18 @@ type Spool struct {
 	// scanner's folder and the collector's acknowledgements.
 	Recovered *boltfile.Recovery
 
-	mu   sync.Mutex
-	subs []chan struct{}
+	mu     sync.Mutex
+	subs   []chan struct{}
+	unmapT *time.Timer // the unmap due after the last Update, if any
+	closed bool
+	warned bool // unmap failed once and said so
 }
+
+// unmapAfter is how soon after an Update the spool's pages are dropped
+// from the agent's resident set (see unmap); Updates in between share it.
+// The intake at 700 files/s had 60 MB of the spool mapped within a second
+// (each fault maps the pages around it too).
+const unmapAfter = 250 * time.Millisecond
 
 // Open opens or creates the spool file. A second agent on the same file
 // gets an error instead of waiting forever. A damaged file is moved aside
@@ -62,6 +127,15 @@ func Open(path string) (*Spool, error) {
 			}
 		}
 		m := tx.Bucket(bucketMeta)
+		if _, ok := decodeTotals(m.Get(keyTotals)); !ok {
+			t, err := countTotals(tx)
+			if err != nil {
+				return err
+			}
+			if err := m.Put(keyTotals, t.encode()); err != nil {
+				return err
+			}
+		}
 		if v := m.Get(keyEpoch); len(v) == 8 {
 			epoch = binary.BigEndian.Uint64(v)
 			return nil
@@ -82,7 +156,15 @@ func Open(path string) (*Spool, error) {
 func (s *Spool) Epoch() uint64 { return s.epoch }
 
 // Close closes the file.
-func (s *Spool) Close() error { return boltfile.Close(s.db) }
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.unmapT != nil {
+		s.unmapT.Stop()
+	}
+	s.mu.Unlock()
+	return boltfile.Close(s.db)
+}
 
 // Subscribe returns a channel that is signalled (without blocking,
 // coalesced) after every update, so the shipper wakes as soon as there is
@@ -100,7 +182,9 @@ func (s *Spool) Subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-// Update runs fn in one durable transaction.
+// Update runs fn in one durable transaction. Several changes may share
+// one (the intake records a batch of files in one): its sync, not its
+// size, is what a small change costs.
 func (s *Spool) Update(fn func(*Tx) error) error {
 	err := s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx}) })
 	if err == nil {
@@ -111,9 +195,47 @@ func (s *Spool) Update(fn func(*Tx) error) error {
 			default:
 			}
 		}
+		if s.unmapT == nil && !s.closed {
+			s.unmapT = time.AfterFunc(unmapAfter, func() {
+				s.mu.Lock()
+				s.unmapT = nil
+				s.mu.Unlock()
+				s.unmap()
+			})
+		}
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// unmap drops the spool file's pages from the agent's resident set. bbolt
+// reads the file through a shared memory map, and every page a
+// transaction reads stays mapped, and counted in the resident set, until
+// the map is replaced when the file grows. Each commit writes the pages it
+// changes to free pages anywhere in the file (copy on write) and the next
+// transaction reads them back, so even appends alone touch, over time, a
+// large part of the file: with 20 000 small files queued (a 58 MB spool)
+// the mapped part measured 26 MB of the agent's 60 MB, and 60 MB of a
+// 280 MB spool as 100 000 files were taken. The pages are clean copies of
+// the file in the page cache, which the kernel may drop anyway; unmapping
+// them costs a minor fault the next time one is read.
+func (s *Spool) unmap() {
+	// The read transaction holds off a remap (bbolt takes its map lock
+	// for writing to remap), so the address and size stay those of the
+	// current map while the call runs.
+	err := s.db.View(func(tx *bolt.Tx) error { return unmapCached(s.db.Info().Data, int(tx.Size())) })
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return // closed meanwhile: nothing mapped
+	}
+	if err != nil {
+		s.mu.Lock()
+		warn := !s.warned
+		s.warned = true
+		s.mu.Unlock()
+		if warn {
+			slog.Warn("cannot drop the spool's pages from memory; the resident set will count them", "err", err)
+		}
+	}
 }
 
 // View runs fn in a read-only transaction.
@@ -167,7 +289,21 @@ func (t *Tx) AppendEvent(ev *idkpb.Event) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("spool: encode event: %w", err)
 	}
-	return seq, t.tx.Bucket(bucketEvents).Put(u64(seq), b)
+	if err := t.tx.Bucket(bucketEvents).Put(u64(seq), b); err != nil {
+		return 0, err
+	}
+	return seq, t.addTotals(totals{events: 1, eventBytes: int64(len(b))})
+}
+
+// addTotals adds d to the pending totals.
+func (t *Tx) addTotals(d totals) error {
+	m := t.tx.Bucket(bucketMeta)
+	cur, _ := decodeTotals(m.Get(keyTotals))
+	cur.events += d.events
+	cur.eventBytes += d.eventBytes
+	cur.files += d.files
+	cur.fileBytes += d.fileBytes
+	return m.Put(keyTotals, cur.encode())
 }
 
 // Scan returns the record of a scan.
@@ -195,6 +331,21 @@ func (t *Tx) PutFile(f File) error {
 		return err
 	}
 	q := t.tx.Bucket(bucketQueue)
+	// The totals count what is queued: take out the old state, add the new.
+	var d totals
+	if had && !old.Done {
+		d.files--
+		d.fileBytes -= old.Size
+	}
+	if !f.Done {
+		d.files++
+		d.fileBytes += f.Size
+	}
+	if d != (totals{}) {
+		if err := t.addTotals(d); err != nil {
+			return err
+		}
+	}
 	if had && !old.Done {
 		f.order = old.order
 		if f.Done {
@@ -308,12 +459,23 @@ func (s *Spool) PendingEvents(max, maxBytes int) ([]*idkpb.Event, error) {
 func (s *Spool) AckEvents(evs []*idkpb.Event) error {
 	return s.Update(func(t *Tx) error {
 		b := t.tx.Bucket(bucketEvents)
+		var d totals
 		for _, ev := range evs {
-			if err := b.Delete(u64(ev.Seq)); err != nil {
+			k := u64(ev.Seq)
+			v := b.Get(k)
+			if v == nil {
+				continue // acknowledged before (a batch sent again after a reconnect)
+			}
+			d.events--
+			d.eventBytes -= int64(len(v))
+			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}
-		return nil
+		if d == (totals{}) {
+			return nil
+		}
+		return t.addTotals(d)
 	})
 }
 
@@ -327,33 +489,31 @@ type Stats struct {
 	OldestFile  time.Time // zero when none
 }
 
-// Stats reads the pending totals. It walks the pending items only, which
-// stay few while the link is up.
+// Stats reads the pending totals. The counts and sizes are kept as the
+// items come and go (see keyTotals); only the oldest event and the oldest
+// queued file are read, so it costs the same however long the backlog.
 func (s *Spool) Stats() (Stats, error) {
 	var st Stats
 	err := s.View(func(t *Tx) error {
-		c := t.tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if st.Events == 0 {
-				ev := &idkpb.Event{}
-				if err := proto.Unmarshal(v, ev); err == nil {
-					st.OldestEvent = time.Unix(0, ev.TimeUnixNano)
-				}
+		tot, ok := decodeTotals(t.tx.Bucket(bucketMeta).Get(keyTotals))
+		if !ok {
+			return errors.New("spool: pending totals missing")
+		}
+		st.Events, st.EventBytes, st.Files, st.FileBytes = int(tot.events), tot.eventBytes, int(tot.files), tot.fileBytes
+		if k, v := t.tx.Bucket(bucketEvents).Cursor().First(); k != nil {
+			ev := &idkpb.Event{}
+			if err := proto.Unmarshal(v, ev); err == nil {
+				st.OldestEvent = time.Unix(0, ev.TimeUnixNano)
 			}
-			st.Events++
-			st.EventBytes += int64(len(v))
 		}
 		qc := t.tx.Bucket(bucketQueue).Cursor()
 		for k, _ := qc.First(); k != nil; k, _ = qc.Next() {
-			f, ok, err := t.File(string(k[8:]))
-			if err != nil || !ok {
-				continue
-			}
-			if st.Files == 0 {
+			// The first queued file with a record: one without is damage,
+			// skipped here as it always was.
+			if f, ok, err := t.File(string(k[8:])); err == nil && ok {
 				st.OldestFile = f.FirstSeen
+				break
 			}
-			st.Files++
-			st.FileBytes += f.Size
 		}
 		return nil
 	})

@@ -17,12 +17,28 @@ type Config struct {
 	API        API        `toml:"api"`
 	Listen     Listen     `toml:"listen"`
 	TLS        TLS        `toml:"tls"`
+	Agents     Agents     `toml:"agents"`
 	Store      Store      `toml:"store"`
 	Cases      Cases      `toml:"cases"`
 	Report     Report     `toml:"report"`
 	Reanalysis Reanalysis `toml:"reanalysis"`
 	Console    Console    `toml:"console"`
 	Log        Log        `toml:"log"`
+}
+
+// Agents is what each agent is allowed at its hello: lanes for striping
+// large files, and a budget so that a fleet back from a long outage
+// drains its backlog without knocking the collector over.
+type Agents struct {
+	// Lanes: extra connections each agent may open for stripes of large
+	// files (a link that loses packets at random costs less); 0: none.
+	Lanes int `toml:"lanes"`
+	// MaxRate caps each agent's file bytes per second; 0: no cap from the
+	// collector (the agent's own collector.max_rate still holds).
+	MaxRate int64 `toml:"max_rate"`
+	// MaxFiles caps each agent's files in flight; 0: the agent's own
+	// window (collector.window_files).
+	MaxFiles int `toml:"max_files"`
 }
 
 // Console sets the accounts of the people who use the web console and the
@@ -148,6 +164,7 @@ func Default() Config {
 		API:        API{CorrectionsTokenFile: "corrections.token", MaxConnections: 256},
 		Listen:     Listen{QUIC: ":7443", TCP: ":7443", HTTP: "127.0.0.1:9465"},
 		TLS:        TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
+		Agents:     Agents{Lanes: 15},
 		Store:      Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
 		Cases:      Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
 		Report:     Report{Dir: "reports", PublishAt: 30 * time.Minute, Roster: "roster.toml"},
@@ -185,6 +202,15 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Listen.QUIC == "" {
 		errs = append(errs, errors.New("listen.quic: required"))
+	}
+	if c.Agents.Lanes < 0 || c.Agents.Lanes > 15 {
+		errs = append(errs, fmt.Errorf("agents.lanes: %d: want 0-15", c.Agents.Lanes))
+	}
+	if c.Agents.MaxRate < 0 {
+		errs = append(errs, fmt.Errorf("agents.max_rate: %d: want bytes per second, or 0 for no cap", c.Agents.MaxRate))
+	}
+	if c.Agents.MaxFiles < 0 || c.Agents.MaxFiles > 32 {
+		errs = append(errs, fmt.Errorf("agents.max_files: %d: want 1-32, or 0 for the agent's own window", c.Agents.MaxFiles))
 	}
 	if c.API.MaxConnections < 1 {
 		errs = append(errs, fmt.Errorf("api.max_connections: %d: want at least 1", c.API.MaxConnections))

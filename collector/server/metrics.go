@@ -1,10 +1,17 @@
 package server
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"idk/protocol/transport"
+)
 
 // Metrics are the collector's Prometheus series for the receiving side.
 type Metrics struct {
 	Connections   prometheus.Gauge
+	Lanes         prometheus.Gauge
+	UDPGSO        prometheus.Gauge
+	UDPReceiveBuf prometheus.Gauge
 	Refused       *prometheus.CounterVec
 	Handshakes    *prometheus.CounterVec
 	DiskFull      prometheus.Counter
@@ -25,6 +32,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "idk_collector_connections", Help: "Agent connections open now.",
+		}),
+		Lanes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_collector_lanes", Help: "Agents' lanes open now: extra connections carrying stripes of large files.",
+		}),
+		UDPGSO: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_collector_udp_gso", Help: "1 if quic-go sends on the collector's QUIC socket with GSO (a batch of packets per system call), 0 if not.",
+		}),
+		UDPReceiveBuf: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idk_collector_udp_receive_buffer_bytes", Help: "Receive buffer of the collector's QUIC socket as the kernel reports it; quic-go wants 7 MiB.",
 		}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idk_collector_connections_refused_total", Help: "Connections refused after the TLS handshake, by reason.",
@@ -67,7 +83,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "idk_collector_device_clock_offset_seconds", Help: "Collector clock minus agent clock, measured at the last hello.",
 		}, []string{"num_idk"}),
 	}
-	reg.MustRegister(m.Connections, m.Refused, m.Handshakes, m.DiskFull, m.Rejected, m.FilesStored, m.BytesStored, m.BytesReceived,
+	reg.MustRegister(m.Connections, m.Lanes, m.UDPGSO, m.UDPReceiveBuf, m.Refused, m.Handshakes, m.DiskFull, m.Rejected, m.FilesStored, m.BytesStored, m.BytesReceived,
 		m.EventsStored, m.Duplicates, m.StreamErrors, m.Resumed, m.LastSeen, m.ClockOffset)
 	return m
+}
+
+// SetUDP records how the QUIC socket was set up (Listen).
+func (m *Metrics) SetUDP(u transport.UDPInfo) {
+	gso := 0.0
+	if u.GSO {
+		gso = 1
+	}
+	m.UDPGSO.Set(gso)
+	m.UDPReceiveBuf.Set(float64(u.ReceiveBuffer))
 }

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"sync"
@@ -49,8 +48,9 @@ const (
 	maxOfferFrame = 64 << 10
 	maxChunkFrame = protocol.ChunkSize + 1<<10
 	// maxPreHelloPerIDK and maxPreHello bound connections that finished
-	// the TLS handshake but not yet their hello: an honest agent has one.
-	maxPreHelloPerIDK = 4
+	// the TLS handshake but not yet their hello: an honest agent has its
+	// connection and at most fifteen lanes dialled at once (agent/ship).
+	maxPreHelloPerIDK = 20
 	maxPreHello       = 256
 	// maxFileStreams bounds the file streams of one connection in flight:
 	// the agent's window (agent/ship.MaxWindowFiles) at its largest.
@@ -101,6 +101,15 @@ type Config struct {
 	// its end, every message, the clock offset and the backlog the agent
 	// reports. Nil: nothing is recorded.
 	Fleet *fleet.Fleet
+	// MaxLanes is how many lanes (Hello.lane) each agent may open besides
+	// its connection; 0: none. Fifteen is what agent/ship uses by default
+	// (its DefaultLanes, the connection included).
+	MaxLanes int
+	// AgentRate and AgentFiles are the budget told to each agent at its
+	// hello (HelloReply.max_rate, max_files): file bytes per second and
+	// files in flight. 0: no limit from the collector.
+	AgentRate  int64
+	AgentFiles int
 }
 
 // Server serves agents.
@@ -108,8 +117,9 @@ type Server struct {
 	cfg Config
 
 	mu       sync.Mutex
-	conns    map[string]transport.Conn // by NUM_IDK: the newest connection
-	preHello map[string]int            // by NUM_IDK: connections not past their hello
+	conns    map[string]transport.Conn            // by NUM_IDK: the newest connection
+	lanes    map[string]map[uint32]transport.Conn // by NUM_IDK and lane: the newest of each
+	preHello map[string]int                       // by NUM_IDK: connections not past their hello
 }
 
 // New returns a server.
@@ -121,10 +131,11 @@ func New(cfg Config) *Server {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 4096
 	}
+	cfg.MaxLanes = max(cfg.MaxLanes, 0)
 	if cfg.Ingest == nil {
 		cfg.Ingest = ingest.New(ingest.Config{Log: ingest.FromStore(cfg.Store), Logger: cfg.Log})
 	}
-	return &Server{cfg: cfg, conns: map[string]transport.Conn{}, preHello: map[string]int{}}
+	return &Server{cfg: cfg, conns: map[string]transport.Conn{}, lanes: map[string]map[uint32]transport.Conn{}, preHello: map[string]int{}}
 }
 
 // Serve accepts QUIC connections until ctx ends or the listener fails.
@@ -172,6 +183,7 @@ type session struct {
 	epoch   uint64        // of the agent's spool
 	offset  time.Duration // collector clock minus agent clock
 	log     *slog.Logger
+	lane    uint32 // 0: the agent's connection; else one of its lanes, for stripes only
 
 	fileSlots chan struct{} // one per file stream in flight
 	events    atomic.Bool   // an events stream is open
@@ -216,6 +228,10 @@ func (s *Server) handleConn(ctx context.Context, conn transport.Conn) {
 		conn.CloseWithError(codeRefused, truncate(err.Error(), 200))
 		return
 	}
+	if ss.lane > 0 {
+		s.serveLane(ctx, conn, ss)
+		return
+	}
 	s.mu.Lock()
 	if old := s.conns[numIDK]; old != nil {
 		// The agent reconnected (new address, or the old path died without
@@ -257,20 +273,56 @@ func (s *Server) handleConn(ctx context.Context, conn transport.Conn) {
 	// last-seen fresh so a quiet night does not look like an outage.
 	go clock.Every(conn.Context(), s.cfg.Clock, 30*time.Second, func() { s.seen(ss) })
 
+	s.acceptStreams(ctx, conn, ss)
+	log.Info("agent disconnected", "err", context.Cause(conn.Context()))
+}
+
+// acceptStreams serves the connection's streams until it ends.
+func (s *Server) acceptStreams(ctx context.Context, conn transport.Conn, ss *session) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		st, err := conn.AcceptStream(ctx)
 		if err != nil {
-			log.Info("agent disconnected", "err", err)
 			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.handleStream(ss, st)
-		}()
+		wg.Go(func() { s.handleStream(ss, st) })
 	}
+}
+
+// serveLane serves one of an agent's lanes: stripes of its large files,
+// nothing else. A lane replaces only an older lane of the same number
+// (the agent redialled it), never the agent's connection or its other
+// lanes; lanes count neither against MaxConnections nor on the fleet
+// board, and the hello bounded their number per ИДК.
+func (s *Server) serveLane(ctx context.Context, conn transport.Conn, ss *session) {
+	numIDK := ss.dev.NumIdk
+	s.mu.Lock()
+	lanes := s.lanes[numIDK]
+	if lanes == nil {
+		lanes = map[uint32]transport.Conn{}
+		s.lanes[numIDK] = lanes
+	}
+	if old := lanes[ss.lane]; old != nil {
+		old.CloseWithError(codeReplaced, "replaced by a newer connection")
+	}
+	lanes[ss.lane] = conn
+	s.mu.Unlock()
+	s.cfg.Metrics.Lanes.Inc()
+	defer s.cfg.Metrics.Lanes.Dec()
+	defer func() {
+		s.mu.Lock()
+		if s.lanes[numIDK][ss.lane] == conn {
+			delete(s.lanes[numIDK], ss.lane)
+			if len(s.lanes[numIDK]) == 0 {
+				delete(s.lanes, numIDK)
+			}
+		}
+		s.mu.Unlock()
+	}()
+	ss.log.Debug("agent lane connected", "lane", ss.lane)
+	s.acceptStreams(ctx, conn, ss)
+	ss.log.Debug("agent lane disconnected", "lane", ss.lane, "err", context.Cause(conn.Context()))
 }
 
 // enterHello admits a connection to its hello unless its ИДК, or everyone
@@ -303,14 +355,25 @@ func (s *Server) leaveHello(numIDK string) {
 func (s *Server) closeRevoked(ctx context.Context) {
 	clock.Every(ctx, s.cfg.Clock, revocationEvery, func() {
 		s.mu.Lock()
-		conns := make(map[string]transport.Conn, len(s.conns))
-		maps.Copy(conns, s.conns)
+		type live struct {
+			numIDK string
+			conn   transport.Conn
+		}
+		var conns []live
+		for numIDK, conn := range s.conns {
+			conns = append(conns, live{numIDK, conn})
+		}
+		for numIDK, lanes := range s.lanes {
+			for _, conn := range lanes {
+				conns = append(conns, live{numIDK, conn})
+			}
+		}
 		s.mu.Unlock()
-		for numIDK, conn := range conns {
-			if s.cfg.Revoked(conn.TLS()) {
+		for _, c := range conns {
+			if s.cfg.Revoked(c.conn.TLS()) {
 				s.cfg.Metrics.Refused.WithLabelValues("revoked").Inc()
-				s.cfg.Log.Warn("closing the connection of a revoked certificate", "num_idk", numIDK)
-				conn.CloseWithError(codeRevoked, "certificate revoked")
+				s.cfg.Log.Warn("closing the connection of a revoked certificate", "num_idk", c.numIDK)
+				c.conn.CloseWithError(codeRevoked, "certificate revoked")
 			}
 		}
 	})
@@ -368,12 +431,25 @@ func (s *Server) hello(ctx context.Context, conn transport.Conn, numIDK string, 
 	if h.Device.KodTo != kodTO {
 		return refuse("kod_to", fmt.Errorf("hello names KOD_TO %s but ИДК %s is enrolled for %s: correct device.kod_to in the agent's configuration, or ask the collector's administrator to change the registry", h.Device.KodTo, numIDK, kodTO))
 	}
+	if h.Lane > uint32(s.cfg.MaxLanes) {
+		return refuse("lanes", fmt.Errorf("lane %d: this collector takes at most %d lanes per ИДК", h.Lane, s.cfg.MaxLanes))
+	}
 	// The hello left the agent about half a round trip ago.
 	rtt := conn.RTT()
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
 	// The version is the agent's word, shown on the console and logged:
 	// bounded, whatever a hello may carry.
-	ss = &session{dev: h.Device, version: truncate(h.AgentVersion, 64), epoch: h.SpoolEpoch, offset: offset, log: log, fileSlots: make(chan struct{}, maxFileStreams)}
+	ss = &session{dev: h.Device, version: truncate(h.AgentVersion, 64), epoch: h.SpoolEpoch, offset: offset, log: log, lane: h.Lane, fileSlots: make(chan struct{}, maxFileStreams)}
+	reply := &idkpb.HelloReply{CollectorTimeUnixNano: now.UnixNano(), ClockOffsetNanos: int64(offset),
+		MaxLanes: uint32(s.cfg.MaxLanes), MaxRate: uint64(max(s.cfg.AgentRate, 0)), MaxFiles: uint32(max(s.cfg.AgentFiles, 0))}
+	if h.Lane > 0 {
+		// The agent's connection recorded the device, its clock and its
+		// last sight: a lane adds nothing to them.
+		if err := w.Write(reply); err != nil {
+			return nil, "hello", err
+		}
+		return ss, "", nil
+	}
 	if err := s.cfg.Store.PutDevice(h.Device); err != nil {
 		return refuse("hello", err)
 	}
@@ -385,7 +461,7 @@ func (s *Server) hello(ctx context.Context, conn transport.Conn, numIDK string, 
 	}
 	s.cfg.Metrics.ClockOffset.WithLabelValues(numIDK).Set(offset.Seconds())
 	s.cfg.Metrics.LastSeen.WithLabelValues(numIDK).Set(float64(now.UnixNano()) / 1e9)
-	if err := w.Write(&idkpb.HelloReply{CollectorTimeUnixNano: now.UnixNano(), ClockOffsetNanos: int64(offset)}); err != nil {
+	if err := w.Write(reply); err != nil {
 		return nil, "hello", err
 	}
 	return ss, "", nil
@@ -405,8 +481,10 @@ func (s *Server) handleStream(ss *session, st transport.Stream) {
 	}
 	var err error
 	kind := "unknown"
-	switch hdr.Kind {
-	case idkpb.StreamKind_STREAM_KIND_EVENTS:
+	switch {
+	case ss.lane > 0 && hdr.Kind != idkpb.StreamKind_STREAM_KIND_FILE:
+		err = fmt.Errorf("a %v stream on lane %d, which carries only stripes of files", hdr.Kind, ss.lane)
+	case hdr.Kind == idkpb.StreamKind_STREAM_KIND_EVENTS:
 		kind = "events"
 		if !ss.events.CompareAndSwap(false, true) {
 			w.Write(&idkpb.EventAck{Error: "one events stream per connection"})
@@ -420,7 +498,7 @@ func (s *Server) handleStream(ss *session, st transport.Stream) {
 		r.SetLimit(protocol.MaxMessageSize)
 		err = s.events(ss, r, w)
 		ss.events.Store(false)
-	case idkpb.StreamKind_STREAM_KIND_FILE:
+	case hdr.Kind == idkpb.StreamKind_STREAM_KIND_FILE:
 		kind = "file"
 		select {
 		case ss.fileSlots <- struct{}{}:
@@ -534,6 +612,11 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, relea
 		return err
 	}
 	s.seen(ss)
+	if ss.lane > 0 && o.RangeSize == 0 {
+		release()
+		w.Write(&idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_REJECTED, Error: "a lane carries only stripes of files (range_size); offer the whole file on the connection"})
+		return fmt.Errorf("whole file %s/%s offered on lane %d", o.NumSnim, o.Name, ss.lane)
+	}
 	up, reply, err := s.cfg.Store.Offer(ss.dev, &o, ss.correct(o.ScanTimeUnixNano))
 	if err != nil {
 		release()
@@ -579,7 +662,7 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, relea
 		release()
 		return w.Write(res)
 	}
-	if reply.Offset > 0 {
+	if reply.Offset > o.RangeOffset {
 		s.cfg.Metrics.Resumed.Inc()
 		ss.log.Info("resuming file transfer", "num_snim", o.NumSnim, "name", o.Name, "offset", reply.Offset, "size", o.Size)
 	}
@@ -603,6 +686,13 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, relea
 			}
 			s.cfg.Metrics.BytesReceived.Add(float64(len(b.Chunk.Data)))
 		case *idkpb.FileData_Commit:
+			if up.IsStripe() {
+				if err := up.Hold(b.Commit.Sha256); err != nil {
+					last(&idkpb.FileResult{Error: publicError(err)})
+					return fmt.Errorf("file %s/%s: %w", o.NumSnim, o.Name, err)
+				}
+				return last(&idkpb.FileResult{RangeHeld: true})
+			}
 			storedAs, err := up.Commit(b.Commit.Sha256)
 			if err != nil {
 				last(&idkpb.FileResult{Error: publicError(err), Restart: errors.Is(err, store.ErrRestart)})
@@ -644,26 +734,31 @@ func truncate(s string, n int) string {
 // in keyFile (created on first start), so that after a restart or a crash
 // the collector can tell agents at once that their old connection is gone
 // (a stateless reset) instead of leaving them to wait for the idle timeout.
-func Listen(addr string, tlsConf *tls.Config, keyFile string) (*quic.Listener, error) {
+// It also says whether quic-go got GSO and the socket buffers it wants
+// (Metrics.SetUDP).
+func Listen(addr string, tlsConf *tls.Config, keyFile string) (*quic.Listener, transport.UDPInfo, error) {
 	key, err := resetKey(keyFile)
 	if err != nil {
-		return nil, err
+		return nil, transport.UDPInfo{}, err
 	}
 	udpAddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("server: listen address %q: %w", addr, err)
+		return nil, transport.UDPInfo{}, fmt.Errorf("server: listen address %q: %w", addr, err)
 	}
 	conn, err := net.ListenUDP("udp", udpAddr)
 	if err != nil {
-		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
+		return nil, transport.UDPInfo{}, fmt.Errorf("server: listen %s: %w", addr, err)
 	}
 	tr := &quic.Transport{Conn: conn, StatelessResetKey: &key}
 	ln, err := tr.Listen(tlsConf, transport.QUICConfig())
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
+		return nil, transport.UDPInfo{}, fmt.Errorf("server: listen %s: %w", addr, err)
 	}
-	return ln, nil
+	// quic-go set the socket up in Listen: GSO decided, buffers raised
+	// as far as the kernel lets it. An error leaves what could be read.
+	udp, _ := transport.InspectUDP(conn)
+	return ln, udp, nil
 }
 
 func resetKey(path string) (quic.StatelessResetKey, error) {

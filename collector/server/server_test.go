@@ -98,6 +98,12 @@ func start(t *testing.T, options ...func(*Config)) *fixture {
 // dial connects with agent num's certificate and says hello as device.
 func (f *fixture) dial(t *testing.T, num string, device *idkpb.Device) (*quic.Conn, *idkpb.HelloReply, error) {
 	t.Helper()
+	return f.dialHello(t, num, &idkpb.Hello{ProtocolVersion: protocol.Version, Device: device, AgentTimeUnixNano: time.Now().Add(-7 * time.Minute).UnixNano()})
+}
+
+// dialHello connects with agent num's certificate and says hello h.
+func (f *fixture) dialHello(t *testing.T, num string, h *idkpb.Hello) (*quic.Conn, *idkpb.HelloReply, error) {
+	t.Helper()
 	tlsConf, err := transport.ClientTLS(filepath.Join(f.certs, "agent-"+num+".crt"), filepath.Join(f.certs, "agent-"+num+".key"), filepath.Join(f.certs, "ca.crt"), "localhost")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +121,7 @@ func (f *fixture) dial(t *testing.T, num string, device *idkpb.Device) (*quic.Co
 	}
 	w, r := protocol.NewWriter(st), protocol.NewReader(st)
 	w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_HELLO})
-	w.Write(&idkpb.Hello{ProtocolVersion: protocol.Version, Device: device, AgentTimeUnixNano: time.Now().Add(-7 * time.Minute).UnixNano()})
+	w.Write(h)
 	var rep idkpb.HelloReply
 	if err := r.Read(&rep); err != nil {
 		return conn, nil, err

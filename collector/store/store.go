@@ -20,10 +20,12 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -237,7 +239,15 @@ type Upload struct {
 	offset   uint64
 	storedAs string // name in the scan folder, reserved in the index
 	crc      *crc32.Table
+	// The bytes this upload takes: [start, end). A whole file's upload
+	// takes [0, size); a stripe's (FileOffer.range_size) only its range,
+	// held apart, unhashed, until the file is offered whole.
+	start, end uint64
 }
+
+// IsStripe reports whether the upload takes a stripe of the file rather
+// than the file: its commit holds the stripe (Hold), it stores nothing.
+func (u *Upload) IsStripe() bool { return u.offer.RangeSize > 0 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -258,7 +268,20 @@ func checkOffer(o *idkpb.FileOffer) error {
 	if o.Size > MaxFileSize {
 		return invalid("offer of %q in scan %s: larger than a terabyte, more than any scan file", o.Name, o.NumSnim)
 	}
+	if o.RangeSize > 0 && (o.RangeOffset >= o.Size || o.RangeSize > o.Size-o.RangeOffset) {
+		return invalid("offer %s/%s: stripe of %d bytes at %d runs past the file's %d bytes", o.NumSnim, o.Name, o.RangeSize, o.RangeOffset, o.Size)
+	}
 	return nil
+}
+
+// stripePath is where a stripe starting at offset is held before the file
+// is offered whole: the first stripe in the whole file's partial itself
+// (it is its beginning), each other one in a file of its own beside it.
+func stripePath(partial string, offset uint64) string {
+	if offset == 0 {
+		return partial
+	}
+	return partial + "." + strconv.FormatUint(offset, 10)
 }
 
 // Offer answers a file offer. It returns an Upload when the agent should
@@ -353,23 +376,30 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 		return nil, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_HAVE, Offset: o.Size}, nil
 	}
 
-	partial := filepath.Join(s.root, ".incoming", dev.NumIdk, o.NumSnim, storedAs+".part")
-	u := &Upload{s: s, dev: dev, offer: o, scan: sc, partial: partial, storedAs: storedAs, h: sha256.New(), crc: castagnoli}
-	held, err := partialSize(partial)
+	whole := filepath.Join(s.root, ".incoming", dev.NumIdk, o.NumSnim, storedAs+".part")
+	u := &Upload{s: s, dev: dev, offer: o, scan: sc, partial: whole, storedAs: storedAs, crc: castagnoli, end: o.Size}
+	if u.IsStripe() {
+		u.start, u.end = o.RangeOffset, o.RangeOffset+o.RangeSize
+		u.partial = stripePath(whole, u.start)
+	} else {
+		u.h = sha256.New()
+	}
+	held, err := partialSize(u.partial)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.mu.Lock()
-	if s.active[partial] {
+	if s.active[u.partial] {
 		s.mu.Unlock()
 		return nil, nil, ErrBusy
 	}
-	need := o.Size - min(held, o.Size)
-	if err := s.reserveLocked(partial, need); err != nil {
+	span := u.end - u.start
+	need := span - min(held, span)
+	if err := s.reserveLocked(u.partial, need); err != nil {
 		s.mu.Unlock()
 		return nil, nil, err
 	}
-	s.active[partial] = true
+	s.active[u.partial] = true
 	s.mu.Unlock()
 	if err := u.open(); err != nil {
 		u.Close()
@@ -467,20 +497,40 @@ func (s *Store) adoptOrphan(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry,
 }
 
 func (u *Upload) open() error {
-	if err := os.MkdirAll(filepath.Dir(u.partial), 0o750); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	f, err := os.OpenFile(u.partial, os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("store: open partial: %w", err)
+	// Another upload of the scan that commits removes the scan's partials
+	// folder once it is empty (Commit): between MkdirAll and OpenFile here
+	// it may be gone again, so make it anew and try once more.
+	var f *os.File
+	for try := 0; ; try++ {
+		if err := os.MkdirAll(filepath.Dir(u.partial), 0o750); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		var err error
+		f, err = os.OpenFile(u.partial, os.O_RDWR|os.O_CREATE, 0o640)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || try == 2 {
+			return fmt.Errorf("store: open partial: %w", err)
+		}
 	}
 	u.f = f
+	if u.IsStripe() {
+		return u.openStripe()
+	}
 	// Resume: hash what we already hold. A partial file only ever holds
 	// chunks that passed their CRC, and the final SHA-256 check catches
 	// anything a power cut may have left behind.
 	n, err := io.Copy(u.h, f)
 	if err != nil {
 		return fmt.Errorf("store: read partial %s: %w", u.partial, err)
+	}
+	if uint64(n) <= u.offer.Size {
+		held, err := u.takeStripes(uint64(n))
+		if err != nil {
+			return err
+		}
+		n = int64(held)
 	}
 	if uint64(n) > u.offer.Size {
 		if err := f.Truncate(0); err != nil {
@@ -496,7 +546,103 @@ func (u *Upload) open() error {
 	return nil
 }
 
-// Offset is how many bytes are held.
+// openStripe resumes a stripe: the bytes its file holds are the first
+// of the range. The first stripe's file is the whole file's partial,
+// which an earlier whole offer may have taken past the range: the stripe
+// is then complete.
+func (u *Upload) openStripe() error {
+	fi, err := u.f.Stat()
+	if err != nil {
+		return fmt.Errorf("store: partial %s: %w", u.partial, err)
+	}
+	n := uint64(fi.Size())
+	if n > u.end-u.start && u.start > 0 {
+		// Longer than its range: not a file this store wrote.
+		if err := u.f.Truncate(0); err != nil {
+			return fmt.Errorf("store: reset stripe %s: %w", u.partial, err)
+		}
+		n = 0
+	}
+	u.offset = u.start + min(n, u.end-u.start)
+	if _, err := u.f.Seek(int64(u.offset-u.start), io.SeekStart); err != nil {
+		return fmt.Errorf("store: stripe %s: %w", u.partial, err)
+	}
+	return nil
+}
+
+// takeStripes appends to the whole file's partial, held n bytes long, the
+// stripes held beside it that continue it, hashing them on the way, and
+// drops the stripes it cannot use: those that start inside what is held,
+// or after a gap, which the whole upload now sends itself. A stripe still
+// being received (a lane the agent lost, not yet noticed here) is left to
+// its upload. It returns the bytes held then.
+func (u *Upload) takeStripes(n uint64) (uint64, error) {
+	dir := filepath.Dir(u.partial)
+	prefix := filepath.Base(u.partial) + "."
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return n, fmt.Errorf("store: stripes of %s: %w", u.partial, err)
+	}
+	stripes := map[uint64]string{}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		if off, err := strconv.ParseUint(rest, 10, 64); err == nil && off > 0 {
+			stripes[off] = filepath.Join(dir, e.Name())
+		}
+	}
+	if len(stripes) == 0 {
+		return n, nil
+	}
+	u.s.mu.Lock()
+	for off, p := range stripes {
+		if u.s.active[p] {
+			delete(stripes, off)
+		}
+	}
+	u.s.mu.Unlock()
+	for {
+		p, ok := stripes[n]
+		if !ok {
+			break
+		}
+		delete(stripes, n)
+		taken, err := u.appendStripe(p, n)
+		if err != nil {
+			return n, err
+		}
+		n += taken
+	}
+	for _, p := range stripes {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("store: drop stripe: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// appendStripe copies the stripe at p onto the partial, held n bytes
+// long, and removes it. It copies no more than the offered size.
+func (u *Upload) appendStripe(p string, n uint64) (uint64, error) {
+	src, err := os.Open(p)
+	if err != nil {
+		return 0, fmt.Errorf("store: stripe: %w", err)
+	}
+	defer src.Close()
+	taken, err := io.Copy(io.MultiWriter(u.f, u.h), io.LimitReader(src, int64(u.offer.Size-n)))
+	if err != nil {
+		return 0, fmt.Errorf("store: take stripe %s into %s: %w", p, u.partial, err)
+	}
+	if err := os.Remove(p); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return uint64(taken), nil
+}
+
+// Offset is the position of the next byte to write: how many bytes are
+// held, for a whole file.
 func (u *Upload) Offset() uint64 { return u.offset }
 
 // Write appends one chunk after checking its offset and checksum.
@@ -507,14 +653,35 @@ func (u *Upload) Write(c *idkpb.Chunk) error {
 	if crc32.Checksum(c.Data, u.crc) != c.Crc32C {
 		return invalid("chunk at offset %d: CRC32C mismatch", c.Offset)
 	}
-	if u.offset+uint64(len(c.Data)) > u.offer.Size {
+	if u.offset+uint64(len(c.Data)) > u.end {
+		if u.IsStripe() {
+			return invalid("chunk at offset %d runs past the stripe's end at %d", c.Offset, u.end)
+		}
 		return invalid("chunk at offset %d runs past the offered size %d", c.Offset, u.offer.Size)
 	}
 	if _, err := u.f.Write(c.Data); err != nil {
 		return fmt.Errorf("store: write %s: %w", u.partial, err)
 	}
-	u.h.Write(c.Data)
+	if u.h != nil {
+		u.h.Write(c.Data)
+	}
 	u.offset += uint64(len(c.Data))
+	return nil
+}
+
+// Hold ends a stripe's upload: every byte of its range is held, for the
+// file's whole offer to take up. Nothing is stored nor synced yet: the
+// whole file is, with its SHA-256 checked, before the agent is told.
+func (u *Upload) Hold(sum []byte) error {
+	if !u.IsStripe() {
+		return invalid("a whole file's upload ends with its commit")
+	}
+	if !bytes.Equal(sum, u.offer.Sha256) {
+		return invalid("commit sha256 differs from the offer's")
+	}
+	if u.offset != u.end {
+		return invalid("stripe commit at %d, the stripe ends at %d", u.offset, u.end)
+	}
 	return nil
 }
 
@@ -530,6 +697,9 @@ func (u *Upload) Commit(sum []byte) (string, error) {
 	}
 	if u.offset != u.offer.Size {
 		return "", invalid("commit at %d bytes, offered %d", u.offset, u.offer.Size)
+	}
+	if u.IsStripe() {
+		return "", invalid("a stripe's upload ends with its hold")
 	}
 	if !bytes.Equal(u.h.Sum(nil), sum) {
 		u.f.Close()

@@ -457,6 +457,31 @@ func TestStoreRefusesImpossibleSizes(t *testing.T) {
 	}
 }
 
+// A stripe must lie inside its file, whatever the offer's numbers: one
+// that starts past the end, runs past it, or wraps around is refused.
+func TestStoreRefusesStripesOutsideTheFile(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Location: msk, Clock: simclock.New(t0), MinFree: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	content := bytes.Repeat([]byte("x"), 100)
+	for _, r := range []struct{ off, size uint64 }{{100, 1}, {0, 101}, {50, 51}, {1, ^uint64(0)}, {^uint64(0), 2}} {
+		o := offerFor("S15", "img.raw", content)
+		o.RangeOffset, o.RangeSize = r.off, r.size
+		if _, _, err := s.Offer(dev, o, t0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("stripe of %d at %d in 100 bytes: %v, want ErrInvalid", r.size, r.off, err)
+		}
+	}
+	o := offerFor("S15", "img.raw", content)
+	o.RangeOffset, o.RangeSize = 50, 50
+	u, rep, err := s.Offer(dev, o, t0)
+	if err != nil || rep.Offset != 50 || !u.IsStripe() {
+		t.Fatalf("the last half as a stripe: %v %v, want it asked from 50", rep, err)
+	}
+	u.Close()
+}
+
 // Bytes promised to uploads in flight count against the free space.
 func TestStoreCountsPromisedBytes(t *testing.T) {
 	s := openStore(t, t.TempDir())

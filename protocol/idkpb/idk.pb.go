@@ -624,7 +624,13 @@ type Hello struct {
 	// Identifies the agent's spool: set when the spool file is created. If
 	// a damaged spool is replaced, sequence numbers start again from 1 under
 	// a new epoch, and the collector keeps them apart from the old ones.
-	SpoolEpoch    uint64 `protobuf:"varint,5,opt,name=spool_epoch,json=spoolEpoch,proto3" json:"spool_epoch,omitempty"`
+	SpoolEpoch uint64 `protobuf:"varint,5,opt,name=spool_epoch,json=spoolEpoch,proto3" json:"spool_epoch,omitempty"`
+	// 0: the agent's connection. 1 and up: one of its lanes, extra
+	// connections that carry only stripes of large files (FileOffer.range_size),
+	// so that random loss, which throttles each connection's congestion
+	// control on its own, costs a file less. A lane never replaces the
+	// connection, nor another lane.
+	Lane          uint32 `protobuf:"varint,6,opt,name=lane,proto3" json:"lane,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -694,6 +700,13 @@ func (x *Hello) GetSpoolEpoch() uint64 {
 	return 0
 }
 
+func (x *Hello) GetLane() uint32 {
+	if x != nil {
+		return x.Lane
+	}
+	return 0
+}
+
 type HelloReply struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Error                 string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // empty when accepted
@@ -701,8 +714,18 @@ type HelloReply struct {
 	// Offset the collector measured: collector clock minus agent clock,
 	// corrected by half the round trip. The collector applies it itself.
 	ClockOffsetNanos int64 `protobuf:"varint,3,opt,name=clock_offset_nanos,json=clockOffsetNanos,proto3" json:"clock_offset_nanos,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How many lanes (Hello.lane) the collector takes from this agent
+	// besides its connection; 0: none (a collector that predates lanes).
+	MaxLanes uint32 `protobuf:"varint,4,opt,name=max_lanes,json=maxLanes,proto3" json:"max_lanes,omitempty"`
+	// The collector's budget for this agent, so that a fleet coming back
+	// from a long outage drains its backlog without knocking the collector
+	// over: at most max_rate bytes per second of file data (0: no limit) and
+	// at most max_files files in flight (0: the agent's own window). The
+	// agent keeps to the smaller of these and its own settings.
+	MaxRate       uint64 `protobuf:"varint,5,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	MaxFiles      uint32 `protobuf:"varint,6,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HelloReply) Reset() {
@@ -752,6 +775,27 @@ func (x *HelloReply) GetCollectorTimeUnixNano() int64 {
 func (x *HelloReply) GetClockOffsetNanos() int64 {
 	if x != nil {
 		return x.ClockOffsetNanos
+	}
+	return 0
+}
+
+func (x *HelloReply) GetMaxLanes() uint32 {
+	if x != nil {
+		return x.MaxLanes
+	}
+	return 0
+}
+
+func (x *HelloReply) GetMaxRate() uint64 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *HelloReply) GetMaxFiles() uint32 {
+	if x != nil {
+		return x.MaxFiles
 	}
 	return 0
 }
@@ -1986,7 +2030,15 @@ type FileOffer struct {
 	// The name in the scanner's folder when it could not be stored as it is
 	// (protocol.SafeName changed it into name); empty when name is the
 	// original. Kept in the collector's index as evidence.
-	OriginalName  string `protobuf:"bytes,7,opt,name=original_name,json=originalName,proto3" json:"original_name,omitempty"`
+	OriginalName string `protobuf:"bytes,7,opt,name=original_name,json=originalName,proto3" json:"original_name,omitempty"`
+	// A stripe: only bytes [range_offset, range_offset+range_size) are sent
+	// on this stream, on any of the agent's connections (Hello.lane); the
+	// collector holds them apart and answers the commit with
+	// FileResult.range_held. The file is stored when it is offered whole
+	// (range_size 0), which takes up the stripes held and asks only for
+	// what they miss. Offset and size stay those of the whole file.
+	RangeOffset   uint64 `protobuf:"varint,8,opt,name=range_offset,json=rangeOffset,proto3" json:"range_offset,omitempty"`
+	RangeSize     uint64 `protobuf:"varint,9,opt,name=range_size,json=rangeSize,proto3" json:"range_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2068,6 +2120,20 @@ func (x *FileOffer) GetOriginalName() string {
 		return x.OriginalName
 	}
 	return ""
+}
+
+func (x *FileOffer) GetRangeOffset() uint64 {
+	if x != nil {
+		return x.RangeOffset
+	}
+	return 0
+}
+
+func (x *FileOffer) GetRangeSize() uint64 {
+	if x != nil {
+		return x.RangeSize
+	}
+	return 0
 }
 
 type FileOfferReply struct {
@@ -2330,9 +2396,10 @@ func (x *Commit) GetSha256() []byte {
 
 type FileResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                       // empty: stored durably and indexed
-	Restart       bool                   `protobuf:"varint,2,opt,name=restart,proto3" json:"restart,omitempty"`                  // the collector dropped its partial copy: offer again from 0
-	StoredAs      string                 `protobuf:"bytes,3,opt,name=stored_as,json=storedAs,proto3" json:"stored_as,omitempty"` // path under the collector's root
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`                           // empty: stored durably and indexed
+	Restart       bool                   `protobuf:"varint,2,opt,name=restart,proto3" json:"restart,omitempty"`                      // the collector dropped its partial copy: offer again from 0
+	StoredAs      string                 `protobuf:"bytes,3,opt,name=stored_as,json=storedAs,proto3" json:"stored_as,omitempty"`     // path under the collector's root
+	RangeHeld     bool                   `protobuf:"varint,4,opt,name=range_held,json=rangeHeld,proto3" json:"range_held,omitempty"` // a stripe's commit: the stripe is held for the file's whole offer, nothing is stored yet
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2386,6 +2453,13 @@ func (x *FileResult) GetStoredAs() string {
 		return x.StoredAs
 	}
 	return ""
+}
+
+func (x *FileResult) GetRangeHeld() bool {
+	if x != nil {
+		return x.RangeHeld
+	}
+	return false
 }
 
 // Site is where the ИДК stands: the location fields of table 3.
@@ -2633,19 +2707,23 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x06kod_to\x18\x03 \x01(\tR\x05kodTo\x12\x17\n" +
 	"\anaim_to\x18\x04 \x01(\tR\x06naimTo\x12\x19\n" +
 	"\bnaim_ztk\x18\x05 \x01(\tR\anaimZtk\x12\x19\n" +
-	"\bdisl_idk\x18\x06 \x01(\rR\adislIdk\"\xd1\x01\n" +
+	"\bdisl_idk\x18\x06 \x01(\rR\adislIdk\"\xe5\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12&\n" +
 	"\x06device\x18\x02 \x01(\v2\x0e.idk.v1.DeviceR\x06device\x12/\n" +
 	"\x14agent_time_unix_nano\x18\x03 \x01(\x03R\x11agentTimeUnixNano\x12#\n" +
 	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\x12\x1f\n" +
 	"\vspool_epoch\x18\x05 \x01(\x04R\n" +
-	"spoolEpoch\"\x89\x01\n" +
+	"spoolEpoch\x12\x12\n" +
+	"\x04lane\x18\x06 \x01(\rR\x04lane\"\xde\x01\n" +
 	"\n" +
 	"HelloReply\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x127\n" +
 	"\x18collector_time_unix_nano\x18\x02 \x01(\x03R\x15collectorTimeUnixNano\x12,\n" +
-	"\x12clock_offset_nanos\x18\x03 \x01(\x03R\x10clockOffsetNanos\"`\n" +
+	"\x12clock_offset_nanos\x18\x03 \x01(\x03R\x10clockOffsetNanos\x12\x1b\n" +
+	"\tmax_lanes\x18\x04 \x01(\rR\bmaxLanes\x12\x19\n" +
+	"\bmax_rate\x18\x05 \x01(\x04R\amaxRate\x12\x1b\n" +
+	"\tmax_files\x18\x06 \x01(\rR\bmaxFiles\"`\n" +
 	"\n" +
 	"EventBatch\x12%\n" +
 	"\x06events\x18\x01 \x03(\v2\r.idk.v1.EventR\x06events\x12+\n" +
@@ -2755,7 +2833,7 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\tR\x02to\x12\x14\n" +
 	"\x05cargo\x18\x04 \x01(\tR\x05cargo\x12/\n" +
-	"\tdirection\x18\x05 \x01(\x0e2\x11.idk.v1.DirectionR\tdirection\"\xe0\x01\n" +
+	"\tdirection\x18\x05 \x01(\x0e2\x11.idk.v1.DirectionR\tdirection\"\xa2\x02\n" +
 	"\tFileOffer\x12\x19\n" +
 	"\bnum_snim\x18\x01 \x01(\tR\anumSnim\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
@@ -2763,7 +2841,10 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x05 \x01(\fR\x06sha256\x12-\n" +
 	"\x13scan_time_unix_nano\x18\x06 \x01(\x03R\x10scanTimeUnixNano\x12#\n" +
-	"\roriginal_name\x18\a \x01(\tR\foriginalName\"\xff\x01\n" +
+	"\roriginal_name\x18\a \x01(\tR\foriginalName\x12!\n" +
+	"\frange_offset\x18\b \x01(\x04R\vrangeOffset\x12\x1d\n" +
+	"\n" +
+	"range_size\x18\t \x01(\x04R\trangeSize\"\xff\x01\n" +
 	"\x0eFileOfferReply\x125\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1d.idk.v1.FileOfferReply.StatusR\x06status\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
@@ -2784,12 +2865,14 @@ const file_idkpb_idk_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x16\n" +
 	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\" \n" +
 	"\x06Commit\x12\x16\n" +
-	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"Y\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\"x\n" +
 	"\n" +
 	"FileResult\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
 	"\arestart\x18\x02 \x01(\bR\arestart\x12\x1b\n" +
-	"\tstored_as\x18\x03 \x01(\tR\bstoredAs\"\x89\x01\n" +
+	"\tstored_as\x18\x03 \x01(\tR\bstoredAs\x12\x1d\n" +
+	"\n" +
+	"range_held\x18\x04 \x01(\bR\trangeHeld\"\x89\x01\n" +
 	"\x04Site\x12\x19\n" +
 	"\bnaim_ztk\x18\x01 \x01(\tR\anaimZtk\x12\x15\n" +
 	"\x06kod_to\x18\x02 \x01(\tR\x05kodTo\x12\x17\n" +

@@ -257,16 +257,21 @@ type Proc struct {
 
 // Start runs a program from the Env's bin folder, logging to Dir/<name>.log.
 func (e *Env) Start(name, program string, args ...string) (*Proc, error) {
-	logf, err := os.OpenFile(filepath.Join(e.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	return startProc(e.Dir, name, filepath.Join(e.Bin, program), args...)
+}
+
+// startProc runs the program at path in dir, logging to dir/<name>.log.
+func startProc(dir, name, path string, args ...string) (*Proc, error) {
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(e.Bin, program), args...)
-	cmd.Dir = e.Dir
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("harness: start %s: %w", program, err)
+		return nil, fmt.Errorf("harness: start %s: %w", filepath.Base(path), err)
 	}
 	p := &Proc{Name: name, cmd: cmd, log: logf, done: make(chan struct{})}
 	go func() {

@@ -30,6 +30,13 @@ type LinkBenchOptions struct {
 	// agent's default); each case also runs with window_files = 1, one
 	// file at a time, for the ratio.
 	Window int
+	// Lanes is the agent's collector.lanes for the windowed runs (0: the
+	// agent's default); the one-at-a-time runs have one connection
+	// (lanes = 1), as every agent had before stripes.
+	Lanes int
+	// NoPeer leaves out the one-at-a-time runs of the image cases (quick
+	// trials: those take minutes under loss); their columns are then 0.
+	NoPeer bool
 	// Images of ImageSize bytes are shipped at each of Losses. Defaults:
 	// 4 of 20 MiB at 0, 0.1 % and 1 %.
 	Images    int
@@ -132,15 +139,18 @@ func LinkBench(ctx context.Context, opt LinkBenchOptions, out io.Writer) error {
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return err
 	}
-	window := "the agent's default window"
+	window := "the agent's default window and lanes"
 	if opt.Window > 0 {
 		window = fmt.Sprintf("window_files = %d", opt.Window)
+	}
+	if opt.Lanes > 0 {
+		window += fmt.Sprintf(", lanes = %d", opt.Lanes)
 	}
 	capMB := float64(opt.Rate) / 1e6
 	if opt.MaxRate > 0 {
 		window += fmt.Sprintf(", agent max_rate %.2f MB/s", float64(opt.MaxRate)/1e6)
 	}
-	fmt.Fprintf(out, "\nlink bench: real agent and collector through the relay, %v RTT, %.1f Mbit/s (cap %.2f MB/s); %s vs one file at a time (window_files = 1)\n",
+	fmt.Fprintf(out, "\nlink bench: real agent and collector through the relay, %v RTT, %.1f Mbit/s (cap %.2f MB/s); %s vs one file at a time on one connection (window_files = 1, lanes = 1)\n",
 		opt.RTT, float64(opt.Rate)*8/1e6, capMB, window)
 	fmt.Fprintf(out, "%-40s %7s   %-28s %-28s %s\n", "case", "ratio", "window: fraction of cap", "one at a time: fraction", "cap")
 	row := func(name string, w, one Throughput) {
@@ -152,6 +162,9 @@ func LinkBench(ctx context.Context, opt LinkBenchOptions, out io.Writer) error {
 		for _, loss := range opt.Losses {
 			var res [2]Throughput
 			for i, win := range []int{opt.Window, 1} {
+				if i == 1 && opt.NoPeer {
+					break
+				}
 				r, err := opt.ship(ctx, fmt.Sprintf("images-%g-w%d", loss*100, win), win, opt.link(loss), opt.Images, 1, opt.ImageSize)
 				if err != nil {
 					return fmt.Errorf("link bench: images at %g %% loss, window %d: %w", loss*100, win, err)
@@ -220,6 +233,10 @@ const linkSettle = 200 * time.Millisecond
 
 // linkEnv is one run's collector, relay and agent (not yet started).
 func (o *LinkBenchOptions) linkEnv(name string, window int, link relay.Config) (*Env, *relay.Relay, error) {
+	lanes := o.Lanes
+	if window == 1 {
+		lanes = 1 // the peer: one file at a time on one connection
+	}
 	dir := filepath.Join(o.Dir, name)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, nil, err
@@ -230,6 +247,11 @@ func (o *LinkBenchOptions) linkEnv(name string, window int, link relay.Config) (
 	}
 	if window > 0 {
 		if err := SetAgentOption(env.Agents[0].ConfigPath, "collector", "window_files", strconv.Itoa(window)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if lanes > 0 {
+		if err := SetAgentOption(env.Agents[0].ConfigPath, "collector", "lanes", strconv.Itoa(lanes)); err != nil {
 			return nil, nil, err
 		}
 	}

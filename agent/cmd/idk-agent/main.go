@@ -180,6 +180,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WindowFiles: cfg.Collector.WindowFiles,
 		WindowBytes: cfg.Collector.WindowBytes,
 		FreshAge:    cfg.Collector.FreshAge,
+		Lanes:       cfg.Collector.Lanes,
 		OnRehash:    in.Rehash,
 		// A longer outage of the link is an НШС of the post (docs/incidents.md).
 		OutageThreshold: cfg.Collector.OutageThreshold,

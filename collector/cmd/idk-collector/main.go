@@ -292,6 +292,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}
 		},
 		OnClockOffset: engine.SetClockOffset,
+		MaxLanes:      cfg.Agents.Lanes,
+		AgentRate:     cfg.Agents.MaxRate,
+		AgentFiles:    cfg.Agents.MaxFiles,
 		Store:         st,
 		Metrics:       metrics,
 		Fleet:         agentsLink,
@@ -320,9 +323,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		},
 	})
 
-	ln, err := server.Listen(cfg.Listen.QUIC, tlsConf, filepath.Join(cfg.Store.Root, ".quic-reset-key"))
+	ln, udp, err := server.Listen(cfg.Listen.QUIC, tlsConf, filepath.Join(cfg.Store.Root, ".quic-reset-key"))
 	if err != nil {
 		return err
+	}
+	metrics.SetUDP(udp)
+	if !udp.GSO || udp.ReceiveBuffer < udp.WantBuffer {
+		log.Warn("QUIC socket not set up as quic-go advises: see deploy/systemd/90-idk-quic.conf", "gso", udp.GSO,
+			"receive_buffer", udp.ReceiveBuffer, "want", udp.WantBuffer)
 	}
 	defer ln.Close()
 	listeners := []transport.Listener{transport.QUICListener(ln)}

@@ -4,6 +4,9 @@
 //	idk-sim demo -bin bin -dir .demo -scans 20        collector + agent + scanner, verified
 //	idk-sim bench -bin bin -dir .bench                throughput and memory figures
 //	idk-sim linkbench -bin bin -dir .linkbench        throughput and form latency through an emulated link
+//	idk-sim fleetbench -bin bin -dir DIR -idk 300 -duration 10m
+//	                                                  a fleet of virtual ИДК against one collector: lost 0, CPU, RSS
+//	idk-sim peerbench -bin bin -dir .peerbench        the agent→collector pipeline against bare quic-go, scp, rsync, nginx
 //	idk-sim chaos -bin bin -dir .chaos                kills, outages, full disks; nothing lost
 //	idk-sim relay -listen ADDR -upstream ADDR ...     a bad link between an agent and a collector
 package main
@@ -46,6 +49,17 @@ func main() {
 		err = runBench(ctx, os.Args[2:])
 	case "linkbench":
 		err = runLinkBench(ctx, os.Args[2:])
+	case "fleetbench":
+		err = runFleetBench(ctx, os.Args[2:])
+	case "peerbench":
+		err = runPeerBench(ctx, os.Args[2:])
+	// The ends of peerbench's peers, run by it as processes of their own.
+	case "peer-quic-recv":
+		err = runPeerQUICRecv(ctx, os.Args[2:])
+	case "peer-quic-send":
+		err = runPeerQUICSend(ctx, os.Args[2:])
+	case "peer-https-put":
+		err = runPeerHTTPSPut(ctx, os.Args[2:])
 	case "relay":
 		err = runRelay(ctx, clk, os.Args[2:])
 	case "chaos":
@@ -60,7 +74,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|linkbench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|linkbench|fleetbench|peerbench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
 	os.Exit(2)
 }
 
@@ -194,6 +208,8 @@ func runLinkBench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.RTT, "rtt", 100*time.Millisecond, "round trip of the emulated link")
 	fs.Int64Var(&o.Rate, "rate", 20_000_000/8, "the link's cap, bytes per second each way")
 	fs.IntVar(&o.Window, "window", 0, "the agent's window_files for the windowed runs; 0: the agent's default")
+	fs.IntVar(&o.Lanes, "lanes", 0, "the agent's collector.lanes for the windowed runs; 0: the agent's default")
+	fs.BoolVar(&o.NoPeer, "no-peer", false, "leave out the one-at-a-time runs of the image cases (quick trials)")
 	fs.IntVar(&o.Images, "images", 4, "images per run")
 	fs.Int64Var(&o.ImageSize, "image-size", 20<<20, "bytes per image")
 	losses := fs.String("losses", "0,0.001,0.01", "loss probabilities (each way) of the image runs, comma-separated")

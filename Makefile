@@ -81,6 +81,7 @@ generate:
 # LINKBENCH_FLAGS="-cases images -losses 0 -docs 500" (idk-sim linkbench -h).
 # Then P5: 300 virtual ИДК against one collector for 10 minutes at 10× a
 # busy day (idk-sim fleetbench; FLEETBENCH_FLAGS="-duration 3m" shortens it).
+# Then the agent's memory with 100 000 files waiting (about 4 minutes).
 # Then the collector's start-up time with 1, 30 and 365 days of events
 # (50 ИДК, 300 scans a day): it must not grow with history. Generating the
 # year takes minutes and a few GB under $$TMPDIR.
@@ -91,6 +92,7 @@ bench: build
 	$(BIN)/idk-sim linkbench -bin $(BIN) -dir $(BENCH_DIR)/link $(LINKBENCH_FLAGS)
 	$(BIN)/idk-sim fleetbench -bin $(BIN) -dir $(BENCH_DIR)/fleet $(FLEETBENCH_FLAGS)
 	rm -rf $(BENCH_DIR)
+	$(GO) test -run '^$$' -bench '^BenchmarkAgentBacklogRSS$$' -benchtime 1x -timeout 1h ./simulator/harness/
 	$(GO) test -run '^$$' -bench '^BenchmarkStartup$$' -benchtime 1x -timeout 3h ./collector/ingest/
 	$(GO) test -run '^$$' -bench '^Benchmark(Workbook|MonthReport)$$' -benchtime 1x -timeout 1h ./collector/report/
 

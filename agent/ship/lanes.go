@@ -23,7 +23,8 @@ import (
 // at 0.1 % loss and 0.08 at 1 %. quic-go has no loss-tolerant controller
 // to switch to, so a large file is cut into stripes sent at once over
 // several connections (lanes), each with a controller of its own: the
-// losses of one halve only its share. The collector holds the stripes
+// losses of one halve only its share. The agent's connection carries no
+// stripes: its congestion window stays for the events (forms). The collector holds the stripes
 // apart and takes them up when the file is offered whole on the
 // connection, which sends only what they miss and commits as always: the
 // whole file's SHA-256 is checked and synced before the file is marked
@@ -138,6 +139,20 @@ func (l *lanes) closeIdle(ctx context.Context, _ transport.Conn) error {
 	return nil
 }
 
+// each calls fn with every lane connected now.
+func (l *lanes) each(fn func(transport.Conn)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ln := range l.conns {
+		ln.mu.Lock()
+		c := ln.conn
+		ln.mu.Unlock()
+		if c != nil {
+			fn(c)
+		}
+	}
+}
+
 // close hangs up every lane.
 func (l *lanes) close() {
 	l.mu.Lock()
@@ -165,8 +180,7 @@ func (l *lanes) stripes(f spool.File) int {
 // errHave: the collector has the whole file already.
 var errHave = errors.New("collector has the file")
 
-// sendStripes sends file f in stripes over the connection and n-1 lanes
-// at once. The stripes are a few times more than the connections, and
+// sendStripes sends file f in stripes over lanes 1 to n-1 at once. The stripes are a few times more than the connections, and
 // each connection takes the next one when it is done with the last: a
 // lane slowed by its losses sends fewer, and the file does not wait long
 // for its slowest lane. It is best effort: a stripe that fails (its lane
@@ -174,9 +188,11 @@ var errHave = errors.New("collector has the file")
 // otherwise left to the whole offer that follows (sendFile), which sends
 // whatever the held stripes miss. It returns an error only when ctx ends.
 func (s *Shipper) sendStripes(ctx context.Context, conn transport.Conn, l *lanes, f spool.File, n int) error {
-	q := newStripes(uint64(f.Size), n)
+	q := newStripes(uint64(f.Size), n-1)
 	var wg sync.WaitGroup
-	for k := range n {
+	// Lanes 1 to n-1 only: the connection keeps its congestion window for
+	// the events stream (forms), documents and the whole offers.
+	for k := 1; k < n; k++ {
 		wg.Go(func() {
 			c := conn
 			for {
@@ -184,7 +200,7 @@ func (s *Shipper) sendStripes(ctx context.Context, conn transport.Conn, l *lanes
 				if !ok {
 					return
 				}
-				if k > 0 && c == conn {
+				if c == conn {
 					var err error
 					if c, err = l.get(ctx, k); err != nil {
 						q.failed(st)

@@ -136,6 +136,7 @@ type Shipper struct {
 	// lanes its files may use, and the window the collector allows.
 	lanes       *lanes
 	windowFiles int
+	pace        *pacer // the delay-based pace of file bytes (pace.go)
 }
 
 // Files the collector will not take now are offered again after a wait of
@@ -191,7 +192,7 @@ func New(cfg Config) *Shipper {
 	if cfg.MaxRate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.MaxRate), protocol.ChunkSize)
 	}
-	return &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin}
+	return &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin, pace: newPacer()}
 }
 
 // Run ships until ctx ends.
@@ -258,7 +259,10 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle} {
+	pace := func(ctx context.Context, conn transport.Conn) error {
+		return s.pace.run(ctx, s.cfg.Clock, func() (time.Duration, bool) { return queueDelay(conn, s.lanes) })
+	}
+	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle, pace} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -624,6 +628,9 @@ func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Rea
 			return nil, fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)
 		}
 		if err := s.limiter.WaitN(ctx, n); err != nil {
+			return nil, err
+		}
+		if err := s.pace.wait(ctx, n); err != nil {
 			return nil, err
 		}
 		if h != nil {

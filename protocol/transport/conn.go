@@ -130,3 +130,18 @@ func (l quicListener) Accept(ctx context.Context) (Conn, error) {
 	}
 	return QUIC(c), nil
 }
+
+// QueueDelay is how much longer than its shortest the connection's round
+// trip is now: the time its packets wait in the queues of the path. ok is
+// false where the transport keeps no such estimate (TCP).
+func QueueDelay(c Conn) (d time.Duration, ok bool) {
+	q, isQUIC := c.(quicConn)
+	if !isQUIC {
+		return 0, false
+	}
+	st := q.c.ConnectionStats()
+	if st.MinRTT == 0 {
+		return 0, false
+	}
+	return max(st.SmoothedRTT-st.MinRTT, 0), true
+}

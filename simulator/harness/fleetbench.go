@@ -793,31 +793,6 @@ func scrape(addr string) (map[string]float64, error) {
 	return m, nil
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
-// every Linux the collector runs on (the kernel fixes it for userspace).
-const clockTicks = 100
-
-// procCPU reads a process's user and system CPU time from /proc.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may hold spaces: count fields
-	// after its closing one, where field 3 (state) comes first.
-	_, rest, ok := bytes.Cut(b, []byte(") "))
-	f := strings.Fields(string(rest))
-	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
-
 // runQueueWait is the time the threads of a process have spent ready to
 // run but waiting for a CPU (the second field of each thread's
 // /proc/<pid>/task/<tid>/schedstat), summed: against its CPU time it

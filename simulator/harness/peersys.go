@@ -62,10 +62,17 @@ func findTool(name string) (string, error) {
 // every Linux architecture Go runs on (sysconf(_SC_CLK_TCK)).
 const userHZ = 100
 
-// procStat is what treeCPU needs of one /proc/<pid>/stat.
+// procStat is what the benchmarks need of one /proc/<pid>/stat.
 type procStat struct {
-	ppid int
-	cpu  time.Duration // utime + stime + cutime + cstime
+	ppid   int
+	cpu    time.Duration // utime + stime: the process's own
+	reaped time.Duration // cutime + cstime: its children it has waited for
+}
+
+// procCPU is a process's own user and system CPU time so far.
+func procCPU(pid int) (time.Duration, error) {
+	st, err := readProcStat(pid)
+	return st.cpu, err
 }
 
 // readProcStat parses /proc/<pid>/stat. The command name (field 2) may
@@ -78,26 +85,25 @@ func readProcStat(pid int) (procStat, error) {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return procStat{}, fmt.Errorf("peerbench: /proc/%d/stat: no command name", pid)
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	// f[0] is field 3 (state): field k is f[k-3].
 	f := strings.Fields(s[i+1:])
 	if len(f) < 15 {
-		return procStat{}, fmt.Errorf("peerbench: /proc/%d/stat: %d fields", pid, len(f)+2)
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
 	ppid, err := strconv.Atoi(f[1])
 	if err != nil {
 		return procStat{}, err
 	}
-	var ticks int64
-	for _, k := range []int{14, 15, 16, 17} { // utime, stime, cutime, cstime
-		v, err := strconv.ParseInt(f[k-3], 10, 64)
-		if err != nil {
-			return procStat{}, err
+	var ticks [4]int64 // utime, stime, cutime, cstime: fields 14 to 17
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[14+i-3], 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 		}
-		ticks += v
 	}
-	return procStat{ppid: ppid, cpu: time.Duration(ticks) * time.Second / userHZ}, nil
+	dur := func(t int64) time.Duration { return time.Duration(t) * time.Second / userHZ }
+	return procStat{ppid: ppid, cpu: dur(ticks[0] + ticks[1]), reaped: dur(ticks[2] + ticks[3])}, nil
 }
 
 // treeCPU is the CPU time (user + system) spent so far by process root
@@ -134,7 +140,7 @@ func treeCPU(root int) (cpu time.Duration, procs int, err error) {
 	for todo := []int{root}; len(todo) > 0; {
 		pid := todo[0]
 		todo = append(todo[1:], children[pid]...)
-		cpu += stats[pid].cpu
+		cpu += stats[pid].cpu + stats[pid].reaped
 		procs++
 	}
 	return cpu, procs, nil

@@ -20,8 +20,9 @@ CHAOS_FLAGS ?=
 LINKBENCH_FLAGS ?=
 PEERBENCH_FLAGS ?=
 FLEETBENCH_FLAGS ?=
+SERVICES_DIR ?= $(CURDIR)/.services
 
-.PHONY: all build windows demo test lint generate bench fuzz chaos chaos-hostile clean
+.PHONY: all build windows demo test lint generate bench fuzz chaos chaos-hostile clean services services-stop
 
 all: build
 
@@ -47,6 +48,16 @@ lint:
 # binaries themselves.
 test: lint windows
 	$(GO) test -race -timeout 15m $(PKGS)
+
+# The shared backends a region's collectors can use (docs/scale-out.md):
+# PostgreSQL and versitygw (S3) on loopback, for the tests and benchmarks
+# that run on them. Then: . $(SERVICES_DIR)/env && make test
+services:
+	$(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" deploy/dev/services start $(SERVICES_DIR)
+
+services-stop:
+	deploy/dev/services stop $(SERVICES_DIR)
 
 # Fuzz the decoders that read untrusted input: the wire protocol (what any
 # client could send), the file-name rule both ends share (what any scanner

@@ -83,7 +83,7 @@ type setting struct {
 
 var (
 	// [section], [section.sub], [[array]].
-	sectionRE = regexp.MustCompile(`^\[\[?([a-z_.]+)\]\]?\s*$`)
+	sectionRE = regexp.MustCompile(`^\[\[?([a-z0-9_.]+)\]\]?\s*$`)
 	keyRE     = regexp.MustCompile(`^([a-z_]+)\s*=`)
 	// Default: 'text', Default: 0, Default: 0.5, Default: false, Default: empty.
 	defaultRE = regexp.MustCompile(`Default: ('([^']*)'|(-?[0-9]+(?:\.[0-9]+)?)|(true|false)|empty)`)
@@ -693,21 +693,22 @@ func TestAmtool(t *testing.T) {
 	}
 }
 
-// The install script is checked twice: bash -n catches syntax errors,
+// The scripts are checked twice: bash -n catches syntax errors,
 // shellcheck the mistakes bash accepts (unquoted variables, ignored cd
-// failures).
+// failures). dev/services starts the shared backends for CI.
 func TestInstallScript(t *testing.T) {
-	const script = "systemd/install-collector.sh"
-	t.Run("bash", func(t *testing.T) {
-		bash := testenv.RequireTool(t, "bash", "bash")
-		if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
-			t.Fatalf("bash -n %s: %v\n%s", script, err, out)
-		}
-	})
-	t.Run("shellcheck", func(t *testing.T) {
-		shellcheck := testenv.RequireTool(t, "shellcheck", "shellcheck")
-		if out, err := exec.Command(shellcheck, script).CombinedOutput(); err != nil {
-			t.Errorf("shellcheck %s: %v\n%s", script, err, out)
-		}
-	})
+	for _, script := range []string{"systemd/install-collector.sh", "dev/services"} {
+		t.Run("bash "+script, func(t *testing.T) {
+			bash := testenv.RequireTool(t, "bash", "bash")
+			if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
+				t.Fatalf("bash -n %s: %v\n%s", script, err, out)
+			}
+		})
+		t.Run("shellcheck "+script, func(t *testing.T) {
+			shellcheck := testenv.RequireTool(t, "shellcheck", "shellcheck")
+			if out, err := exec.Command(shellcheck, script).CombinedOutput(); err != nil {
+				t.Errorf("shellcheck %s: %v\n%s", script, err, out)
+			}
+		})
+	}
 }

@@ -19,19 +19,20 @@ import (
 // collector dials the collector as the shipper does and says its hello;
 // the reply carries the collector's clock, checked last.
 func collector(ctx context.Context, cfg config.Config, opt Options, certs Report) Report {
-	res := Result{Name: NameCollector, Detail: cfg.Collector.Addr}
+	addrs := cfg.Collector.Addresses()
+	res := Result{Name: NameCollector, Detail: strings.Join(addrs, ", ")}
 	clk := Result{Name: NameClock, Status: Skip, Text: "часы не сверены / clock not compared", Detail: "нет связи со сборщиком / no hello from the collector"}
 	if f, _ := certs.Find(NameCertKey); f.Status != OK {
 		res.Status, res.Text = Skip, "сборщик не проверен / collector not checked"
 		res.Detail = "нет годной пары сертификат-ключ / no usable certificate and key"
 		return Report{res, clk}
 	}
-	serverName, err := cfg.TLSServerName()
-	if err != nil {
+	if _, err := cfg.TLSServerName(); err != nil {
 		res.Status, res.Text, res.Detail = Fail, "адрес сборщика неверен / collector address is not valid", err.Error()
 		return Report{res, clk}
 	}
-	tlsConf, err := transport.ClientTLS(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName)
+	// An empty server name: each collector's own host, as the shipper does.
+	tlsConf, err := transport.ClientTLS(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, cfg.Collector.ServerName)
 	if err != nil {
 		res.Status, res.Text, res.Detail = Fail, "настройки TLS не собираются / TLS settings cannot be built", err.Error()
 		return Report{res, clk}
@@ -42,7 +43,7 @@ func collector(ctx context.Context, cfg config.Config, opt Options, certs Report
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
 	offset, err := ship.Probe(ctx, ship.Config{
-		Addr:    cfg.Collector.Addr,
+		Addrs:   addrs,
 		TLS:     tlsConf,
 		QUIC:    qc,
 		Device:  cfg.DeviceProto(),
@@ -51,7 +52,7 @@ func collector(ctx context.Context, cfg config.Config, opt Options, certs Report
 		Version: opt.Version,
 	})
 	if err != nil {
-		res.Status, res.Detail = Fail, cfg.Collector.Addr+": "+err.Error()
+		res.Status, res.Detail = Fail, err.Error()
 		res.Text, res.Fix = explain(err)
 		return Report{res, clk}
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"time"
 
 	"idk/drivers/modbus"
@@ -80,8 +82,15 @@ type Scanner struct {
 
 // Collector is where to ship.
 type Collector struct {
-	Addr       string `toml:"addr"`        // host:port (UDP for QUIC, TCP for the fallback)
-	ServerName string `toml:"server_name"` // TLS name; default: host of addr
+	Addr string `toml:"addr"` // host:port (UDP for QUIC, TCP for the fallback)
+	// Addrs are the region's collectors, host:port each, for a region
+	// that runs several behind shared storage: the agent ships to one and
+	// moves on to the next in order when that one cannot be reached.
+	// Either addr (one collector) or addrs; see Addresses.
+	Addrs []string `toml:"addrs"`
+	// ServerName is the TLS name every collector's certificate must
+	// carry; default: the host of each collector's own address.
+	ServerName string `toml:"server_name"`
 	CA         string `toml:"ca"`
 	Cert       string `toml:"cert"`
 	Key        string `toml:"key"`
@@ -202,9 +211,7 @@ func (c Config) Validate() error {
 	if c.Collector.MaxRate < 0 {
 		bad("collector.max_rate", fmt.Errorf("%d: want 0 (no cap) or bytes per second", c.Collector.MaxRate))
 	}
-	if c.Collector.Addr == "" {
-		bad("collector.addr", errors.New("required (host:port)"))
-	}
+	c.Collector.validateAddrs(bad)
 	switch c.Collector.Transport {
 	case "auto", "quic", "tcp":
 	default:
@@ -242,15 +249,83 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// TLSServerName is the name the collector's certificate must carry:
-// collector.server_name, or else the host of collector.addr.
+// Addresses are the collectors to ship to, in the order they are tried:
+// collector.addrs, or else collector.addr alone; none if neither is set.
+func (c Collector) Addresses() []string {
+	if len(c.Addrs) > 0 {
+		return slices.Clone(c.Addrs)
+	}
+	if c.Addr != "" {
+		return []string{c.Addr}
+	}
+	return nil
+}
+
+// validateAddrs checks collector.addr and collector.addrs: one of them,
+// each address host:port, no address twice. addr and addrs saying the
+// same one collector is tolerated, as when a site adds the list beside
+// the old line; anything else set in both is ambiguous.
+func (c Collector) validateAddrs(bad func(string, error)) {
+	switch {
+	case c.Addr == "" && len(c.Addrs) == 0:
+		bad("collector.addr", errors.New("required (host:port), or collector.addrs for several collectors"))
+		return
+	case c.Addr != "" && len(c.Addrs) > 0 && !slices.Equal(c.Addrs, []string{c.Addr}):
+		bad("collector.addr, collector.addrs", errors.New("both set: set collector.addrs (the list of collectors) or collector.addr (one collector), not both"))
+		return
+	}
+	if len(c.Addrs) == 0 {
+		if err := checkHostPort(c.Addr); err != nil {
+			bad("collector.addr", err)
+		}
+		return
+	}
+	for i, a := range c.Addrs {
+		field := fmt.Sprintf("collector.addrs[%d]", i)
+		if err := checkHostPort(a); err != nil {
+			bad(field, err)
+		} else if j := slices.Index(c.Addrs, a); j < i {
+			bad(field, fmt.Errorf("%q: listed already as collector.addrs[%d]", a, j))
+		}
+	}
+}
+
+// checkHostPort checks that addr is host:port, as the dialers need it.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q: want host:port: no host", addr)
+	}
+	// A service name ("https") resolves too; a number must be a port.
+	if n, err := strconv.Atoi(port); port == "" || (err == nil && (n < 1 || n > 65535)) {
+		return fmt.Errorf("%q: want host:port: port %q", addr, port)
+	}
+	return nil
+}
+
+// TLSServerName is the name the collector's certificate must carry, for
+// a caller that talks to one collector (the first): collector.server_name,
+// or else the host of that collector's address. The shipper, which may
+// talk to each of several, takes collector.server_name as it is and,
+// when it is empty, the host of each address it dials.
 func (c Config) TLSServerName() (string, error) {
 	if c.Collector.ServerName != "" {
 		return c.Collector.ServerName, nil
 	}
-	host, _, err := net.SplitHostPort(c.Collector.Addr)
+	addrs := c.Collector.Addresses()
+	if len(addrs) == 0 {
+		return "", errors.New("collector.addr: required (host:port)")
+	}
+	field := "collector.addr"
+	if len(c.Collector.Addrs) > 0 {
+		field = "collector.addrs[0]"
+	}
+	host, _, err := net.SplitHostPort(addrs[0])
 	if err != nil {
-		return "", fmt.Errorf("collector.addr %q: %w", c.Collector.Addr, err)
+		return "", fmt.Errorf("%s %q: %w", field, addrs[0], err)
 	}
 	return host, nil
 }

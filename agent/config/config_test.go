@@ -106,3 +106,56 @@ func TestCollectorTransport(t *testing.T) {
 		t.Errorf("transport 'udp': %v, want an error naming collector.transport", err)
 	}
 }
+
+// collector.addrs lists several collectors; collector.addr alone is a
+// list of one, as in existing configurations.
+func TestCollectorAddrs(t *testing.T) {
+	c, err := Load(write(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Collector.Addresses(); len(got) != 1 || got[0] != "127.0.0.1:7443" {
+		t.Errorf("addr alone: Addresses() = %q, want [127.0.0.1:7443]", got)
+	}
+	list := strings.Replace(good, `addr = "127.0.0.1:7443"`, `addrs = ["a.example:4433", "b.example:4433"]`, 1)
+	c, err = Load(write(t, list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Collector.Addresses(); len(got) != 2 || got[0] != "a.example:4433" || got[1] != "b.example:4433" {
+		t.Errorf("addrs: Addresses() = %q", got)
+	}
+	// The first collector's host, for a caller that talks to one; the
+	// shipper names each collector's own.
+	if n, err := c.TLSServerName(); n != "a.example" || err != nil {
+		t.Errorf("TLSServerName with addrs = %q, %v; want a.example", n, err)
+	}
+	// The same one collector in both is no conflict.
+	same := strings.Replace(good, `addr = "127.0.0.1:7443"`, "addr = \"127.0.0.1:7443\"\naddrs = [\"127.0.0.1:7443\"]", 1)
+	if _, err := Load(write(t, same)); err != nil {
+		t.Errorf("addr and addrs naming the same collector: %v", err)
+	}
+}
+
+func TestCollectorAddrsErrors(t *testing.T) {
+	for _, tt := range []struct {
+		repl string
+		want []string // all in the error
+	}{
+		{"addr = \"127.0.0.1:7443\"\naddrs = [\"a.example:4433\", \"b.example:4433\"]", []string{"collector.addr", "collector.addrs", "both"}},
+		{`addrs = ["a.example:4433", "b.example"]`, []string{"collector.addrs[1]", `"b.example"`, "host:port"}},
+		{`addrs = ["a.example:4433", ":4433"]`, []string{"collector.addrs[1]", "no host"}},
+		{`addrs = ["a.example:4433", "b.example:70000"]`, []string{"collector.addrs[1]", "port"}},
+		{`addrs = ["a.example:4433", "a.example:4433"]`, []string{"collector.addrs[1]", "collector.addrs[0]"}},
+		{`addr = "no-port"`, []string{"collector.addr", `"no-port"`}},
+		{`addrs = []`, []string{"collector.addr", "required"}},
+	} {
+		p := write(t, strings.Replace(good, `addr = "127.0.0.1:7443"`, tt.repl, 1))
+		_, err := Load(p)
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v, want one containing %q", tt.repl, err, w)
+			}
+		}
+	}
+}

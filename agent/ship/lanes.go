@@ -51,9 +51,14 @@ const (
 // lanes are a session's extra connections, dialled the first time a
 // stripe needs one and closed with the session.
 type lanes struct {
-	s    *Shipper
-	kind string // the session's transport: lanes take the same road
-	max  int    // lanes beside the connection
+	s *Shipper
+	// The session's collector and transport: lanes take the same road,
+	// to the same collector, whose stripes the whole offer on the
+	// session's connection takes up; stripes held by another collector
+	// of the region would only be sent again.
+	addr string
+	kind string
+	max  int // lanes beside the connection
 
 	mu    sync.Mutex
 	conns map[int]*lane
@@ -66,8 +71,8 @@ type lane struct {
 	busy int       // stripes sending on it now
 }
 
-func newLanes(s *Shipper, kind string, max int) *lanes {
-	return &lanes{s: s, kind: kind, max: max, conns: map[int]*lane{}}
+func newLanes(s *Shipper, addr, kind string, max int) *lanes {
+	return &lanes{s: s, addr: addr, kind: kind, max: max, conns: map[int]*lane{}}
 }
 
 // get returns lane k (1 to max), connected.
@@ -94,9 +99,9 @@ func (l *lanes) get(ctx context.Context, k int) (transport.Conn, error) {
 	if l.kind == TransportTCP {
 		dial = l.s.dialTCP
 	}
-	conn, err := dial(ctx)
+	conn, err := dial(ctx, l.addr)
 	if err != nil {
-		return nil, fmt.Errorf("dial lane %d: %w", k, err)
+		return nil, fmt.Errorf("dial lane %d to %s: %w", k, l.addr, err)
 	}
 	if _, err := l.s.hello(ctx, conn, uint32(k)); err != nil {
 		conn.CloseWithError(0, "agent closing")

@@ -25,6 +25,10 @@ type Metrics struct {
 	// Transport is 1 for the transport of the connection up (quic or
 	// tcp), 0 for the other; both 0 while not connected.
 	Transport *prometheus.GaugeVec
+	// Collector is 1 for the collector (addr, as configured) the
+	// connection is up to, 0 for the region's others; all 0 while not
+	// connected. The shipper creates each collector's series.
+	Collector *prometheus.GaugeVec
 	// Lanes counts the extra connections open for stripes (lanes.go).
 	Lanes prometheus.Gauge
 }
@@ -67,6 +71,9 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, clk clock.Clock) *Me
 		Transport: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "idk_agent_transport", Help: "1 for the transport the connection to the collector runs on (quic, or tcp where UDP is blocked), 0 for the other; both 0 while not connected.",
 		}, []string{"transport"}),
+		Collector: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idk_agent_collector", Help: "1 for the collector (collector.addrs) the connection is up to, 0 for the others of the region; all 0 while not connected.",
+		}, []string{"addr"}),
 		Lanes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "idk_agent_lanes", Help: "Extra connections to the collector open now, carrying stripes of large files so that random loss costs less.",
 		}),
@@ -75,7 +82,7 @@ func NewMetrics(reg prometheus.Registerer, sp *spool.Spool, clk clock.Clock) *Me
 		m.Transport.WithLabelValues(t).Set(0) // both series from the start
 	}
 	reg.MustRegister(m.Connected, m.Reconnects, m.SentBytes, m.FilesShipped, m.FilesRejected, m.EventsShipped, m.FileRestarts, m.ClockOffset,
-		m.FilesInFlight, m.BytesInFlight, m.Transport, m.Lanes,
+		m.FilesInFlight, m.BytesInFlight, m.Transport, m.Collector, m.Lanes,
 		&backlog{sp: sp, clk: clock.Or(clk)})
 	return m
 }

@@ -11,7 +11,7 @@ import (
 	"idk/agent/spool"
 )
 
-// Probe connects to the collector as the shipper does (cfg.Addr, cfg.TLS,
+// Probe connects to the collector as the shipper does (cfg.Addrs, cfg.TLS,
 // cfg.QUIC, cfg.Transport: QUIC, then TCP in TransportAuto), says the same hello for cfg.Device, and hangs up without
 // shipping anything. It returns the collector's clock minus this PC's, as
 // the hello reply measured it. It is for diagnostics (idk-agent check):
@@ -41,7 +41,7 @@ func Probe(ctx context.Context, cfg Config) (clockOffset time.Duration, err erro
 	s := New(cfg)
 	conn, err := s.dial(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("dial %s: %w", cfg.Addr, err)
+		return 0, fmt.Errorf("dial: %w", err)
 	}
 	defer conn.CloseWithError(0, "agent closing")
 	if _, err := s.hello(ctx, conn, 0); err != nil {

@@ -1,7 +1,9 @@
 // Package ship delivers the agent's spool to the collector over QUIC with
 // mutual TLS, or, where UDP is blocked, over TLS 1.3 on TCP (transport.go
 // here: QUIC first, TCP when QUIC cannot connect, and back to QUIC when it
-// can). It reconnects forever with capped backoff (no retry limit
+// can), to one of the region's collectors (failover.go: it keeps to one
+// and moves on to the next only when that one cannot be reached). It
+// reconnects forever with capped backoff (no retry limit
 // that would drop data), sends events and each file on streams of their
 // own so a form never waits behind an image, keeps a window of several
 // files in flight (window.go) so that a long round trip does not bound
@@ -41,7 +43,16 @@ import (
 
 // Config wires a Shipper.
 type Config struct {
-	Addr    string // collector host:port
+	// Addrs are the region's collectors, host:port each: the shipper
+	// keeps to the one of its last session and moves on to the next in
+	// this order only when that one cannot be reached (failover.go).
+	Addrs []string
+	// Addr is one collector, for a caller that knows only one: the same
+	// as Addrs of that one. Ignored when Addrs is set.
+	Addr string
+	// TLS is the client's TLS configuration for every collector. With
+	// ServerName empty, each collector's certificate must name the host
+	// of its own address; with it set, every collector's that name.
 	TLS     *tls.Config
 	QUIC    *quic.Config
 	Device  *idkpb.Device
@@ -132,6 +143,14 @@ type Shipper struct {
 	inUse    string
 	handover transport.Conn
 
+	// The collectors (failover.go): addrs in the order tried, at the
+	// index of the one of the last session, where the next round of
+	// dialling starts; tls each one's TLS configuration. Run's goroutine
+	// changes at, between sessions only.
+	addrs []string
+	at    int
+	tls   map[string]*tls.Config
+
 	// Set by each session before its loops start, from its hello: the
 	// lanes its files may use, and the window the collector allows.
 	lanes       *lanes
@@ -192,7 +211,11 @@ func New(cfg Config) *Shipper {
 	if cfg.MaxRate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(cfg.MaxRate), protocol.ChunkSize)
 	}
-	return &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin, pace: newPacer()}
+	addrs := cfg.addresses()
+	s := &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin, pace: newPacer(),
+		addrs: addrs, tls: tlsConfigs(cfg.TLS, addrs)}
+	s.setCollector("") // every collector's series from the start
+	return s
 }
 
 // Run ships until ctx ends.
@@ -206,10 +229,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 		s.cfg.Metrics.Connected.Set(0)
 		s.setTransport("")
+		s.setCollector("")
 		if errors.Is(err, errBackToQUIC) {
 			// Not a lost link: the next session goes on at once, on the
 			// QUIC connection already made.
-			s.cfg.Log.Info("QUIC gets through to the collector again; leaving TCP", "addr", s.cfg.Addr)
+			s.cfg.Log.Info("QUIC gets through to the collector again; leaving TCP", "addr", s.addr())
 			backoff = s.cfg.MinBackoff
 			continue
 		}
@@ -226,7 +250,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 		// Jitter keeps a fleet that lost the collector together from
 		// coming back in lockstep.
 		wait := backoff/2 + rand.N(backoff/2+1)
-		s.cfg.Log.Warn("connection to collector lost; retrying", "addr", s.cfg.Addr, "err", err, "retry_in", wait.Round(time.Millisecond))
+		// addr is the collector tried first on the retry: the one of the
+		// last session.
+		s.cfg.Log.Warn("connection to collector lost; retrying", "addr", s.addr(), "err", err, "retry_in", wait.Round(time.Millisecond))
 		if clock.Sleep(ctx, s.cfg.Clock, wait) != nil {
 			return nil
 		}
@@ -237,21 +263,27 @@ func (s *Shipper) Run(ctx context.Context) error {
 // session runs one connection; connected reports whether the hello got
 // through.
 func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
-	conn, err := s.dial(ctx)
-	if err != nil {
-		return false, fmt.Errorf("dial %s: %w", s.cfg.Addr, err)
-	}
-	defer conn.CloseWithError(0, "agent closing")
-	rep, err := s.hello(ctx, conn, 0)
+	// The hello is part of connecting: a collector that refuses it (or
+	// cannot answer) is passed over for the next, as one that cannot be
+	// dialled is.
+	var rep *idkpb.HelloReply
+	conn, err := s.connect(ctx, func(c transport.Conn) error {
+		var err error
+		rep, err = s.hello(ctx, c, 0)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
+	defer conn.CloseWithError(0, "agent closing")
+	addr := s.addr()
 	s.budget(rep)
-	s.lanes = newLanes(s, conn.Transport(), min(s.cfg.Lanes-1, int(rep.MaxLanes)))
+	s.lanes = newLanes(s, addr, conn.Transport(), min(s.cfg.Lanes-1, int(rep.MaxLanes)))
 	defer s.lanes.close()
 	s.cfg.Metrics.Connected.Set(1)
+	s.setCollector(addr)
 	s.using(conn.Transport())
-	s.cfg.Log.Info("connected to collector", "addr", s.cfg.Addr, "transport", conn.Transport())
+	s.cfg.Log.Info("connected to collector", "addr", addr, "transport", conn.Transport())
 	if err := s.linkUp(); err != nil {
 		s.cfg.Log.Error("cannot record the end of a link outage", "err", err)
 	}

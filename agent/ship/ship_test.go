@@ -2,18 +2,11 @@ package ship
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,40 +67,14 @@ type statusAt struct {
 
 func startCollector(t *testing.T, a answer) *collector {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "collector"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		NextProtos:   []string{protocol.ALPN},
-	}, transport.QUICConfig())
+	reg := newRegion(t)
+	ln, err := quic.ListenAddr("127.0.0.1:0", reg.server, transport.QUICConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &collector{
 		addr:   ln.Addr().String(),
-		tls:    &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, NextProtos: []string{protocol.ALPN}},
+		tls:    reg.client,
 		answer: a,
 		offers: map[string]int{},
 		last:   map[string]*idkpb.FileOffer{},

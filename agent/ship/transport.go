@@ -25,45 +25,45 @@ const DefaultQUICRetry = 10 * time.Minute
 // errBackToQUIC ends a TCP session once QUIC gets through again.
 var errBackToQUIC = errors.New("QUIC gets through again")
 
-// dial connects to the collector as Config.Transport says. In
+// dial connects to a collector (failover.go: the one of the last
+// session first, then the others in order), without greeting it.
+func (s *Shipper) dial(ctx context.Context) (transport.Conn, error) {
+	return s.connect(ctx, nil)
+}
+
+// dialAddr connects to the collector at addr as Config.Transport says. In
 // TransportAuto it tries the transport of the last session first (QUIC
 // at start), and the other one when that fails: a session on TCP that
 // lost its link comes back over TCP at once, without waiting out a QUIC
 // handshake, and backToQUIC brings it back to QUIC.
-func (s *Shipper) dial(ctx context.Context) (transport.Conn, error) {
-	if c := s.handover; c != nil {
-		s.handover = nil
-		if c.Context().Err() == nil {
-			return c, nil
-		}
-	}
+func (s *Shipper) dialAddr(ctx context.Context, addr string) (transport.Conn, error) {
 	switch s.cfg.Transport {
 	case TransportQUIC:
-		return s.dialQUIC(ctx)
+		return s.dialQUIC(ctx, addr)
 	case TransportTCP:
-		return s.dialTCP(ctx)
+		return s.dialTCP(ctx, addr)
 	}
 	first, second := s.dialQUIC, s.dialTCP
 	if s.inUse == TransportTCP {
 		first, second = second, first
 	}
-	conn, err1 := first(ctx)
+	conn, err1 := first(ctx, addr)
 	if err1 == nil || ctx.Err() != nil {
 		return conn, err1
 	}
-	conn, err2 := second(ctx)
+	conn, err2 := second(ctx, addr)
 	if err2 != nil {
 		return nil, errors.Join(err1, err2)
 	}
 	return conn, nil
 }
 
-func (s *Shipper) dialQUIC(ctx context.Context) (transport.Conn, error) {
-	return transport.DialQUIC(ctx, s.cfg.Addr, s.cfg.TLS, s.cfg.QUIC)
+func (s *Shipper) dialQUIC(ctx context.Context, addr string) (transport.Conn, error) {
+	return transport.DialQUIC(ctx, addr, s.tls[addr], s.cfg.QUIC)
 }
 
-func (s *Shipper) dialTCP(ctx context.Context) (transport.Conn, error) {
-	return transport.DialTCP(ctx, s.cfg.Addr, s.cfg.TLS)
+func (s *Shipper) dialTCP(ctx context.Context, addr string) (transport.Conn, error) {
+	return transport.DialTCP(ctx, addr, s.tls[addr])
 }
 
 // using records the transport of a session that got through its hello:
@@ -78,9 +78,9 @@ func (s *Shipper) using(name string) {
 		// "connected to collector" says it.
 	case name == TransportTCP:
 		s.cfg.Log.Warn("shipping over TCP: QUIC (UDP) does not get through to the collector; trying it again every "+s.cfg.QUICRetry.String(),
-			"addr", s.cfg.Addr, "transport", name, "previous", s.inUse)
+			"addr", s.addr(), "transport", name, "previous", s.inUse)
 	default:
-		s.cfg.Log.Info("shipping over "+name+" again", "addr", s.cfg.Addr, "transport", name, "previous", s.inUse)
+		s.cfg.Log.Info("shipping over "+name+" again", "addr", s.addr(), "transport", name, "previous", s.inUse)
 	}
 	s.inUse = name
 }
@@ -101,20 +101,24 @@ func (s *Shipper) setTransport(name string) {
 }
 
 // backToQUIC runs beside the loops of a session on TCP in TransportAuto:
-// every QUICRetry it dials QUIC, and once that gets through, hands the
-// connection to the next session and ends this one. Files in flight
-// resume from the collector's offset there.
+// every QUICRetry it dials QUIC to the session's collector (never
+// another: the agent stays with the collector it is on), and once that
+// gets through, hands the connection to the next session and ends this
+// one. Files in flight resume from the collector's offset there.
 func (s *Shipper) backToQUIC(ctx context.Context, conn transport.Conn) error {
 	if s.cfg.Transport != TransportAuto || conn.Transport() != TransportTCP {
 		return nil
 	}
+	// Set before the session's loops start, and not changed until they
+	// have all returned.
+	addr := s.addr()
 	for {
 		if clock.Sleep(ctx, s.cfg.Clock, s.cfg.QUICRetry) != nil {
 			return nil
 		}
-		qc, err := s.dialQUIC(ctx)
+		qc, err := s.dialQUIC(ctx, addr)
 		if err != nil {
-			s.cfg.Log.Debug("QUIC still does not get through; staying on TCP", "err", err)
+			s.cfg.Log.Debug("QUIC still does not get through; staying on TCP", "addr", addr, "err", err)
 			continue
 		}
 		// Run's goroutine reads it only after this session's loops

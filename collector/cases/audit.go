@@ -1,14 +1,13 @@
 package cases
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"idk/collector/kv"
 )
 
 // bucketAudit is the audit log: case ID 0x00 revision (8 bytes,
@@ -16,7 +15,7 @@ import (
 // written once, in the transaction of the change it records, and
 // nothing deletes from the bucket. A case's entries are one range of
 // keys, in revision order.
-var bucketAudit = []byte("audit")
+const bucketAudit = "audit"
 
 // AuditEntry is one change of a case: who made it, when, what caused it
 // and the revision of the case it produced.
@@ -58,18 +57,21 @@ func (ch *change) logAudit(c cause) {
 
 // writeAudit appends the change's entries to the log in tx. An entry
 // that is already there is an error, never overwritten.
-func (ch *change) writeAudit(tx *bolt.Tx) error {
-	b := tx.Bucket(bucketAudit)
+func (ch *change) writeAudit(tx kv.Tx) error {
 	for _, a := range ch.audit {
 		k := auditKey(a.Case, a.Rev)
-		if b.Get(k) != nil {
+		old, err := tx.Get(bucketAudit, k)
+		if err != nil {
+			return fmt.Errorf("read audit entry %d of case %s: %w", a.Rev, a.Case, err)
+		}
+		if old != nil {
 			return fmt.Errorf("audit entry %d of case %s is already written", a.Rev, a.Case)
 		}
 		data, err := json.Marshal(a)
 		if err != nil {
 			return fmt.Errorf("encode audit entry %d of case %s: %w", a.Rev, a.Case, err)
 		}
-		if err := b.Put(k, data); err != nil {
+		if err := tx.Put(bucketAudit, k, data); err != nil {
 			return fmt.Errorf("put audit entry %d of case %s: %w", a.Rev, a.Case, err)
 		}
 	}
@@ -90,9 +92,9 @@ func (e *Engine) Audit(id string) (entries []AuditEntry, ok bool, err error) {
 	}
 	entries = []AuditEntry{}
 	prefix := []byte(id + "\x00")
-	err = e.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	err = e.db.View(func(tx kv.Tx) error {
+		entries = entries[:0]
+		return tx.Scan(bucketAudit, prefix, kv.PrefixEnd(prefix), false, func(k, v []byte) error {
 			var a AuditEntry
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("audit entry %x: %w", k, err)
@@ -102,8 +104,8 @@ func (e *Engine) Audit(id string) (entries []AuditEntry, ok bool, err error) {
 				a.Event.Time = a.Event.Time.In(e.loc)
 			}
 			entries = append(entries, a)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("cases: audit of %s: %w", id, err)

@@ -90,10 +90,11 @@
 //
 // # Durability
 //
-// The Engine keeps its own bbolt file. Every change (event, case,
-// breach, reason, device identity) is committed and synced before the
-// call that made it returns, with its entry in the append-only audit
-// log (Audit). A restart therefore loses no case and no
+// The Engine keeps its state in its own bbolt file (Open), or in the
+// store given to OpenDB (a kv.DB: a region's PostgreSQL database). Every
+// change (event, case, breach, reason, device identity) is committed and
+// synced before the call that made it returns, with its entry in the
+// append-only audit log (Audit). A restart therefore loses no case and no
 // deadline. Open rebuilds the running timers, and records at once any
 // deadline that passed while the collector was down, dated by the
 // deadline.

@@ -1,14 +1,14 @@
 package cases
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"idk/collector/kv"
 )
 
 // bucketDecisions holds the first deputy head's decisions on breaches
@@ -19,7 +19,7 @@ import (
 // first one. The bucket is created by the first Decide, inside its own
 // transaction, so files written before decisions existed need no
 // migration.
-var bucketDecisions = []byte("decisions")
+const bucketDecisions = "decisions"
 
 // BreachDecision is the first deputy head's decision (item 36) on
 // whether the causes of a breach of the item 35 limits were objective.
@@ -65,24 +65,24 @@ func (e *Engine) Decide(caseID string, objective bool, by, note string) error {
 		return fmt.Errorf("cases: decide: case_id %q: %w", caseID, invalid("case %s has no breach to decide on", r.ID))
 	}
 	d := BreachDecision{Case: r.ID, Objective: objective, By: by, At: e.clock.Now().In(e.loc), Note: note}
-	err = e.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketDecisions)
-		if err != nil {
-			return fmt.Errorf("create bucket %s: %w", bucketDecisions, err)
-		}
+	err = e.db.Update(func(tx kv.Tx) error {
 		// The next version is read in the same transaction as the write,
 		// so two deputies deciding at once get versions 1 and 2, not two 1s.
+		// It is set afresh on every call, since Update may run fn again.
 		prefix := []byte(d.Case + "\x00")
 		d.Version = 1
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		err := tx.Scan(bucketDecisions, prefix, kv.PrefixEnd(prefix), true, func(k, _ []byte) error {
 			d.Version = int(binary.BigEndian.Uint64(k[len(prefix):])) + 1
+			return errStop // the last key holds the latest version
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return fmt.Errorf("read versions: %w", err)
 		}
 		data, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		return b.Put(decisionKey(d.Case, d.Version), data)
+		return tx.Put(bucketDecisions, decisionKey(d.Case, d.Version), data)
 	})
 	if err != nil {
 		return fmt.Errorf("cases: decide on %s: store: %w", caseID, err)
@@ -97,11 +97,8 @@ func (e *Engine) Decide(caseID string, objective bool, by, note string) error {
 // the ID table 4 and BreachHistory show.
 func (e *Engine) Decisions(ids ...string) (map[string][]BreachDecision, error) {
 	out := map[string][]BreachDecision{}
-	err := e.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDecisions)
-		if b == nil {
-			return nil // no decision was ever recorded
-		}
+	err := e.db.View(func(tx kv.Tx) error {
+		clear(out) // a View run again starts afresh
 		read := func(k, v []byte) error {
 			var d BreachDecision
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -111,19 +108,18 @@ func (e *Engine) Decisions(ids ...string) (map[string][]BreachDecision, error) {
 			out[d.Case] = append(out[d.Case], d)
 			return nil
 		}
+		// A bucket that was never written (no decision recorded) scans
+		// as empty.
 		if len(ids) == 0 {
-			return b.ForEach(read)
+			return tx.Scan(bucketDecisions, nil, nil, false, read)
 		}
-		c := b.Cursor()
 		for _, id := range ids {
 			if _, done := out[id]; done {
 				continue
 			}
 			prefix := []byte(id + "\x00")
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				if err := read(k, v); err != nil {
-					return err
-				}
+			if err := tx.Scan(bucketDecisions, prefix, kv.PrefixEnd(prefix), false, read); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"idk/collector/kv"
 	"idk/internal/clock"
 	"idk/protocol"
 )
@@ -66,7 +67,7 @@ func invalid(format string, a ...any) error {
 
 // Engine tracks the inspection cases. It is safe for concurrent use.
 type Engine struct {
-	db      *bolt.DB
+	db      kv.DB
 	loc     *time.Location
 	clock   clock.Clock
 	metrics *metrics
@@ -128,19 +129,57 @@ type countKey struct {
 	rule   Rule
 }
 
-// Open opens (creating if needed) the engine's bbolt file at path. Dates
-// (DATE_NAR, case IDs) are in loc, or time.Local if loc is nil. clk is
-// the collector's clock, or clock.Real if nil; it decides the deadlines,
-// so that tests and simulations can run an inspection in a moment. Open
-// loads the live cases and records at once every deadline that passed
-// while the engine was closed, each dated by its deadline.
+// Open opens (creating if needed) the engine's bbolt file at path and
+// runs the engine on it (see OpenDB). Close closes the file.
 func Open(path string, loc *time.Location, clk clock.Clock) (*Engine, error) {
-	if loc == nil {
-		loc = time.Local
-	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("cases: open %s: %w", path, err)
+	}
+	if err := createBuckets(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cases: load %s: %w", path, err)
+	}
+	return openDB(kv.Bolt(db), " "+path, loc, clk)
+}
+
+// createBuckets creates every bucket of a new bbolt file. kv creates a
+// bucket with its first key, but a file has always had all its buckets
+// from the first Open, and tools that look inside it may expect them.
+func createBuckets(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	})
+}
+
+// OpenDB runs the engine on db: its own bbolt file (kv.Bolt) or the
+// region's shared database. The engine owns db from then on: Close
+// closes it, and so does OpenDB when it fails. Dates (DATE_NAR, case IDs)
+// are in loc, or time.Local if loc is nil. clk is the collector's clock,
+// or clock.Real if nil; it decides the deadlines, so that tests and
+// simulations can run an inspection in a moment. OpenDB loads the live
+// cases and records at once every deadline that passed while the engine
+// was closed, each dated by its deadline.
+//
+// Only one Engine may run on a store at a time, even a shared one: it
+// holds the live cases, the case number and the counters in memory, read
+// at OpenDB, and writes them back as its own, so a second engine on the
+// same store would give the same case numbers and record the same
+// deadlines twice.
+func OpenDB(db kv.DB, loc *time.Location, clk clock.Clock) (*Engine, error) {
+	return openDB(db, "", loc, clk)
+}
+
+// openDB is OpenDB with where (" " and the file's path, or "") in its
+// errors, so that Open's errors name the file as they always have.
+func openDB(db kv.DB, where string, loc *time.Location, clk clock.Clock) (*Engine, error) {
+	if loc == nil {
+		loc = time.Local
 	}
 	e := &Engine{
 		db:        db,
@@ -159,17 +198,17 @@ func Open(path string, loc *time.Location, clk clock.Clock) (*Engine, error) {
 	e.offsetLimit.Store(int64(DefaultClockOffsetLimit))
 	if err := e.load(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("cases: load %s: %w", path, err)
+		return nil, fmt.Errorf("cases: load%s: %w", where, err)
 	}
 	if err := e.Tick(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("cases: open %s: %w", path, err)
+		return nil, fmt.Errorf("cases: open%s: %w", where, err)
 	}
 	e.metrics = newMetrics(e)
 	return e, nil
 }
 
-// Close closes the file. Everything is already on disk.
+// Close closes the store. Everything is already stored.
 func (e *Engine) Close() error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()

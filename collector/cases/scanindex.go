@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"idk/collector/kv"
 )
 
 // The scan index: per image, what the daily report takes from its case
@@ -19,9 +20,9 @@ import (
 // An entry's key sorts by ИДК, then by the object's zone start (its first
 // arrival, or its scan when no arrival was reported; see zoneStart), then
 // by case ID, so one range scan finds an ИДК's zones of a period in order.
-var (
-	bucketScans    = []byte("scans")      // NUM_IDK 0x00 zone start (8 bytes) 0x00 ID -> scanEntry (JSON)
-	bucketScanSnim = []byte("scans.snim") // NUM_IDK 0x00 NUM_SNIM -> its key in bucketScans
+const (
+	bucketScans    = "scans"      // NUM_IDK 0x00 zone start (8 bytes) 0x00 ID -> scanEntry (JSON)
+	bucketScanSnim = "scans.snim" // NUM_IDK 0x00 NUM_SNIM -> its key in bucketScans
 )
 
 // keyScanIndex in bucketMeta marks the scan index as filled for every
@@ -40,7 +41,8 @@ var (
 
 // migrateBatch is how many cases one transaction of the migration indexes:
 // a year of cases in one transaction would hold all its pages in memory.
-const migrateBatch = 10000
+// A variable only so that a test can make batches small.
+var migrateBatch = 10000
 
 // ScanFacts is what table 1 takes from the case of a scan.
 type ScanFacts struct {
@@ -138,11 +140,10 @@ func scanKeyTime(numIDK string, k []byte) time.Time {
 // start. A case holds at most one image and never trades it for another,
 // so the image's key in bucketScanSnim finds every stale entry; a merged
 // record itself (image gone to the other case) writes nothing.
-func indexScan(tx *bolt.Tx, r *record) error {
+func indexScan(tx kv.Tx, r *record) error {
 	if r.MergedInto != "" || r.NumSnim == "" {
 		return nil
 	}
-	scans, bySnim := tx.Bucket(bucketScans), tx.Bucket(bucketScanSnim)
 	s := scanEntryOf(r)
 	key := scanKey(r.NumIDK, s.zoneStart(r), r.ID)
 	value, err := json.Marshal(s)
@@ -150,24 +151,31 @@ func indexScan(tx *bolt.Tx, r *record) error {
 		return fmt.Errorf("encode scan entry: %w", err)
 	}
 	snim := []byte(snimKey(r.NumIDK, r.NumSnim))
-	old := bySnim.Get(snim)
+	old, err := tx.Get(bucketScanSnim, snim)
+	if err != nil {
+		return err
+	}
 	if bytes.Equal(old, key) {
 		// Tick rewrites cases whose marks change: most writes leave the
 		// entry as it was, and need not dirty its page.
-		if bytes.Equal(scans.Get(key), value) {
+		cur, err := tx.Get(bucketScans, key)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(cur, value) {
 			return nil
 		}
 	} else {
 		if old != nil {
-			if err := scans.Delete(old); err != nil {
+			if err := tx.Delete(bucketScans, old); err != nil {
 				return err
 			}
 		}
-		if err := bySnim.Put(snim, key); err != nil {
+		if err := tx.Put(bucketScanSnim, snim, key); err != nil {
 			return err
 		}
 	}
-	return scans.Put(key, value)
+	return tx.Put(bucketScans, key, value)
 }
 
 // migrateScanIndex fills the scan index from the cases stored before it
@@ -178,26 +186,37 @@ func indexScan(tx *bolt.Tx, r *record) error {
 func (e *Engine) migrateScanIndex() error {
 	var done bool
 	var at []byte
-	err := e.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		done = meta.Get(keyScanIndex) != nil
-		at = bytes.Clone(meta.Get(keyScanIndexAt))
-		return nil
+	err := e.db.View(func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, keyScanIndex)
+		if err != nil {
+			return err
+		}
+		done = v != nil
+		v, err = tx.Get(bucketMeta, keyScanIndexAt)
+		at = bytes.Clone(v)
+		return err
 	})
 	if err != nil || done {
 		return err
 	}
 	for {
+		// A batch's progress (next, n) lives in fn and reaches at only
+		// once the batch is stored: Update may run fn again, and a batch
+		// that failed must be done again from where it started.
+		var next []byte
 		var n int
-		err := e.db.Update(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketCases).Cursor()
-			k, v := c.First()
+		err := e.db.Update(func(tx kv.Tx) error {
+			next, n = at, 0
+			var from []byte
 			if at != nil {
-				if k, v = c.Seek(at); bytes.Equal(k, at) {
-					k, v = c.Next()
-				}
+				from = append(bytes.Clone(at), 0) // the first key after at
 			}
-			for ; k != nil && n < migrateBatch; k, v = c.Next() {
+			more := false
+			err := tx.Scan(bucketCases, from, nil, false, func(k, v []byte) error {
+				if n == migrateBatch {
+					more = true
+					return errStop
+				}
 				r, err := decodeRecord(k, v)
 				if err != nil {
 					return err
@@ -205,22 +224,26 @@ func (e *Engine) migrateScanIndex() error {
 				if err := indexScan(tx, r); err != nil {
 					return fmt.Errorf("index scan of case %s: %w", k, err)
 				}
-				at, n = bytes.Clone(k), n+1
+				next, n = bytes.Clone(k), n+1
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return err
 			}
-			meta := tx.Bucket(bucketMeta)
-			if k == nil {
+			if !more {
 				for _, old := range append([][]byte{keyScanIndexAt}, keysScanIndexOld...) {
-					if err := meta.Delete(old); err != nil {
+					if err := tx.Delete(bucketMeta, old); err != nil {
 						return err
 					}
 				}
-				return meta.Put(keyScanIndex, []byte{1})
+				return tx.Put(bucketMeta, keyScanIndex, []byte{1})
 			}
-			return meta.Put(keyScanIndexAt, at)
+			return tx.Put(bucketMeta, keyScanIndexAt, next)
 		})
 		if err != nil {
 			return fmt.Errorf("fill the scan index: %w", err)
 		}
+		at = next
 		if n < migrateBatch {
 			return nil
 		}
@@ -232,12 +255,16 @@ func (e *Engine) migrateScanIndex() error {
 func (e *Engine) ScanFacts(numIDK, numSnim string) (ScanFacts, bool, error) {
 	var s scanEntry
 	var ok bool
-	err := e.db.View(func(tx *bolt.Tx) error {
-		key := tx.Bucket(bucketScanSnim).Get([]byte(snimKey(norm(numIDK), norm(numSnim))))
-		if key == nil {
-			return nil
+	err := e.db.View(func(tx kv.Tx) error {
+		s, ok = scanEntry{}, false
+		key, err := tx.Get(bucketScanSnim, []byte(snimKey(norm(numIDK), norm(numSnim))))
+		if err != nil || key == nil {
+			return err
 		}
-		v := tx.Bucket(bucketScans).Get(key)
+		v, err := tx.Get(bucketScans, key)
+		if err != nil {
+			return err
+		}
 		if v == nil {
 			return fmt.Errorf("entry %q is listed but not stored", key)
 		}
@@ -255,10 +282,13 @@ func (e *Engine) ScanFacts(numIDK, numSnim string) (ScanFacts, bool, error) {
 func (e *Engine) Zones(numIDK string, from, to time.Time) ([]Zone, error) {
 	numIDK = norm(numIDK)
 	var zones []Zone
-	err := e.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketScans).Cursor()
-		end := zoneKey(numIDK, to)
-		for k, v := c.Seek(zoneKey(numIDK, from)); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+	err := e.db.View(func(tx kv.Tx) error {
+		zones = zones[:0]
+		start, end := zoneKey(numIDK, from), zoneKey(numIDK, to)
+		if bytes.Compare(start, end) >= 0 {
+			return nil // an empty or backward period, which a cursor found empty too
+		}
+		return tx.Scan(bucketScans, start, end, false, func(k, v []byte) error {
 			var s scanEntry
 			if err := json.Unmarshal(v, &s); err != nil {
 				return fmt.Errorf("entry %q: %w", k, err)
@@ -268,8 +298,8 @@ func (e *Engine) Zones(numIDK string, from, to time.Time) ([]Zone, error) {
 				z.Decision = s.Decision.In(e.loc)
 			}
 			zones = append(zones, z)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cases: zones of ИДК %s: %w", numIDK, err)

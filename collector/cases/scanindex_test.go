@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"idk/collector/kv"
 )
 
 var riskPR = RiskProfile{KodTeh: "05", VidPr: "55", KodToPr: "10216000", DateReg: "12.12.2012", NumPr: "12361", DocType: 4}
@@ -12,14 +14,24 @@ var riskPR = RiskProfile{KodTeh: "05", VidPr: "55", KodToPr: "10216000", DateReg
 // scanEntries counts the entries of the scan index, to catch stale ones.
 func (f *fixture) scanEntries() (scans, snims int) {
 	f.t.Helper()
-	err := f.e.db.View(func(tx *bolt.Tx) error {
-		scans, snims = tx.Bucket(bucketScans).Stats().KeyN, tx.Bucket(bucketScanSnim).Stats().KeyN
-		return nil
+	return f.keys(bucketScans), f.keys(bucketScanSnim)
+}
+
+// keys counts the keys of bucket.
+func (f *fixture) keys(bucket string) int {
+	f.t.Helper()
+	var n int
+	err := f.e.db.View(func(tx kv.Tx) error {
+		n = 0
+		return tx.Scan(bucket, nil, nil, false, func(_, _ []byte) error {
+			n++
+			return nil
+		})
 	})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return scans, snims
+	return n
 }
 
 func (f *fixture) zones(numIDK string, from, to time.Time) []Zone {
@@ -196,25 +208,8 @@ func TestScanIndexReopenAndMigrate(t *testing.T) {
 	check("after a restart")
 
 	// Remove the index as a collector before it would have left the file.
-	if err := f.e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.e = nil
-	db, err := bolt.Open(f.path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketScans, bucketScanSnim} {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketMeta).Delete(keyScanIndex)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := f.closeToBolt(t)
+	dropScanIndex(t, db)
 	db.Close()
 	f.open()
 	check("after filling the index")
@@ -224,21 +219,15 @@ func TestScanIndexReopenAndMigrate(t *testing.T) {
 
 	// A file indexed by version 1, which kept the last decision: marked
 	// done under the old key, its entries are indexed again, once.
-	if err := f.e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.e = nil
-	if db, err = bolt.Open(f.path, 0o600, nil); err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		scans := tx.Bucket(bucketScans)
-		key := tx.Bucket(bucketScanSnim).Get([]byte(snimKey(idkX, "S1")))
+	db = f.closeToBolt(t)
+	err := db.Update(func(tx *bolt.Tx) error {
+		scans := tx.Bucket([]byte(bucketScans))
+		key := tx.Bucket([]byte(bucketScanSnim)).Get([]byte(snimKey(idkX, "S1")))
 		v1 := []byte(`{"num_snim":"S1","arrival":"2024-03-05T07:05:00Z","scan":"2024-03-05T07:06:00Z","decision":"2024-03-05T07:40:00Z","ver_scan":1}`)
 		if err := scans.Put(key, v1); err != nil {
 			return err
 		}
-		meta := tx.Bucket(bucketMeta)
+		meta := tx.Bucket([]byte(bucketMeta))
 		if err := meta.Delete(keyScanIndex); err != nil {
 			return err
 		}
@@ -250,17 +239,48 @@ func TestScanIndexReopenAndMigrate(t *testing.T) {
 	db.Close()
 	f.open()
 	check("after indexing a version 1 file again")
-	err = f.e.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(keyScanIndex) == nil {
-			t.Error("the index is not marked filled")
+	err = f.e.db.View(func(tx kv.Tx) error {
+		if v, err := tx.Get(bucketMeta, keyScanIndex); err != nil || v == nil {
+			t.Errorf("the index is not marked filled (%v)", err)
 		}
 		for _, k := range keysScanIndexOld {
-			if meta.Get(k) != nil {
-				t.Errorf("version 1 key %q left", k)
+			if v, err := tx.Get(bucketMeta, k); err != nil || v != nil {
+				t.Errorf("version 1 key %q left (%v)", k, err)
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closeToBolt closes the fixture's engine and opens its file with bbolt
+// itself, for a test that changes the file from outside the engine.
+func (f *fixture) closeToBolt(t *testing.T) *bolt.DB {
+	t.Helper()
+	if err := f.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.e = nil
+	db, err := bolt.Open(f.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// dropScanIndex removes the scan index, as a collector from before it
+// would have left the file.
+func dropScanIndex(t *testing.T, db *bolt.DB) {
+	t.Helper()
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{bucketScans, bucketScanSnim} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte(bucketMeta)).Delete(keyScanIndex)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,25 +4,38 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 
-	bolt "go.etcd.io/bbolt"
+	"idk/collector/kv"
 )
 
-// The engine's bbolt file. bbolt syncs every committed transaction, which
+// The engine's store (kv.DB): a bbolt file of its own, or a region's
+// PostgreSQL database. Either commits durably before Update returns, which
 // is what makes a change durable before the call that made it returns.
-var (
-	bucketCases    = []byte("cases")    // ID -> record (JSON)
-	bucketLive     = []byte("live")     // ID -> "": the cases held in memory
-	bucketBreached = []byte("breached") // ID -> breachState (JSON) of every case with marks
-	bucketSnim     = []byte("snim")     // snimKey -> ID of the case holding the image
-	bucketSeen     = []byte("seen")     // SHA-256 of an added event -> ID of the case it went to
-	bucketCounts   = []byte("counts")   // NUM_IDK 0x00 rule -> marks ever made (8 bytes, big-endian)
-	bucketDevices  = []byte("devices")  // NUM_IDK -> Device (JSON)
-	bucketMeta     = []byte("meta")     // "seq" -> the last case number given (8 bytes, big-endian)
+// The bucket names are the bbolt file's top-level buckets, as they were
+// before the store was behind kv, so old files open unchanged.
+const (
+	bucketCases    = "cases"    // ID -> record (JSON)
+	bucketLive     = "live"     // ID -> "": the cases held in memory
+	bucketBreached = "breached" // ID -> breachState (JSON) of every case with marks
+	bucketSnim     = "snim"     // snimKey -> ID of the case holding the image
+	bucketSeen     = "seen"     // SHA-256 of an added event -> ID of the case it went to
+	bucketCounts   = "counts"   // NUM_IDK 0x00 rule -> marks ever made (8 bytes, big-endian)
+	bucketDevices  = "devices"  // NUM_IDK -> Device (JSON)
+	bucketMeta     = "meta"     // "seq" -> the last case number given (8 bytes, big-endian)
 	// bucketAudit (audit.go) holds the audit log; bucketScans and
-	// bucketScanSnim (scanindex.go) the scan index.
+	// bucketScanSnim (scanindex.go) the scan index; bucketDecisions
+	// (decision.go) the breach decisions.
 )
+
+// buckets lists every bucket, for Open to create in a new bbolt file (see
+// createBuckets).
+var buckets = []string{bucketCases, bucketLive, bucketBreached, bucketSnim, bucketSeen, bucketCounts, bucketDevices, bucketMeta, bucketAudit, bucketScans, bucketScanSnim}
+
+// errStop ends a Scan early; the caller that returns it ignores it.
+var errStop = errors.New("stop scan")
 
 var keySeq = []byte("seq")
 
@@ -41,38 +54,44 @@ func eventKey(ev Event) []byte {
 	return sum[:]
 }
 
-// load reads the state a previous run left.
+// load reads the state a previous run left. It fills the engine's maps
+// only after the read succeeds, so a failed load leaves them as they were.
 func (e *Engine) load() error {
-	err := e.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketCases, bucketLive, bucketBreached, bucketSnim, bucketSeen, bucketCounts, bucketDevices, bucketMeta, bucketAudit, bucketScans, bucketScanSnim} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
 	if err := e.migrateScanIndex(); err != nil {
 		return err
 	}
-	return e.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
-			e.seq = binary.BigEndian.Uint64(v)
+	var (
+		seq      uint64
+		devices  map[string]Device
+		counts   map[countKey]uint64
+		cases    map[string]*record
+		snim     map[string]string
+		breached map[string]breachState
+	)
+	err := e.db.View(func(tx kv.Tx) error {
+		// Reset on every call, so that a View run again starts afresh.
+		seq = 0
+		devices, counts, cases = map[string]Device{}, map[countKey]uint64{}, map[string]*record{}
+		snim, breached = map[string]string{}, map[string]breachState{}
+		v, err := tx.Get(bucketMeta, keySeq)
+		if err != nil {
+			return fmt.Errorf("read case number: %w", err)
 		}
-		err := tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+		if len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		err = tx.Scan(bucketDevices, nil, nil, false, func(k, v []byte) error {
 			var d Device
 			if err := json.Unmarshal(v, &d); err != nil {
 				return fmt.Errorf("device %s: %w", k, err)
 			}
-			e.devices[string(k)] = d
+			devices[string(k)] = d
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
+		err = tx.Scan(bucketCounts, nil, nil, false, func(k, v []byte) error {
 			var key countKey
 			for i, c := range k {
 				if c == 0 {
@@ -83,36 +102,49 @@ func (e *Engine) load() error {
 			if key.rule == "" || len(v) != 8 {
 				return fmt.Errorf("counter %q: malformed", k)
 			}
-			e.counts[key] = binary.BigEndian.Uint64(v)
+			counts[key] = binary.BigEndian.Uint64(v)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		cases := tx.Bucket(bucketCases)
-		err = tx.Bucket(bucketLive).ForEach(func(k, _ []byte) error {
-			r, err := decodeRecord(k, cases.Get(k))
+		err = tx.Scan(bucketLive, nil, nil, false, func(k, _ []byte) error {
+			data, err := tx.Get(bucketCases, k)
+			if err != nil {
+				return fmt.Errorf("case %s: %w", k, err)
+			}
+			r, err := decodeRecord(k, data)
 			if err != nil {
 				return err
 			}
-			e.cases[r.ID] = r
+			cases[r.ID] = r
 			if r.NumSnim != "" {
-				e.snim[snimKey(r.NumIDK, r.NumSnim)] = r.ID
+				snim[snimKey(r.NumIDK, r.NumSnim)] = r.ID
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketBreached).ForEach(func(k, v []byte) error {
+		return tx.Scan(bucketBreached, nil, nil, false, func(k, v []byte) error {
 			var st breachState
 			if err := json.Unmarshal(v, &st); err != nil {
 				return fmt.Errorf("breach state of case %s: %w", k, err)
 			}
-			e.breached[string(k)] = st
+			breached[string(k)] = st
 			return nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	e.seq = seq
+	maps.Copy(e.devices, devices)
+	maps.Copy(e.counts, counts)
+	maps.Copy(e.cases, cases)
+	maps.Copy(e.snim, snim)
+	maps.Copy(e.breached, breached)
+	return nil
 }
 
 func decodeRecord(id, data []byte) (*record, error) {
@@ -129,12 +161,12 @@ func decodeRecord(id, data []byte) (*record, error) {
 // loadRecord reads a case from disk. It is nil if there is no such case.
 func (e *Engine) loadRecord(id string) (*record, error) {
 	var r *record
-	err := e.db.View(func(tx *bolt.Tx) error {
-		data := tx.Bucket(bucketCases).Get([]byte(id))
-		if data == nil {
-			return nil
+	err := e.db.View(func(tx kv.Tx) error {
+		r = nil
+		data, err := tx.Get(bucketCases, []byte(id))
+		if err != nil || data == nil {
+			return err
 		}
-		var err error
 		r, err = decodeRecord([]byte(id), data)
 		return err
 	})
@@ -153,11 +185,13 @@ func (e *Engine) diskSnim(numIDK, snim string) (string, error) {
 // seenEvent is the ID of the case an identical event went to, or "".
 func (e *Engine) seenEvent(key []byte) (string, error) { return e.get(bucketSeen, key) }
 
-func (e *Engine) get(bucket, key []byte) (string, error) {
+func (e *Engine) get(bucket string, key []byte) (string, error) {
 	var v string
-	err := e.db.View(func(tx *bolt.Tx) error {
-		v = string(tx.Bucket(bucket).Get(key))
-		return nil
+	err := e.db.View(func(tx kv.Tx) error {
+		// string copies the value, which is valid only in the transaction.
+		data, err := tx.Get(bucket, key)
+		v = string(data)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("read %s index: %w", bucket, err)
@@ -165,27 +199,28 @@ func (e *Engine) get(bucket, key []byte) (string, error) {
 	return v, nil
 }
 
-// write stores the change in tx.
-func (ch *change) write(tx *bolt.Tx) error {
-	cases, live, breached, snim := tx.Bucket(bucketCases), tx.Bucket(bucketLive), tx.Bucket(bucketBreached), tx.Bucket(bucketSnim)
+// write stores the change in tx. It changes nothing but tx, so that
+// kv.DB.Update may run it again; apply puts the change in memory once it
+// is stored.
+func (ch *change) write(tx kv.Tx) error {
 	for id, r := range ch.recs {
 		data, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("encode case %s: %w", id, err)
 		}
-		if err := cases.Put([]byte(id), data); err != nil {
+		if err := tx.Put(bucketCases, []byte(id), data); err != nil {
 			return fmt.Errorf("put case %s: %w", id, err)
 		}
 		if r.MergedInto == "" {
-			err = live.Put([]byte(id), []byte{})
+			err = tx.Put(bucketLive, []byte(id), []byte{})
 		} else {
-			err = live.Delete([]byte(id))
+			err = tx.Delete(bucketLive, []byte(id))
 		}
 		if err != nil {
 			return fmt.Errorf("index case %s: %w", id, err)
 		}
 		if r.MergedInto == "" && r.NumSnim != "" {
-			if err := snim.Put([]byte(snimKey(r.NumIDK, r.NumSnim)), []byte(id)); err != nil {
+			if err := tx.Put(bucketSnim, []byte(snimKey(r.NumIDK, r.NumSnim)), []byte(id)); err != nil {
 				return fmt.Errorf("index image of case %s: %w", id, err)
 			}
 		}
@@ -197,31 +232,31 @@ func (ch *change) write(tx *bolt.Tx) error {
 			if state, err = json.Marshal(st); err != nil {
 				return fmt.Errorf("encode breach state of case %s: %w", id, err)
 			}
-			err = breached.Put([]byte(id), state)
+			err = tx.Put(bucketBreached, []byte(id), state)
 		} else {
-			err = breached.Delete([]byte(id))
+			err = tx.Delete(bucketBreached, []byte(id))
 		}
 		if err != nil {
 			return fmt.Errorf("index breaches of case %s: %w", id, err)
 		}
 	}
 	for _, id := range ch.evict {
-		if err := live.Delete([]byte(id)); err != nil {
+		if err := tx.Delete(bucketLive, []byte(id)); err != nil {
 			return fmt.Errorf("unlist case %s: %w", id, err)
 		}
 	}
 	for k, n := range ch.added {
-		if err := tx.Bucket(bucketCounts).Put(countBytes(k), u64(ch.e.counts[k]+n)); err != nil {
+		if err := tx.Put(bucketCounts, countBytes(k), u64(ch.e.counts[k]+n)); err != nil {
 			return fmt.Errorf("count breach %s of ИДК %s: %w", k.rule, k.numIDK, err)
 		}
 	}
 	for _, s := range ch.seen {
-		if err := tx.Bucket(bucketSeen).Put(s.key, []byte(s.id)); err != nil {
+		if err := tx.Put(bucketSeen, s.key, []byte(s.id)); err != nil {
 			return fmt.Errorf("index event of case %s: %w", s.id, err)
 		}
 	}
 	if ch.seq != ch.e.seq {
-		if err := tx.Bucket(bucketMeta).Put(keySeq, u64(ch.seq)); err != nil {
+		if err := tx.Put(bucketMeta, keySeq, u64(ch.seq)); err != nil {
 			return fmt.Errorf("put case number: %w", err)
 		}
 	}
@@ -233,7 +268,7 @@ func (ch *change) write(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("encode device %s: %w", ch.device.NumIDK, err)
 		}
-		if err := tx.Bucket(bucketDevices).Put([]byte(ch.device.NumIDK), data); err != nil {
+		if err := tx.Put(bucketDevices, []byte(ch.device.NumIDK), data); err != nil {
 			return fmt.Errorf("put device %s: %w", ch.device.NumIDK, err)
 		}
 	}

@@ -19,6 +19,7 @@ type Config struct {
 	TLS        TLS        `toml:"tls"`
 	Agents     Agents     `toml:"agents"`
 	Store      Store      `toml:"store"`
+	Region     Region     `toml:"region"`
 	Cases      Cases      `toml:"cases"`
 	Report     Report     `toml:"report"`
 	Reanalysis Reanalysis `toml:"reanalysis"`
@@ -155,6 +156,44 @@ type Store struct {
 	MinFreeBytes uint64 `toml:"min_free_bytes"`
 }
 
+// Region sets the backends the collectors of a region share
+// (docs/scale-out.md). Left empty, one collector keeps its index in bbolt
+// and its files under store.root.
+type Region struct {
+	// Postgres is the DSN of the region's PostgreSQL, e.g.
+	// 'postgres://idk@db.rtu.example/idk?sslmode=verify-full': set, the
+	// index (files, scans, events, cases) lives there, shared by every
+	// collector of the region, and one of them at a time runs the
+	// deadlines and the reports. Empty: bbolt in store.root.
+	Postgres string `toml:"postgres"`
+	// PostgresPasswordFile holds the database password, kept out of this
+	// file; empty: none (certificate or peer authentication).
+	PostgresPasswordFile string `toml:"postgres_password_file"`
+	// S3 keeps the files in an S3-compatible bucket instead of store.root.
+	S3 S3 `toml:"s3"`
+}
+
+// S3 is an S3-compatible bucket (Ceph RGW and the like) for the files.
+type S3 struct {
+	// Endpoint is the server's URL, e.g. 'https://s3.rtu.example'; empty:
+	// the files stay under store.root.
+	Endpoint string `toml:"endpoint"`
+	Bucket   string `toml:"bucket"`
+	// Prefix goes before every object key (the tree under store.root
+	// today), e.g. 'idk/'.
+	Prefix string `toml:"prefix"`
+	// Region is the signing region most S3-compatible servers ignore.
+	Region string `toml:"region"`
+	// AccessKeyFile and SecretKeyFile hold the credentials.
+	AccessKeyFile string `toml:"access_key_file"`
+	SecretKeyFile string `toml:"secret_key_file"`
+	// CA is the certificate file of the authority the server's
+	// certificate comes from, if not a system one.
+	CA string `toml:"ca"`
+	// PartSize is the size of each part of a multipart upload, bytes.
+	PartSize int64 `toml:"part_size"`
+}
+
 // Log sets logging; both daemons share its form.
 type Log = logging.Config
 
@@ -166,6 +205,7 @@ func Default() Config {
 		TLS:        TLS{CA: "certs/ca.crt", Cert: "certs/collector.crt", Key: "certs/collector.key"},
 		Agents:     Agents{Lanes: 15},
 		Store:      Store{Root: "data", Timezone: "Europe/Moscow", MinFreeBytes: 1 << 30},
+		Region:     Region{S3: S3{Region: "us-east-1", PartSize: 64 << 20}},
 		Cases:      Cases{BackdateWindow: 24 * time.Hour, ClockOffsetLimit: 2 * time.Minute},
 		Report:     Report{Dir: "reports", PublishAt: 30 * time.Minute, Roster: "roster.toml"},
 		Reanalysis: Reanalysis{Root: "reanalysis"},
@@ -190,7 +230,7 @@ func Load(path string) (Config, error) {
 	if c.Listen.TCP == tcpAsQUIC {
 		c.Listen.TCP = c.Listen.QUIC
 	}
-	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster, &c.Reanalysis.Root, &c.Console.Accounts, &c.Console.Audit, &c.Listen.HTTPSCert, &c.Listen.HTTPSKey)
+	tomlfile.Resolve(path, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL, &c.TLS.Registry, &c.Store.Root, &c.API.TokenFile, &c.API.CorrectionsTokenFile, &c.API.MetricsTokenFile, &c.Report.Dir, &c.Report.Roster, &c.Reanalysis.Root, &c.Console.Accounts, &c.Console.Audit, &c.Listen.HTTPSCert, &c.Listen.HTTPSKey, &c.Region.PostgresPasswordFile, &c.Region.S3.AccessKeyFile, &c.Region.S3.SecretKeyFile, &c.Region.S3.CA)
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
@@ -244,6 +284,14 @@ func (c Config) Validate() error {
 	}
 	if c.Store.Root == "" {
 		errs = append(errs, errors.New("store.root: required"))
+	}
+	if s3 := c.Region.S3; s3.Endpoint != "" {
+		if s3.Bucket == "" || s3.AccessKeyFile == "" || s3.SecretKeyFile == "" {
+			errs = append(errs, errors.New("region.s3: endpoint set: bucket, access_key_file and secret_key_file are required"))
+		}
+		if s3.PartSize < 5<<20 {
+			errs = append(errs, fmt.Errorf("region.s3.part_size: %d: want at least 5242880 (5 MiB, the S3 minimum)", s3.PartSize))
+		}
 	}
 	if _, err := c.Location(); err != nil {
 		errs = append(errs, fmt.Errorf("store.timezone: %w", err))

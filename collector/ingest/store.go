@@ -8,8 +8,9 @@ import (
 	"idk/protocol/idkpb"
 )
 
-// FromStore is the Log of the collector's bbolt index: the consumers'
-// buckets are nested in it, so they commit with the events.
+// FromStore is the Log of the collector's index (bbolt, or PostgreSQL
+// shared by a region): the consumers' buckets are buckets of that index,
+// so they commit with the events.
 func FromStore(st *store.Store) Log { return storeLog{st} }
 
 type storeLog struct{ st *store.Store }

@@ -3,18 +3,19 @@ package store
 import (
 	"sync"
 
-	bolt "go.etcd.io/bbolt"
+	"idk/collector/kv"
 )
 
 // groupCommit runs index updates of concurrent uploads (offers, records)
-// in shared transactions: each bbolt commit costs an fsync, and a window
+// in shared transactions: each bbolt commit costs an fsync (a PostgreSQL
+// commit a round trip and a flush of the server's log), and a window
 // of files in flight asks for several at about the same time. An update
 // that finds no commit under way starts one at once (no added wait, unlike
 // bolt.DB.Batch's MaxBatchDelay); the ones that arrive while a commit runs
 // go together in the next. Each caller returns only after the commit that
 // holds its change is on disk (or failed): durable before acknowledged.
 type groupCommit struct {
-	db *bolt.DB
+	db kv.DB
 
 	mu    sync.Mutex
 	queue []*groupReq
@@ -22,15 +23,15 @@ type groupCommit struct {
 }
 
 type groupReq struct {
-	fn   func(*bolt.Tx) error
+	fn   func(kv.Tx) error
 	done chan error
 }
 
 // update runs fn in a write transaction shared with other updates. fn may
 // be called more than once (if another update in its transaction fails,
-// the rest run again without it), so it must set every result it reports
-// on each call.
-func (g *groupCommit) update(fn func(*bolt.Tx) error) error {
+// the rest run again without it; and the index may retry a transaction),
+// so it must set every result it reports on each call.
+func (g *groupCommit) update(fn func(kv.Tx) error) error {
 	req := &groupReq{fn: fn, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, req)
@@ -66,7 +67,11 @@ func (g *groupCommit) drain() {
 func (g *groupCommit) run(batch []*groupReq) {
 	for len(batch) > 0 {
 		failed := -1
-		err := g.db.Update(func(tx *bolt.Tx) error {
+		err := g.db.Update(func(tx kv.Tx) error {
+			// The index may run this again (PostgreSQL retries a
+			// transaction that lost a conflict): only the last run's
+			// failure counts.
+			failed = -1
 			for i, r := range batch {
 				if err := r.fn(tx); err != nil {
 					failed = i

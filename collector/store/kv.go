@@ -1,116 +1,82 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"idk/collector/kv"
 	"idk/protocol/idkpb"
 )
 
-// bucketKV holds, one nested bucket each, the state that consumers of the
-// events keep beside the log (package ingest). Nesting them under one
-// parent keeps every name a consumer picks away from the store's own
-// buckets.
-var bucketKV = []byte("kv")
+// consumerPrefix starts the name of every bucket of the state that
+// consumers of the events keep beside the log (package ingest): consumer
+// bucket "x" is index bucket "kv/x". The store's own buckets have no '/'
+// in their names, so nothing a consumer picks can reach them. (Before the
+// index could live in PostgreSQL, which has no nested buckets, they were
+// nested buckets of one bbolt bucket "kv": see migrateNestedKV.)
+const consumerPrefix = "kv/"
 
 // KV is one index transaction seen as named buckets of keys and values:
 // what package ingest calls a Tx. Values it returns are valid only until
 // the transaction ends.
-type KV struct{ tx *bolt.Tx }
+type KV struct{ tx kv.Tx }
 
 // Get returns the value of key in bucket, or nil if there is none.
 func (k *KV) Get(bucket string, key []byte) ([]byte, error) {
-	b := k.bucket(bucket)
-	if b == nil {
-		return nil, nil
+	v, err := k.tx.Get(consumerPrefix+bucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("store: kv %s: get %q: %w", bucket, key, err)
 	}
-	return b.Get(key), nil
+	return v, nil
 }
 
-// Put sets key in bucket, creating the bucket the first time.
+// Put sets key in bucket, creating the bucket the first time. A nil
+// value is stored as an empty one, as the bbolt index always did: the
+// consumers were written against that, while kv.Tx refuses nil.
 func (k *KV) Put(bucket string, key, value []byte) error {
-	parent, err := k.tx.CreateBucketIfNotExists(bucketKV)
-	if err != nil {
-		return fmt.Errorf("store: kv: %w", err)
+	if value == nil {
+		value = []byte{}
 	}
-	b, err := parent.CreateBucketIfNotExists([]byte(bucket))
-	if err != nil {
-		return fmt.Errorf("store: kv bucket %s: %w", bucket, err)
-	}
-	if err := b.Put(key, value); err != nil {
-		return fmt.Errorf("store: kv %s: %w", bucket, err)
+	if err := k.tx.Put(consumerPrefix+bucket, key, value); err != nil {
+		return fmt.Errorf("store: kv %s: put %q: %w", bucket, key, err)
 	}
 	return nil
 }
 
 // Delete removes key from bucket; a missing key is no error.
 func (k *KV) Delete(bucket string, key []byte) error {
-	b := k.bucket(bucket)
-	if b == nil {
-		return nil
-	}
-	if err := b.Delete(key); err != nil {
-		return fmt.Errorf("store: kv %s: %w", bucket, err)
+	if err := k.tx.Delete(consumerPrefix+bucket, key); err != nil {
+		return fmt.Errorf("store: kv %s: delete %q: %w", bucket, key, err)
 	}
 	return nil
 }
 
 // Scan calls fn for each key of bucket in [from, to), ascending, or
 // descending when reverse is set; a nil to means no upper bound. It stops
-// at fn's first error and returns it unchanged.
+// at fn's first error and returns it unchanged (so it is not wrapped:
+// callers stop early with an error of their own and compare it).
 func (k *KV) Scan(bucket string, from, to []byte, reverse bool, fn func(key, value []byte) error) error {
-	b := k.bucket(bucket)
-	if b == nil {
-		return nil
-	}
-	c := b.Cursor()
-	if !reverse {
-		for key, v := c.Seek(from); key != nil && (to == nil || bytes.Compare(key, to) < 0); key, v = c.Next() {
-			if err := fn(key, v); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Descending: start at the last key below to.
-	var key, v []byte
-	if to == nil {
-		key, v = c.Last()
-	} else if key, _ = c.Seek(to); key == nil {
-		key, v = c.Last()
-	} else {
-		key, v = c.Prev()
-	}
-	for ; key != nil && bytes.Compare(key, from) >= 0; key, v = c.Prev() {
-		if err := fn(key, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (k *KV) bucket(name string) *bolt.Bucket {
-	parent := k.tx.Bucket(bucketKV)
-	if parent == nil {
-		return nil
-	}
-	return parent.Bucket([]byte(name))
+	return k.tx.Scan(consumerPrefix+bucket, from, to, reverse, fn)
 }
 
 // View runs fn in a read-only transaction of the index.
 func (s *Store) View(fn func(*KV) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&KV{tx}) })
+	return s.db.View(func(tx kv.Tx) error { return fn(&KV{tx}) })
 }
 
 // Update runs fn in a read-write transaction of the index, committed
-// (synced) when fn returns nil.
+// (synced) when fn returns nil. fn may be run more than once (the
+// PostgreSQL index retries a transaction that lost a conflict): it must
+// set every result it reports on each call.
 func (s *Store) Update(fn func(*KV) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&KV{tx}) })
+	return s.db.Update(func(tx kv.Tx) error { return fn(&KV{tx}) })
 }
+
+// errStop ends a Scan early; the scanner drops it.
+var errStop = errors.New("store: stop scanning")
 
 // EventsAfter calls fn with up to limit stored events of every device in
 // log order (ИДК, spool epoch, sequence number), starting after position
@@ -118,15 +84,15 @@ func (s *Store) Update(fn func(*KV) error) error {
 // back as after. It reads history: it is for a one-time backfill, never for
 // start-up.
 func (s *Store) EventsAfter(after []byte, limit int, fn func(pos []byte, numIDK string, epoch uint64, ev *idkpb.Event) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
-		k, v := c.First()
-		if after != nil {
-			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
+	return s.db.View(func(tx kv.Tx) error {
+		n := 0
+		err := tx.Scan(bucketEvents, after, nil, false, func(k, v []byte) error {
+			if after != nil && string(k) == string(after) {
+				return nil
 			}
-		}
-		for n := 0; k != nil && n < limit; k, v = c.Next() {
+			if n >= limit {
+				return errStop
+			}
 			n++
 			i := len(k) - 17
 			if i < 0 || k[i] != '/' {
@@ -136,10 +102,11 @@ func (s *Store) EventsAfter(after []byte, limit int, fn func(pos []byte, numIDK 
 			if err := proto.Unmarshal(v, ev); err != nil {
 				return fmt.Errorf("store: decode event %x: %w", k, err)
 			}
-			if err := fn(k, string(k[:i]), binary.BigEndian.Uint64(k[i+1:]), ev); err != nil {
-				return err
-			}
+			return fn(k, string(k[:i]), binary.BigEndian.Uint64(k[i+1:]), ev)
+		})
+		if errors.Is(err, errStop) {
+			return nil
 		}
-		return nil
+		return err
 	})
 }

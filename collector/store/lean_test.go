@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"idk/collector/kv"
 	"idk/protocol/idkpb"
 )
 
@@ -18,7 +19,7 @@ import (
 func commits(t *testing.T, s *Store) int {
 	t.Helper()
 	var id int
-	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+	if err := s.bolt.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -129,16 +130,15 @@ func TestStoreDuplicateBatchCommitsNothing(t *testing.T) {
 // holdLeader starts an update that stays inside its transaction until
 // release is closed, then queues the updates fns behind it and waits
 // until they are all queued: the next commit holds them all.
-func holdLeader(t *testing.T, g *groupCommit, fns []func(*bolt.Tx) error) (release chan struct{}, results chan error) {
+func holdLeader(t *testing.T, g *groupCommit, fns []func(kv.Tx) error) (release chan struct{}, results chan error) {
 	t.Helper()
 	release, inside := make(chan struct{}), make(chan struct{})
 	results = make(chan error, len(fns)+1)
 	go func() {
-		results <- g.update(func(tx *bolt.Tx) error {
+		results <- g.update(func(tx kv.Tx) error {
 			close(inside)
 			<-release
-			_, err := tx.CreateBucketIfNotExists([]byte("t"))
-			return err
+			return tx.Put("t", []byte("leader"), []byte("v"))
 		})
 	}()
 	<-inside
@@ -159,14 +159,8 @@ func holdLeader(t *testing.T, g *groupCommit, fns []func(*bolt.Tx) error) (relea
 	return release, results
 }
 
-func put(key string) func(*bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("t"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), []byte("v"))
-	}
+func putKey(key string) func(kv.Tx) error {
+	return func(tx kv.Tx) error { return tx.Put("t", []byte(key), []byte("v")) }
 }
 
 // Updates that arrive while a commit runs share the next one, and each
@@ -175,9 +169,9 @@ func TestGroupCommitSharesOneCommit(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
 	const n = 8
-	var fns []func(*bolt.Tx) error
+	var fns []func(kv.Tx) error
 	for i := range n {
-		fns = append(fns, put(fmt.Sprint("k", i)))
+		fns = append(fns, putKey(fmt.Sprint("k", i)))
 	}
 	before := commits(t, s)
 	release, results := holdLeader(t, &s.group, fns)
@@ -190,10 +184,10 @@ func TestGroupCommitSharesOneCommit(t *testing.T) {
 	if c := commits(t, s) - before; c != 2 {
 		t.Fatalf("%d updates took %d commits, want 2 (the one under way, then all the rest)", n+1, c)
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		for i := range n {
-			if tx.Bucket([]byte("t")).Get([]byte(fmt.Sprint("k", i))) == nil {
-				return fmt.Errorf("k%d missing after its update returned", i)
+			if v, err := tx.Get("t", []byte(fmt.Sprint("k", i))); err != nil || v == nil {
+				return fmt.Errorf("k%d missing after its update returned (%v)", i, err)
 			}
 		}
 		return nil
@@ -215,15 +209,15 @@ func TestGroupCommitIsolatesAFailure(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
 	bad := errors.New("bad update")
-	release, results := holdLeader(t, &s.group, []func(*bolt.Tx) error{
-		put("a"),
-		func(tx *bolt.Tx) error {
-			if err := put("bad")(tx); err != nil {
+	release, results := holdLeader(t, &s.group, []func(kv.Tx) error{
+		putKey("a"),
+		func(tx kv.Tx) error {
+			if err := putKey("bad")(tx); err != nil {
 				return err
 			}
 			return bad
 		},
-		put("b"),
+		putKey("b"),
 	})
 	close(release)
 	var errs []error
@@ -242,12 +236,12 @@ func TestGroupCommitIsolatesAFailure(t *testing.T) {
 	if nbad != 1 {
 		t.Fatalf("errors %v: want the failing update's own, once", errs)
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("t"))
-		if b.Get([]byte("a")) == nil || b.Get([]byte("b")) == nil {
+	err := s.db.View(func(tx kv.Tx) error {
+		get := func(k string) []byte { v, _ := tx.Get("t", []byte(k)); return v }
+		if get("a") == nil || get("b") == nil {
 			return errors.New("the good updates were not committed")
 		}
-		if b.Get([]byte("bad")) != nil {
+		if get("bad") != nil {
 			return errors.New("the failed update's write was committed")
 		}
 		return nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"idk/collector/kv"
 )
 
 // layoutVersion 2 puts NUM_IDK in every scan folder's path:
@@ -30,12 +33,16 @@ var keyLayout = []byte("layout")
 func (s *Store) migrate() error {
 	var version []byte
 	var old []ScanEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		version = tx.Bucket(bucketMeta).Get(keyLayout)
+	err := s.db.View(func(tx kv.Tx) error {
+		v, err := tx.Get(bucketMeta, keyLayout)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", bucketMeta, keyLayout, err)
+		}
+		version = bytes.Clone(v) // read after the transaction
 		if string(version) == layoutVersion {
 			return nil
 		}
-		return tx.Bucket(bucketScans).ForEach(func(k, v []byte) error {
+		return tx.Scan(bucketScans, nil, nil, false, func(k, v []byte) error {
 			var sc ScanEntry
 			if err := json.Unmarshal(v, &sc); err != nil {
 				return fmt.Errorf("decode scan %s: %w", k, err)
@@ -71,7 +78,62 @@ func (s *Store) migrate() error {
 			s.log.Warn("old scan folder kept: it holds files the index does not list", "dir", full)
 		}
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLayout, []byte(layoutVersion)) })
+	return s.db.Update(func(tx kv.Tx) error { return put(tx, bucketMeta, keyLayout, []byte(layoutVersion)) })
+}
+
+// bucketNestedKV is the bbolt bucket that held, before the index could
+// live in PostgreSQL, one nested bucket per consumer bucket; they are now
+// top-level buckets named consumerPrefix+name.
+var bucketNestedKV = []byte("kv")
+
+// migrateNestedKV moves the consumers' state out of the nested buckets of
+// an index file of the earlier layout: each bucket "kv"/name becomes
+// top-level bucket "kv/"+name with the same keys, and "kv" goes. One
+// transaction does it all, so a crash leaves either layout, never a mix;
+// a file without "kv" is left alone, so it runs once. It needs bbolt's
+// nested buckets, which kv.Tx does not show: Open runs it on the bbolt
+// file before wrapping it in kv.Bolt.
+func migrateNestedKV(db *bolt.DB) error {
+	// Nearly always there is nothing to move: a read transaction tells,
+	// without a commit's fsync at every start.
+	var nested bool
+	if err := db.View(func(tx *bolt.Tx) error { nested = tx.Bucket(bucketNestedKV) != nil; return nil }); err != nil || !nested {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		parent := tx.Bucket(bucketNestedKV)
+		if parent == nil {
+			return nil
+		}
+		err := parent.ForEach(func(name, v []byte) error {
+			if v != nil {
+				return fmt.Errorf("migrate consumer state: bucket kv holds a key %q outside any consumer bucket", name)
+			}
+			to := consumerPrefix + string(name)
+			dst, err := tx.CreateBucketIfNotExists([]byte(to))
+			if err != nil {
+				return fmt.Errorf("migrate consumer state: create bucket %s: %w", to, err)
+			}
+			return parent.Bucket(name).ForEach(func(k, v []byte) error {
+				if v == nil {
+					// KV never made deeper buckets: this is not a file
+					// the store wrote, and dropping it would lose data.
+					return fmt.Errorf("migrate consumer state: bucket kv/%s holds a nested bucket %q", name, k)
+				}
+				if err := dst.Put(k, v); err != nil {
+					return fmt.Errorf("migrate consumer state: put %s %q: %w", to, k, err)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketNestedKV); err != nil {
+			return fmt.Errorf("migrate consumer state: delete bucket kv: %w", err)
+		}
+		return nil
+	})
 }
 
 func (s *Store) migrateScan(sc ScanEntry) error {
@@ -86,17 +148,16 @@ func (s *Store) migrateScan(sc ScanEntry) error {
 	prefix := []byte(sc.NumIDK + "/" + sc.NumSnim + "/")
 	var entries []FileEntry
 	var keys [][]byte
-	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFiles).Cursor()
-		for k, v := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, v = c.Next() {
+	err = s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucketFiles, prefix, kv.PrefixEnd(prefix), false, func(k, v []byte) error {
 			var e FileEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)
 			}
 			entries = append(entries, e)
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		return nil
+			keys = append(keys, bytes.Clone(k))
+			return nil
+		})
 	})
 	if err != nil {
 		return err
@@ -117,13 +178,13 @@ func (s *Store) migrateScan(sc ScanEntry) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		for i, e := range entries {
-			if err := putJSON(tx.Bucket(bucketFiles), keys[i], e); err != nil {
+			if err := putJSON(tx, bucketFiles, keys[i], e); err != nil {
 				return err
 			}
 		}
-		return putJSON(tx.Bucket(bucketScans), []byte(sc.NumIDK+"/"+sc.NumSnim), moved)
+		return putJSON(tx, bucketScans, []byte(sc.NumIDK+"/"+sc.NumSnim), moved)
 	})
 }
 
@@ -168,8 +229,8 @@ func (s *Store) SweepPartials(age time.Duration) (int, error) {
 	// Reservations that never got a partial file (refused for space).
 	type reservation struct{ numIDK, numSnim, storedAs string }
 	var stale []reservation
-	err = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+	err = s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucketPending, nil, nil, false, func(k, v []byte) error {
 			parts := strings.SplitN(string(k), "/", 3)
 			if len(parts) == 3 && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
 				stale = append(stale, reservation{parts[0], parts[1], parts[2]})
@@ -190,23 +251,23 @@ func (s *Store) SweepPartials(age time.Duration) (int, error) {
 }
 
 func (s *Store) dropReservation(numIDK, numSnim, storedAs string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx kv.Tx) error {
 		key := []byte(numIDK + "/" + numSnim + "/" + storedAs)
-		v := tx.Bucket(bucketFiles).Get(key)
-		if v == nil {
-			return nil
+		v, err := tx.Get(bucketFiles, key)
+		if err != nil || v == nil {
+			return err
 		}
 		var e FileEntry
 		if err := json.Unmarshal(v, &e); err != nil || !e.Pending {
 			return err
 		}
-		if err := tx.Bucket(bucketHashes).Delete([]byte(numIDK + "/" + numSnim + "/" + e.Name + "/" + e.SHA256)); err != nil {
+		if err := del(tx, bucketHashes, []byte(numIDK+"/"+numSnim+"/"+e.Name+"/"+e.SHA256)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketPending).Delete(key); err != nil {
+		if err := del(tx, bucketPending, key); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketFiles).Delete(key)
+		return del(tx, bucketFiles, key)
 	})
 }
 
@@ -223,8 +284,8 @@ type Problem struct {
 // returns the number of files checked; problems go to report.
 func (s *Store) Check(report func(Problem)) (int, error) {
 	var entries []FileEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+	err := s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucketFiles, nil, nil, false, func(k, v []byte) error {
 			var e FileEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"idk/collector/kv"
 	"idk/internal/atomicfile"
 	"idk/internal/filehash"
 	"idk/protocol"
@@ -136,19 +135,19 @@ func (s *Store) reindexScan(sc ScanEntry) (int, error) {
 		if kind == "form" {
 			hashKey = sc.NumIDK + "/" + sc.NumSnim + "/form/" + sum
 		}
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			if err := putJSON(tx.Bucket(bucketFiles), []byte(sc.NumIDK+"/"+sc.NumSnim+"/"+name), fe); err != nil {
+		err = s.db.Update(func(tx kv.Tx) error {
+			if err := putJSON(tx, bucketFiles, []byte(sc.NumIDK+"/"+sc.NumSnim+"/"+name), fe); err != nil {
 				return err
 			}
-			return tx.Bucket(bucketHashes).Put([]byte(hashKey), []byte(name))
+			return put(tx, bucketHashes, []byte(hashKey), []byte(name))
 		})
 		if err != nil {
 			return n, err
 		}
 		n++
 	}
-	return n, s.db.Update(func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(bucketScans), []byte(sc.NumIDK+"/"+sc.NumSnim), sc)
+	return n, s.db.Update(func(tx kv.Tx) error {
+		return putJSON(tx, bucketScans, []byte(sc.NumIDK+"/"+sc.NumSnim), sc)
 	})
 }
 

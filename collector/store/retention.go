@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"idk/collector/kv"
 	"idk/internal/atomicfile"
 	"idk/protocol"
 )
@@ -83,8 +81,8 @@ func parseMonth(s string, loc *time.Location) (time.Time, error) {
 // reads.
 func (s *Store) Months() ([]MonthUsage, error) {
 	by := map[string]*MonthUsage{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+	err := s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucketFiles, nil, nil, false, func(k, v []byte) error {
 			var e FileEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)
@@ -184,8 +182,8 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 	// every entry of them.
 	var scanKeys [][]byte
 	indexed := map[string]FileEntry{}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketScans).ForEach(func(k, v []byte) error {
+	err = s.db.View(func(tx kv.Tx) error {
+		err := tx.Scan(bucketScans, nil, nil, false, func(k, v []byte) error {
 			var sc ScanEntry
 			if err := json.Unmarshal(v, &sc); err != nil {
 				return fmt.Errorf("decode scan %s: %w", k, err)
@@ -198,7 +196,7 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+		return tx.Scan(bucketFiles, nil, nil, false, func(k, v []byte) error {
 			var e FileEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)
@@ -277,23 +275,22 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 	}
 	rm.Record = path.Join(RetentionDir, name)
 
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
 		for _, k := range scanKeys {
 			prefix := append(slices.Clone(k), '/')
-			for _, b := range [][]byte{bucketFiles, bucketHashes, bucketPending} {
-				if err := deletePrefix(tx.Bucket(b), prefix); err != nil {
+			for _, b := range []string{bucketFiles, bucketHashes, bucketPending} {
+				if err := deletePrefix(tx, b, prefix); err != nil {
 					return err
 				}
 			}
-			if err := tx.Bucket(bucketScans).Delete(k); err != nil {
+			if err := del(tx, bucketScans, k); err != nil {
 				return err
 			}
 		}
 		// A file whose scan entry is gone (an index rebuilt by hand) is
 		// still removed from the files bucket.
-		files := tx.Bucket(bucketFiles)
 		for _, e := range indexed {
-			if err := files.Delete([]byte(e.NumIDK + "/" + e.NumSnim + "/" + path.Base(e.StoredAs))); err != nil {
+			if err := del(tx, bucketFiles, []byte(e.NumIDK+"/"+e.NumSnim+"/"+path.Base(e.StoredAs))); err != nil {
 				return err
 			}
 		}
@@ -366,14 +363,20 @@ func (s *Store) monthFiles(month time.Time) (dirs, files []string, err error) {
 	return dirs, files, nil
 }
 
-func deletePrefix(b *bolt.Bucket, prefix []byte) error {
+// deletePrefix deletes every key of bucket that starts with prefix. The
+// keys are collected first and deleted after the scan, which every index
+// allows whatever it does with a scan's position.
+func deletePrefix(tx kv.Tx, bucket string, prefix []byte) error {
 	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	err := tx.Scan(bucket, prefix, kv.PrefixEnd(prefix), false, func(k, _ []byte) error {
 		keys = append(keys, slices.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan %s %q: %w", bucket, prefix, err)
 	}
 	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
+		if err := del(tx, bucket, k); err != nil {
 			return err
 		}
 	}

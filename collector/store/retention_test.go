@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"idk/collector/kv"
 	"idk/protocol/idkpb"
 	"idk/simulator/simclock"
 )
@@ -184,9 +183,9 @@ func TestRetentionRemovesLeftoversOfACrash(t *testing.T) {
 	defer s.Close()
 	p := putScanFile(t, s, "202312010001", "202312010001_1.raw", []byte("left"), time.Date(2023, 12, 1, 10, 0, 0, 0, msk))
 	// The crash: the index forgot the scan, the file stayed.
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans} {
-			if err := deletePrefix(tx.Bucket(b), []byte(dev.NumIdk+"/")); err != nil {
+	err = s.db.Update(func(tx kv.Tx) error {
+		for _, b := range []string{bucketFiles, bucketHashes, bucketScans} {
+			if err := deletePrefix(tx, b, []byte(dev.NumIdk+"/")); err != nil {
 				return err
 			}
 		}

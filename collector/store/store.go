@@ -33,6 +33,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"idk/collector/kv"
 	"idk/internal/atomicfile"
 	"idk/internal/boltfile"
 	"idk/internal/clock"
@@ -42,16 +43,18 @@ import (
 	"idk/protocol/idkpb"
 )
 
-var (
-	bucketFiles   = []byte("files")   // idk/num_snim/stored_name -> FileEntry
-	bucketHashes  = []byte("hashes")  // idk/num_snim/offered_name/sha256hex -> stored_name
-	bucketScans   = []byte("scans")   // idk/num_snim -> ScanEntry
-	bucketEvents  = []byte("events")  // idk/ + spool epoch (8 bytes BE) + seq (8 bytes BE) -> idkpb.Event
-	bucketDevices = []byte("devices") // idk -> idkpb.Device from its latest hello
-	bucketAcks    = []byte("acks")    // idk/incident id -> Ack (JSON)
-	bucketSteps   = []byte("steps")   // idk/incident id/step -> Ack (JSON) with Step: reporting steps of incidents
-	bucketMeta    = []byte("meta")    // layout version and the like
-	bucketPending = []byte("pending") // idk/num_snim/stored_name -> reserved at (unix nanos, 8 bytes BE): names reserved for uploads not yet committed
+// The index's buckets. The names are those of the bbolt buckets of
+// earlier versions, so an existing index file is read as it is.
+const (
+	bucketFiles   = "files"   // idk/num_snim/stored_name -> FileEntry
+	bucketHashes  = "hashes"  // idk/num_snim/offered_name/sha256hex -> stored_name
+	bucketScans   = "scans"   // idk/num_snim -> ScanEntry
+	bucketEvents  = "events"  // idk/ + spool epoch (8 bytes BE) + seq (8 bytes BE) -> idkpb.Event
+	bucketDevices = "devices" // idk -> idkpb.Device from its latest hello
+	bucketAcks    = "acks"    // idk/incident id -> Ack (JSON)
+	bucketSteps   = "steps"   // idk/incident id/step -> Ack (JSON) with Step: reporting steps of incidents
+	bucketMeta    = "meta"    // layout version and the like
+	bucketPending = "pending" // idk/num_snim/stored_name -> reserved at (unix nanos, 8 bytes BE): names reserved for uploads not yet committed
 )
 
 // FileEntry describes one stored file.
@@ -82,8 +85,11 @@ type ScanEntry struct {
 
 // Store is safe for concurrent use.
 type Store struct {
-	root  string
-	db    *bolt.DB
+	root string
+	db   kv.DB
+	// bolt is the index file when the store opened it (no Options.Index),
+	// nil otherwise: Close records its clean stop.
+	bolt  *bolt.DB
 	loc   *time.Location
 	clock clock.Clock
 	log   *slog.Logger
@@ -98,7 +104,7 @@ type Store struct {
 	promised map[string]uint64 // partial file -> bytes still to come, counted against free space
 
 	// Recovered is set when the index was damaged at Open, moved aside,
-	// and rebuilt from the scan folders.
+	// and rebuilt from the scan folders. Never with Options.Index.
 	Recovered *boltfile.Recovery
 }
 
@@ -110,6 +116,14 @@ type Options struct {
 	// MinFree is the space the store keeps free: an offer that would eat
 	// into it is refused (ErrDiskFull) instead of failing half-written.
 	MinFree uint64
+	// Index is where the index lives when it is not the bbolt file
+	// <root>/index.db: a database shared by a region's collectors
+	// (PostgreSQL). Once Open succeeds the store owns it: Close closes
+	// it. Such an index is never rebuilt from the scan folders at Open,
+	// as the bbolt file is when it is damaged or missing: one collector's
+	// folders hold only part of what a shared index lists, and a damaged
+	// database is for its administrators to repair.
+	Index kv.DB
 }
 
 // Open opens the store rooted at root, creating it if needed.
@@ -124,6 +138,13 @@ func Open(root string, opt Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(root, ".incoming"), 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", root, err)
 	}
+	if opt.Index != nil {
+		s := newStore(root, opt, opt.Index, nil, nil)
+		if err := s.migrate(); err != nil {
+			return nil, err // the caller still holds opt.Index
+		}
+		return s, nil
+	}
 	dbPath := filepath.Join(root, "index.db")
 	_, statErr := os.Stat(dbPath)
 	lost := errors.Is(statErr, os.ErrNotExist) && holdsScans(root)
@@ -131,20 +152,13 @@ func Open(root string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: index: %w", err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketHashes, bucketScans, bucketEvents, bucketDevices, bucketAcks, bucketSteps, bucketMeta, bucketPending} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	// Nested buckets are bbolt's alone: the consumers' state moves out of
+	// them before the index is seen through kv.
+	if err := migrateNestedKV(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: init index %s: %w", dbPath, err)
+		return nil, fmt.Errorf("store: index %s: %w", dbPath, err)
 	}
-	s := &Store{root: root, db: db, loc: opt.Location, clock: opt.Clock, log: opt.Log, minFree: opt.MinFree, active: map[string]bool{}, promised: map[string]uint64{}, Recovered: rec}
-	s.group.db = db
+	s := newStore(root, opt, kv.Bolt(db), db, rec)
 	if rec != nil {
 		opt.Log.Error("collector index was damaged; moved aside and rebuilt from the stored files",
 			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
@@ -171,6 +185,13 @@ func Open(root string, opt Options) (*Store, error) {
 	return s, nil
 }
 
+func newStore(root string, opt Options, db kv.DB, file *bolt.DB, rec *boltfile.Recovery) *Store {
+	s := &Store{root: root, db: db, bolt: file, loc: opt.Location, clock: opt.Clock, log: opt.Log, minFree: opt.MinFree,
+		active: map[string]bool{}, promised: map[string]uint64{}, Recovered: rec}
+	s.group.db = db
+	return s
+}
+
 // holdsScans reports whether root has a customs body's folder of scans.
 func holdsScans(root string) bool {
 	entries, _ := os.ReadDir(root)
@@ -182,8 +203,14 @@ func holdsScans(root string) bool {
 	return false
 }
 
-// Close closes the index.
-func (s *Store) Close() error { return boltfile.Close(s.db) }
+// Close closes the index: the bbolt file with its clean stop recorded
+// (boltfile skips the full check at the next Open), or Options.Index.
+func (s *Store) Close() error {
+	if s.bolt != nil {
+		return boltfile.Close(s.bolt)
+	}
+	return s.db.Close()
+}
 
 // Root is the folder the store writes under.
 func (s *Store) Root() string { return s.root }
@@ -216,15 +243,21 @@ func (s *Store) scanDirOf(dev *idkpb.Device, numSnim string, scanTime time.Time)
 
 // scanTx returns the scan's entry, creating it (and pinning its folder) the
 // first time the scan is mentioned.
-func (s *Store) scanTx(tx *bolt.Tx, dev *idkpb.Device, numSnim string, scanTime time.Time) (ScanEntry, error) {
+func (s *Store) scanTx(tx kv.Tx, dev *idkpb.Device, numSnim string, scanTime time.Time) (ScanEntry, error) {
 	key := []byte(dev.NumIdk + "/" + numSnim)
-	b := tx.Bucket(bucketScans)
 	var sc ScanEntry
-	if v := b.Get(key); v != nil {
-		return sc, json.Unmarshal(v, &sc)
+	v, err := tx.Get(bucketScans, key)
+	if err != nil {
+		return sc, fmt.Errorf("%s %s: %w", bucketScans, key, err)
+	}
+	if v != nil {
+		if err := json.Unmarshal(v, &sc); err != nil {
+			return sc, fmt.Errorf("decode scan %s: %w", key, err)
+		}
+		return sc, nil
 	}
 	sc = ScanEntry{NumIDK: dev.NumIdk, NumSnim: numSnim, KodTO: dev.KodTo, ScanTime: scanTime, Dir: s.scanDirOf(dev, numSnim, scanTime)}
-	return sc, putJSON(b, key, sc)
+	return sc, putJSON(tx, bucketScans, key, sc)
 }
 
 // Upload is one file being received.
@@ -303,17 +336,21 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 	prefix := dev.NumIdk + "/" + o.NumSnim + "/"
 	// known looks the content up: stored (have), or reserved by an upload
 	// not yet committed (a resume).
-	lookup := func(tx *bolt.Tx) error {
+	lookup := func(tx kv.Tx) error {
 		known, have = false, false
-		v := tx.Bucket(bucketHashes).Get(hashKey)
-		if v == nil {
-			return nil
+		v, err := tx.Get(bucketHashes, hashKey)
+		if err != nil || v == nil {
+			return err
 		}
 		known, storedAs = true, string(v)
 		var e FileEntry
-		if ev := tx.Bucket(bucketFiles).Get([]byte(prefix + storedAs)); ev != nil {
+		ev, err := tx.Get(bucketFiles, []byte(prefix+storedAs))
+		if err != nil {
+			return err
+		}
+		if ev != nil {
 			if err := json.Unmarshal(ev, &e); err != nil {
-				return err
+				return fmt.Errorf("decode %s%s: %w", prefix, storedAs, err)
 			}
 		}
 		have = !e.Pending
@@ -322,13 +359,13 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 	// A file offered again (the collector has it, or part of it) changes
 	// nothing in the index: a read transaction answers it, without the
 	// write transaction's commit and fsync.
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketScans).Get([]byte(dev.NumIdk + "/" + o.NumSnim))
-		if v == nil {
-			return nil
+	err := s.db.View(func(tx kv.Tx) error {
+		v, err := tx.Get(bucketScans, []byte(dev.NumIdk+"/"+o.NumSnim))
+		if err != nil || v == nil {
+			return err
 		}
 		if err := json.Unmarshal(v, &sc); err != nil {
-			return err
+			return fmt.Errorf("decode scan %s/%s: %w", dev.NumIdk, o.NumSnim, err)
 		}
 		return lookup(tx)
 	})
@@ -340,7 +377,7 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 	// other upload, form or stored file holds: two streams offering one
 	// name with different contents get two names.
 	if !known {
-		err = s.group.update(func(tx *bolt.Tx) error {
+		err = s.group.update(func(tx kv.Tx) error {
 			var err error
 			if sc, err = s.scanTx(tx, dev, o.NumSnim, scanTime); err != nil {
 				return err
@@ -348,19 +385,20 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 			if err := lookup(tx); err != nil || known {
 				return err
 			}
-			files := tx.Bucket(bucketFiles)
-			storedAs = freeName(files, prefix, o.Name)
+			if storedAs, err = freeName(tx, prefix, o.Name); err != nil {
+				return err
+			}
 			e := FileEntry{NumIDK: dev.NumIdk, NumSnim: o.NumSnim, Name: o.Name, Original: o.OriginalName,
 				StoredAs: path.Join(sc.Dir, storedAs), Kind: kindName(o.Kind), Size: int64(o.Size), SHA256: sum, Pending: true, StoredAt: s.clock.Now()}
-			if err := putJSON(files, []byte(prefix+storedAs), e); err != nil {
+			if err := putJSON(tx, bucketFiles, []byte(prefix+storedAs), e); err != nil {
 				return err
 			}
 			// Listed apart as well, so the sweep of abandoned uploads reads the
 			// reservations, not every stored file.
-			if err := tx.Bucket(bucketPending).Put([]byte(prefix+storedAs), binary.BigEndian.AppendUint64(nil, uint64(e.StoredAt.UnixNano()))); err != nil {
+			if err := put(tx, bucketPending, []byte(prefix+storedAs), binary.BigEndian.AppendUint64(nil, uint64(e.StoredAt.UnixNano()))); err != nil {
 				return err
 			}
-			return tx.Bucket(bucketHashes).Put(hashKey, []byte(storedAs))
+			return put(tx, bucketHashes, hashKey, []byte(storedAs))
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("store: offer %s/%s: %w", o.NumSnim, o.Name, err)
@@ -410,13 +448,19 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 
 // freeName is name, or the first name~N.ext, that no entry of the scan
 // (stored, reserved or a form) holds.
-func freeName(files *bolt.Bucket, prefix, name string) string {
+func freeName(tx kv.Tx, prefix, name string) (string, error) {
 	storedAs := name
-	for n := 2; files.Get([]byte(prefix+storedAs)) != nil; n++ {
+	for n := 2; ; n++ {
+		v, err := tx.Get(bucketFiles, []byte(prefix+storedAs))
+		if err != nil {
+			return "", fmt.Errorf("%s %s%s: %w", bucketFiles, prefix, storedAs, err)
+		}
+		if v == nil {
+			return storedAs, nil
+		}
 		ext := path.Ext(name)
 		storedAs = fmt.Sprintf("%s~%d%s", strings.TrimSuffix(name, ext), n, ext)
 	}
-	return storedAs
 }
 
 func partialSize(p string) (uint64, error) {
@@ -765,15 +809,15 @@ func (s *Store) record(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry, stor
 	}
 	// Shared with the commits of other uploads in flight: it returns once
 	// the transaction holding this record is synced.
-	err := s.group.update(func(tx *bolt.Tx) error {
+	err := s.group.update(func(tx kv.Tx) error {
 		key := []byte(dev.NumIdk + "/" + o.NumSnim + "/" + storedAs)
-		if err := putJSON(tx.Bucket(bucketFiles), key, e); err != nil {
+		if err := putJSON(tx, bucketFiles, key, e); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketPending).Delete(key); err != nil {
+		if err := del(tx, bucketPending, key); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketHashes).Put([]byte(dev.NumIdk+"/"+o.NumSnim+"/"+o.Name+"/"+sum), []byte(storedAs))
+		return put(tx, bucketHashes, []byte(dev.NumIdk+"/"+o.NumSnim+"/"+o.Name+"/"+sum), []byte(storedAs))
 	})
 	if err != nil {
 		return fmt.Errorf("store: index %s: %w", e.StoredAs, err)
@@ -820,10 +864,14 @@ func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, c
 	// A batch sent again (its ack was lost) holds nothing new: a read
 	// transaction tells, without a commit and its fsync.
 	dup := true
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
+	err := s.db.View(func(tx kv.Tx) error {
 		for _, ev := range evs {
-			if b.Get(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)) == nil {
+			key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)
+			v, err := tx.Get(bucketEvents, key)
+			if err != nil {
+				return fmt.Errorf("%s %x: %w", bucketEvents, key, err)
+			}
+			if v == nil {
 				dup = false
 				return nil
 			}
@@ -840,12 +888,15 @@ func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, c
 	// of one per event. Form files are written (synced) inside it; a crash
 	// before the commit leaves an unrecorded form file that the
 	// redelivered batch writes again under the same name.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx kv.Tx) error {
+		// Reset on each call: the index may run fn again (a retried
+		// PostgreSQL transaction).
 		res = EventResult{}
-		b := tx.Bucket(bucketEvents)
 		for _, ev := range evs {
 			key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte(dev.NumIdk+"/"), epoch), ev.Seq)
-			if b.Get(key) != nil {
+			if v, err := tx.Get(bucketEvents, key); err != nil {
+				return fmt.Errorf("%s %x: %w", bucketEvents, key, err)
+			} else if v != nil {
 				res.Duplicates++
 				continue
 			}
@@ -868,7 +919,7 @@ func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, c
 			if err != nil {
 				return fmt.Errorf("store: encode event %d: %w", ev.Seq, err)
 			}
-			if err := b.Put(key, v); err != nil {
+			if err := put(tx, bucketEvents, key, v); err != nil {
 				return err
 			}
 			if apply != nil {
@@ -893,7 +944,7 @@ func (s *Store) PutEvents(dev *idkpb.Device, epoch uint64, evs []*idkpb.Event, c
 // sends the current form again as its revision 1, and that must neither
 // overwrite the old revision 1 nor be stored twice. The name is one no
 // uploaded file holds.
-func (s *Store) putFormTx(tx *bolt.Tx, dev *idkpb.Device, fr *idkpb.FormRevision, when time.Time) error {
+func (s *Store) putFormTx(tx kv.Tx, dev *idkpb.Device, fr *idkpb.FormRevision, when time.Time) error {
 	if err := protocol.CheckNumSnim(fr.NumSnim); err != nil {
 		return invalid("form: %v", err)
 	}
@@ -912,7 +963,9 @@ func (s *Store) putFormTx(tx *bolt.Tx, dev *idkpb.Device, fr *idkpb.FormRevision
 	}
 	sum := hex.EncodeToString(fr.Sha256)
 	hashKey := []byte(dev.NumIdk + "/" + fr.NumSnim + "/form/" + sum)
-	if tx.Bucket(bucketHashes).Get(hashKey) != nil {
+	if v, err := tx.Get(bucketHashes, hashKey); err != nil {
+		return fmt.Errorf("%s %s: %w", bucketHashes, hashKey, err)
+	} else if v != nil {
 		return nil
 	}
 	// A form is written at once, so it needs room, not a promise.
@@ -927,22 +980,24 @@ func (s *Store) putFormTx(tx *bolt.Tx, dev *idkpb.Device, fr *idkpb.FormRevision
 		return err
 	}
 	rev := sc.Forms + 1
-	files := tx.Bucket(bucketFiles)
 	prefix := dev.NumIdk + "/" + fr.NumSnim + "/"
-	name := freeName(files, prefix, fmt.Sprintf("form-r%03d.xml", rev))
+	name, err := freeName(tx, prefix, fmt.Sprintf("form-r%03d.xml", rev))
+	if err != nil {
+		return err
+	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, name), fr.Content, 0o640); err != nil {
 		return err
 	}
 	e := FileEntry{NumIDK: dev.NumIdk, NumSnim: fr.NumSnim, Name: name, StoredAs: path.Join(sc.Dir, name),
 		Kind: "form", Size: int64(len(fr.Content)), SHA256: sum, StoredAt: s.clock.Now()}
-	if err := putJSON(files, []byte(prefix+name), e); err != nil {
+	if err := putJSON(tx, bucketFiles, []byte(prefix+name), e); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketHashes).Put(hashKey, []byte(name)); err != nil {
+	if err := put(tx, bucketHashes, hashKey, []byte(name)); err != nil {
 		return err
 	}
 	sc.Forms = rev
-	return putJSON(tx.Bucket(bucketScans), []byte(dev.NumIdk+"/"+fr.NumSnim), sc)
+	return putJSON(tx, bucketScans, []byte(dev.NumIdk+"/"+fr.NumSnim), sc)
 }
 
 // PutDevice records a device's identity as its latest hello gave it.
@@ -955,12 +1010,13 @@ func (s *Store) PutDevice(dev *idkpb.Device) error {
 	// last hello said: a read transaction finds that out without a
 	// commit's fsync per connection.
 	same := false
-	err = s.db.View(func(tx *bolt.Tx) error {
-		same = bytes.Equal(tx.Bucket(bucketDevices).Get([]byte(dev.NumIdk)), v)
-		return nil
+	err = s.db.View(func(tx kv.Tx) error {
+		old, err := tx.Get(bucketDevices, []byte(dev.NumIdk))
+		same = bytes.Equal(old, v)
+		return err
 	})
 	if err == nil && !same {
-		err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketDevices).Put([]byte(dev.NumIdk), v) })
+		err = s.db.Update(func(tx kv.Tx) error { return put(tx, bucketDevices, []byte(dev.NumIdk), v) })
 	}
 	if err != nil {
 		return fmt.Errorf("store: record device %s: %w", dev.NumIdk, err)
@@ -971,8 +1027,8 @@ func (s *Store) PutDevice(dev *idkpb.Device) error {
 // Devices lists every device that ever said hello.
 func (s *Store) Devices() ([]*idkpb.Device, error) {
 	var out []*idkpb.Device
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+	err := s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucketDevices, nil, nil, false, func(k, v []byte) error {
 			d := &idkpb.Device{}
 			if err := proto.Unmarshal(v, d); err != nil {
 				return fmt.Errorf("decode device %s: %w", k, err)
@@ -996,8 +1052,8 @@ type Ack struct {
 
 // SaveAck records an incident acknowledgement durably.
 func (s *Store) SaveAck(numIDK, id, by string, at time.Time) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(bucketAcks), []byte(numIDK+"/"+id), Ack{NumIDK: numIDK, ID: id, By: by, At: at})
+	err := s.db.Update(func(tx kv.Tx) error {
+		return putJSON(tx, bucketAcks, []byte(numIDK+"/"+id), Ack{NumIDK: numIDK, ID: id, By: by, At: at})
 	})
 	if err != nil {
 		return fmt.Errorf("store: record acknowledgement of %s: %w", id, err)
@@ -1008,12 +1064,12 @@ func (s *Store) SaveAck(numIDK, id, by string, at time.Time) error {
 // SaveStep records durably that a reporting step of an incident was done.
 // The first record of a step stands: saving it again changes nothing.
 func (s *Store) SaveStep(numIDK, id, step, by string, at time.Time) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, key := tx.Bucket(bucketSteps), []byte(numIDK+"/"+id+"/"+step)
-		if b.Get(key) != nil {
-			return nil
+	err := s.db.Update(func(tx kv.Tx) error {
+		key := []byte(numIDK + "/" + id + "/" + step)
+		if v, err := tx.Get(bucketSteps, key); err != nil || v != nil {
+			return err
 		}
-		return putJSON(b, key, Ack{NumIDK: numIDK, ID: id, Step: step, By: by, At: at})
+		return putJSON(tx, bucketSteps, key, Ack{NumIDK: numIDK, ID: id, Step: step, By: by, At: at})
 	})
 	if err != nil {
 		return fmt.Errorf("store: record step %s of %s: %w", step, id, err)
@@ -1027,10 +1083,10 @@ func (s *Store) Acks() ([]Ack, error) { return s.acks(bucketAcks) }
 // Steps lists every recorded reporting step.
 func (s *Store) Steps() ([]Ack, error) { return s.acks(bucketSteps) }
 
-func (s *Store) acks(bucket []byte) ([]Ack, error) {
+func (s *Store) acks(bucket string) ([]Ack, error) {
 	var out []Ack
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+	err := s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucket, nil, nil, false, func(k, v []byte) error {
 			var a Ack
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode acknowledgement %s: %w", k, err)
@@ -1045,13 +1101,12 @@ func (s *Store) acks(bucket []byte) ([]Ack, error) {
 // Files lists stored files, of one device or (numIDK "") of all.
 func (s *Store) Files(numIDK string) ([]FileEntry, error) {
 	var out []FileEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFiles).Cursor()
-		prefix := []byte(numIDK)
+	err := s.db.View(func(tx kv.Tx) error {
+		var prefix []byte // nil: every key
 		if numIDK != "" {
-			prefix = append(prefix, '/')
+			prefix = []byte(numIDK + "/")
 		}
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		return tx.Scan(bucketFiles, prefix, kv.PrefixEnd(prefix), false, func(k, v []byte) error {
 			var e FileEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)
@@ -1059,8 +1114,8 @@ func (s *Store) Files(numIDK string) ([]FileEntry, error) {
 			if !e.Pending {
 				out = append(out, e)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
@@ -1068,10 +1123,9 @@ func (s *Store) Files(numIDK string) ([]FileEntry, error) {
 // EachEvent calls fn with each stored event of a device, in order of spool
 // epoch and sequence number.
 func (s *Store) EachEvent(numIDK string, fn func(epoch uint64, ev *idkpb.Event) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.db.View(func(tx kv.Tx) error {
 		prefix := []byte(numIDK + "/")
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		return tx.Scan(bucketEvents, prefix, kv.PrefixEnd(prefix), false, func(k, v []byte) error {
 			if len(k) != len(prefix)+16 {
 				return fmt.Errorf("event key %x: want 16 bytes after the prefix", k)
 			}
@@ -1079,36 +1133,49 @@ func (s *Store) EachEvent(numIDK string, fn func(epoch uint64, ev *idkpb.Event) 
 			if err := proto.Unmarshal(v, ev); err != nil {
 				return fmt.Errorf("decode event %x: %w", k, err)
 			}
-			if err := fn(binary.BigEndian.Uint64(k[len(prefix):]), ev); err != nil {
-				return err
-			}
-		}
-		return nil
+			return fn(binary.BigEndian.Uint64(k[len(prefix):]), ev)
+		})
 	})
 }
 
 // Events returns a device's stored events in sequence order.
 func (s *Store) Events(numIDK string) ([]*idkpb.Event, error) {
 	var out []*idkpb.Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		prefix := []byte(numIDK + "/")
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		return tx.Scan(bucketEvents, prefix, kv.PrefixEnd(prefix), false, func(k, v []byte) error {
 			ev := &idkpb.Event{}
 			if err := proto.Unmarshal(v, ev); err != nil {
 				return fmt.Errorf("decode event %x: %w", k, err)
 			}
 			out = append(out, ev)
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
+// putJSON sets key in bucket to v as JSON.
+func putJSON(tx kv.Tx, bucket string, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode %s %s: %w", bucket, key, err)
 	}
-	return b.Put(key, data)
+	return put(tx, bucket, key, data)
+}
+
+// put and del name the bucket and key in their errors, which the index's
+// own errors may not.
+func put(tx kv.Tx, bucket string, key, value []byte) error {
+	if err := tx.Put(bucket, key, value); err != nil {
+		return fmt.Errorf("put %s %q: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func del(tx kv.Tx, bucket string, key []byte) error {
+	if err := tx.Delete(bucket, key); err != nil {
+		return fmt.Errorf("delete %s %q: %w", bucket, key, err)
+	}
+	return nil
 }

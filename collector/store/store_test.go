@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"idk/collector/kv"
 	"idk/protocol/idkpb"
 	"idk/simulator/simclock"
 )
@@ -547,19 +546,21 @@ func TestStoreMigratesSharedFolders(t *testing.T) {
 	for _, m := range []struct{ idk, name string }{{"850591", "a.raw"}, {"850592", "b.raw"}} {
 		os.Rename(filepath.Join(root, "10216100", "20261123", m.idk, "S18", m.name), filepath.Join(old, m.name))
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		tx.Bucket(bucketMeta).Delete(keyLayout)
+	err = s.db.Update(func(tx kv.Tx) error {
+		tx.Delete(bucketMeta, keyLayout)
 		for _, k := range []string{"850591/S18", "850592/S18"} {
 			var sc ScanEntry
-			json.Unmarshal(tx.Bucket(bucketScans).Get([]byte(k)), &sc)
+			v, _ := tx.Get(bucketScans, []byte(k))
+			json.Unmarshal(v, &sc)
 			sc.Dir = "10216100/20261123/S18"
-			putJSON(tx.Bucket(bucketScans), []byte(k), sc)
+			putJSON(tx, bucketScans, []byte(k), sc)
 		}
 		for _, k := range []string{"850591/S18/a.raw", "850592/S18/b.raw"} {
 			var e FileEntry
-			json.Unmarshal(tx.Bucket(bucketFiles).Get([]byte(k)), &e)
+			v, _ := tx.Get(bucketFiles, []byte(k))
+			json.Unmarshal(v, &e)
 			e.StoredAs = "10216100/20261123/S18/" + filepath.Base(k)
-			putJSON(tx.Bucket(bucketFiles), []byte(k), e)
+			putJSON(tx, bucketFiles, []byte(k), e)
 		}
 		return nil
 	})
@@ -683,7 +684,9 @@ func TestStoreSweepsReservationsWithoutPartial(t *testing.T) {
 		t.Fatalf("offer: %v, want ErrDiskFull", err)
 	}
 	pending := func() (n int) {
-		s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketPending).Stats().KeyN; return nil })
+		s.db.View(func(tx kv.Tx) error {
+			return tx.Scan(bucketPending, nil, nil, false, func(_, _ []byte) error { n++; return nil })
+		})
 		return n
 	}
 	if pending() != 1 {
@@ -696,9 +699,9 @@ func TestStoreSweepsReservationsWithoutPartial(t *testing.T) {
 	if n := pending(); n != 0 {
 		t.Fatalf("%d reservations left after the sweep", n)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketFiles).Get([]byte("850591/S22/a.raw")) != nil {
-			return errors.New("the reserved name is still in the index")
+	err = s.db.View(func(tx kv.Tx) error {
+		if v, err := tx.Get(bucketFiles, []byte("850591/S22/a.raw")); err != nil || v != nil {
+			return fmt.Errorf("the reserved name is still in the index (%v)", err)
 		}
 		return nil
 	})

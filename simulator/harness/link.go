@@ -32,27 +32,41 @@ func (e *Env) Relay(i int, cfg relay.Config) (*relay.Relay, error) {
 // setCollectorAddr rewrites the addr line of the [collector] section of
 // an agent's config, as NewEnv wrote it, leaving every other line alone.
 func setCollectorAddr(path, addr string) error {
+	return setCollectorKey(path, "addr", fmt.Sprintf("%q", addr))
+}
+
+// setCollectorKey sets key to value (TOML, e.g. a quoted string) in the
+// [collector] section of an agent's config: the line that has it, or a
+// new line at the section's top. Every other line stays as it was.
+func setCollectorKey(path, key, value string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("harness: %w", err)
 	}
 	lines := strings.Split(string(b), "\n")
-	section, found := "", false
+	section, header, found := "", -1, false
 	for i, line := range lines {
 		t := strings.TrimSpace(line)
 		if strings.HasPrefix(t, "[") {
 			section = t
+			if t == "[collector]" {
+				header = i
+			}
 			continue
 		}
-		key, _, ok := strings.Cut(t, "=")
-		if section == "[collector]" && ok && strings.TrimSpace(key) == "addr" {
-			lines[i] = fmt.Sprintf("addr = %q", addr)
+		k, _, ok := strings.Cut(t, "=")
+		if section == "[collector]" && ok && strings.TrimSpace(k) == key {
+			lines[i] = key + " = " + value
 			found = true
 			break
 		}
 	}
-	if !found {
-		return fmt.Errorf("harness: %s has no addr in [collector]", path)
+	switch {
+	case found:
+	case header >= 0:
+		lines = append(lines[:header+1], append([]string{key + " = " + value}, lines[header+1:]...)...)
+	default:
+		return fmt.Errorf("harness: %s has no [collector] section", path)
 	}
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		return fmt.Errorf("harness: %w", err)

@@ -16,7 +16,8 @@ import (
 
 // The bare quic-go peer of peerbench moves three small images whole, and
 // the run prints its line and the goal line it feeds. Only the quic peer
-// runs, so neither ssh nor nginx is needed.
+// runs, so neither ssh nor nginx is needed. The project runs twice, over
+// QUIC and over its TLS/TCP fallback.
 func TestPeerBenchQUIC(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -66,6 +67,7 @@ func TestPeerBenchQUIC(t *testing.T) {
 		`(?m)^goal: project >= 0\.8 x bare quic-go\s+project/peer = \d+\.\d\d  (met|NOT met)$`,
 		`(?m)^goal: project >= 1\.0 x scp\s+not measured`,
 		`(?m)^project: idk-agent -> idk-collector\s+\d+\.\d\s+1\.00\s+\d+\.\d\d\s+\d+\.\d\d$`,
+		`(?m)^project over TLS/TCP \(fallback\)\s+\d+\.\d\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\.\d\d$`,
 		`(?m)^bare quic-go, mTLS, hash \+ fsync\s+\d+\.\d\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\.\d\d$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(report) {

@@ -90,15 +90,14 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	serverName, err := cfg.TLSServerName()
-	if err != nil {
-		return err
-	}
 	// The one clock every part times its work on.
 	clk := clock.Real()
 	// The certificate follows its files: a renewed one copied over them
-	// is presented on the next connection, without a restart.
-	tlsConf, err := transport.ClientTLSReloading(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, serverName,
+	// is presented on the next connection, without a restart. The server
+	// name is collector.server_name as set: empty, the shipper checks
+	// each collector against the host of its own address, as the
+	// collectors of a region may each have a certificate of their own.
+	tlsConf, err := transport.ClientTLSReloading(cfg.Collector.Cert, cfg.Collector.Key, cfg.Collector.CA, cfg.Collector.ServerName,
 		transport.Reload{Clock: clk, Log: log.With("part", "tls")})
 	if err != nil {
 		return err
@@ -166,7 +165,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		},
 	})
 	sh := ship.New(ship.Config{
-		Addr:        cfg.Collector.Addr,
+		Addrs:       cfg.Collector.Addresses(),
 		TLS:         tlsConf,
 		QUIC:        transport.QUICConfig(),
 		Transport:   cfg.Collector.Transport,
@@ -187,7 +186,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 
 	log.Info("agent starting", "version", version, "num_idk", cfg.Device.NumIDK, "output_dir", cfg.Scanner.OutputDir,
-		"collector", cfg.Collector.Addr, "transport", cfg.Collector.Transport, "spool", cfg.Spool.Path)
+		"collectors", cfg.Collector.Addresses(), "transport", cfg.Collector.Transport, "spool", cfg.Spool.Path)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

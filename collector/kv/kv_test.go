@@ -81,3 +81,27 @@ func TestBoltTx(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrefix runs the conformance suite through Prefix, and checks that
+// what it writes lands under the prefixed names and nowhere else.
+func TestPrefix(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.DB { return kv.Prefix(openBolt(t), "cases/") })
+
+	db := openBolt(t)
+	p := kv.Prefix(db, "cases/")
+	if err := p.Update(func(tx kv.Tx) error { return tx.Put("scans", []byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	err := db.View(func(tx kv.Tx) error {
+		if v, err := tx.Get("cases/scans", []byte("k")); err != nil || string(v) != "v" {
+			t.Errorf("cases/scans k = %q, %v; want v", v, err)
+		}
+		if v, err := tx.Get("scans", []byte("k")); err != nil || v != nil {
+			t.Errorf("unprefixed scans k = %q, %v; want none", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -483,3 +483,18 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(Info) error) error
 	}
 	return nil
 }
+
+// CreateBucket creates the store's bucket if the server does not hold it
+// yet: for a new region, or a test's bucket of its own. A data centre
+// usually creates buckets itself, with its lifecycle rules (see
+// docs/scale-out.md), and gives the collectors no right to.
+func (s *S3) CreateBucket(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	if err == nil {
+		return nil
+	}
+	if _, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)}); err != nil {
+		return fmt.Errorf("blob: create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -131,11 +132,12 @@ type Book interface {
 	Between(from, to time.Time) ([]nshs.NSHS, error)
 }
 
-// Scans is the collector's store (*store.Store): a scan's files, where
-// they are, and the events (integrity reports) of its ИДК.
+// Scans is the collector's store (*store.Store): a scan's files, their
+// content (OpenFile: from the scan folders or the bucket, wherever the
+// store keeps them), and the events (integrity reports) of its ИДК.
 type Scans interface {
 	Files(numIDK string) ([]store.FileEntry, error)
-	Root() string
+	OpenFile(ctx context.Context, storedAs string) (io.ReadCloser, int64, error)
 	EachEvent(numIDK string, fn func(epoch uint64, ev *idkpb.Event) error) error
 }
 

@@ -2,11 +2,11 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -295,7 +295,7 @@ func (c *console) serveScan(w http.ResponseWriter, r *http.Request, p auth.Perso
 	slices.SortFunc(forms, func(a, b formRevision) int { return strings.Compare(a.File.Name, b.File.Name) })
 	prev := ""
 	for i := range forms {
-		text, err := c.readForm(forms[i].File)
+		text, err := c.readForm(r.Context(), forms[i].File)
 		if err != nil {
 			forms[i].Error = err.Error()
 			continue
@@ -335,12 +335,12 @@ func (c *console) serveScan(w http.ResponseWriter, r *http.Request, p auth.Perso
 
 // readForm reads a stored form revision as text. CargoRIW writes its
 // forms in Windows-1251; one that is valid UTF-8 is taken as it is.
-func (c *console) readForm(f store.FileEntry) (string, error) {
-	rel := filepath.FromSlash(f.StoredAs)
-	if !filepath.IsLocal(rel) {
+func (c *console) readForm(ctx context.Context, f store.FileEntry) (string, error) {
+	if !filepath.IsLocal(filepath.FromSlash(f.StoredAs)) {
 		return "", fmt.Errorf("путь %q вне хранилища", f.StoredAs)
 	}
-	fh, err := os.Open(filepath.Join(c.cfg.Scans.Root(), rel))
+	// From the scan folders or the bucket, wherever the store keeps it.
+	fh, _, err := c.cfg.Scans.OpenFile(ctx, f.StoredAs)
 	if err != nil {
 		return "", fmt.Errorf("console: form %s: %w", f.StoredAs, err)
 	}

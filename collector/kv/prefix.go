@@ -47,3 +47,11 @@ func (t prefixTx) Delete(bucket string, key []byte) error {
 func (t prefixTx) Scan(bucket string, from, to []byte, reverse bool, fn func(key, value []byte) error) error {
 	return t.tx.Scan(t.prefix+bucket, from, to, reverse, fn)
 }
+
+// NoClose returns db with a Close that does nothing, for a part handed a
+// DB that its owner closes.
+func NoClose(db DB) DB { return noClose{db} }
+
+type noClose struct{ DB }
+
+func (noClose) Close() error { return nil }

@@ -1,6 +1,7 @@
 package reanalysis
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -87,6 +88,9 @@ func (r *Recorder) place(e store.FileEntry, dir string) (Placed, string, error) 
 	if !filepath.IsLocal(filepath.FromSlash(e.StoredAs)) {
 		return Placed{}, fmt.Sprintf("the index names the file %q outside the store: not laid out", e.StoredAs), nil
 	}
+	if !r.cfg.Files.LocalFiles() {
+		return r.placeCopy(e, dir)
+	}
 	src := filepath.Join(r.cfg.StoreRoot, filepath.FromSlash(e.StoredAs))
 	// The archive's file is checked before it is laid out: a file altered
 	// on the server since it was stored must not reach the analyst as the
@@ -104,9 +108,64 @@ func (r *Recorder) place(e store.FileEntry, dir string) (Placed, string, error) 
 	if err != nil {
 		return Placed{}, "", fmt.Errorf("reanalysis: %w", err)
 	}
+	linkable := true
+	return placeUnder(e, dir, srcInfo, func(dst string) (string, error) {
+		if linkable {
+			err := r.link(src, dst)
+			if err == nil {
+				return "link", nil
+			}
+			if errors.Is(err, fs.ErrExist) {
+				return "", nil
+			}
+			// Another file system, or one without hard links: copy.
+			r.log.Warn("re-analysis: hard link impossible, copying", "from", src, "to", dst, "err", err)
+			linkable = false
+		}
+		ok, err := copyNew(src, dst, e.SHA256)
+		if err != nil || !ok {
+			return "", err
+		}
+		return "copy", nil
+	})
+}
+
+// placeCopy lays out one stored file in dir when the store keeps it out
+// of reach of a hard link (in a bucket): it is read once through
+// Files.OpenFile into a temporary file in dir, checked against the index
+// there (a file altered since it was stored must not reach the analyst),
+// and linked under the first free name.
+func (r *Recorder) placeCopy(e store.FileEntry, dir string) (Placed, string, error) {
+	tmp, msg, err := r.fetch(e, dir)
+	if err != nil || msg != "" {
+		return Placed{}, msg, err
+	}
+	defer os.Remove(tmp)
+	tmpInfo, err := os.Stat(tmp)
+	if err != nil {
+		return Placed{}, "", fmt.Errorf("reanalysis: %w", err)
+	}
+	return placeUnder(e, dir, tmpInfo, func(dst string) (string, error) {
+		if err := os.Link(tmp, dst); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return "", nil
+			}
+			return "", fmt.Errorf("reanalysis: place %s: %w", dst, err)
+		}
+		return "copy", nil
+	})
+}
+
+// placeUnder lays out e in dir under the first free name: its own, then
+// name~2.ext, name~3.ext and so on. A name that already holds the content
+// (src itself, the file to be placed, or a copy of it) is taken as it is,
+// as "present"; one that holds anything else is never replaced. put
+// places src at dst, a free name, and says how ("link", "copy"), or ""
+// when dst was taken meanwhile (the name is looked at again, up to
+// maxRaces times). The message says why e is not laid out.
+func placeUnder(e store.FileEntry, dir string, src os.FileInfo, put func(dst string) (how string, err error)) (Placed, string, error) {
 	p := Placed{StoredAs: e.StoredAs, SHA256: e.SHA256, Size: e.Size}
 	name := path.Base(e.StoredAs)
-	linkable := true
 	raced := 0
 	for n := 1; n <= maxNames; n++ {
 		cand := name
@@ -116,7 +175,7 @@ func (r *Recorder) place(e store.FileEntry, dir string) (Placed, string, error) 
 		}
 		dst := filepath.Join(dir, cand)
 		p.Path = cand
-		same, err := holds(dst, srcInfo, e.SHA256)
+		same, err := holds(dst, src, e.SHA256)
 		if err != nil {
 			return Placed{}, "", err
 		}
@@ -127,40 +186,69 @@ func (r *Recorder) place(e store.FileEntry, dir string) (Placed, string, error) 
 		case other:
 			continue // another file has the name: never replaced
 		}
-		if linkable {
-			err := r.link(src, dst)
-			if err == nil {
-				p.How = "link"
-				return p, "", nil
-			}
-			if errors.Is(err, fs.ErrExist) && raced < maxRaces {
-				raced++
-				n-- // taken meanwhile: look at it again
-				continue
-			}
-			if errors.Is(err, fs.ErrExist) {
-				continue
-			}
-			// Another file system, or one without hard links: copy.
-			r.log.Warn("re-analysis: hard link impossible, copying", "from", src, "to", dst, "err", err)
-			linkable = false
-		}
-		ok, err := copyNew(src, dst, e.SHA256)
+		how, err := put(dst)
 		if err != nil {
 			return Placed{}, "", err
 		}
-		if !ok && raced < maxRaces {
-			raced++
-			n-- // taken meanwhile: look at it again
+		if how == "" {
+			if raced < maxRaces {
+				raced++
+				n-- // taken meanwhile: look at it again
+			}
 			continue
 		}
-		if !ok {
-			continue
-		}
-		p.How = "copy"
+		p.How = how
 		return p, "", nil
 	}
 	return Placed{}, fmt.Sprintf("more than %d files named %s in %s: not laid out", maxNames, name, dir), nil
+}
+
+// fetch copies the stored file e into a new temporary file in dir,
+// synced, and returns its path; or a message saying why it is not laid
+// out (gone, or not the content the index records).
+func (r *Recorder) fetch(e store.FileEntry, dir string) (tmpPath, msg string, err error) {
+	in, _, err := r.cfg.Files.OpenFile(context.Background(), e.StoredAs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "the stored file is gone from the archive: not laid out", nil
+	} else if err != nil {
+		return "", "", fmt.Errorf("reanalysis: read %s: %w", e.StoredAs, err)
+	}
+	defer in.Close()
+	tmp, sum, size, err := copyTemp(dir, in)
+	if err != nil {
+		return "", "", fmt.Errorf("reanalysis: copy %s: %w", e.StoredAs, err)
+	}
+	if hex.EncodeToString(sum) != e.SHA256 || size != e.Size {
+		os.Remove(tmp)
+		return "", fmt.Sprintf("the stored file's content (%d bytes, SHA-256 %x) differs from the index's (%d bytes, %s): not laid out", size, sum, e.Size, e.SHA256), nil
+	}
+	return tmp, "", nil
+}
+
+// copyTemp copies in into a new temporary file in dir, synced and
+// readable by the group, and returns its path, the SHA-256 of what it
+// holds and its size; on an error there is no such file.
+func copyTemp(dir string, in io.Reader) (name string, sum []byte, size int64, err error) {
+	tmp, err := os.CreateTemp(dir, ".copy-*")
+	if err != nil {
+		return "", nil, 0, err
+	}
+	h := sha256.New()
+	size, err = io.Copy(io.MultiWriter(tmp, h), in)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o640)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", nil, 0, err
+	}
+	return tmp.Name(), h.Sum(nil), size, nil
 }
 
 type holding int
@@ -207,29 +295,15 @@ func copyNew(src, dst, sha string) (ok bool, err error) {
 		return false, fmt.Errorf("reanalysis: %w", err)
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".copy-*")
-	if err != nil {
-		return false, fmt.Errorf("reanalysis: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(tmp, h), in)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	tmp, sum, _, err := copyTemp(filepath.Dir(dst), in)
 	if err != nil {
 		return false, fmt.Errorf("reanalysis: copy %s: %w", src, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+	defer os.Remove(tmp)
+	if got := hex.EncodeToString(sum); got != sha {
 		return false, fmt.Errorf("reanalysis: copy of %s has SHA-256 %s, want %s: the file changed while it was copied", src, got, sha)
 	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return false, fmt.Errorf("reanalysis: %w", err)
-	}
-	if err := os.Link(tmp.Name(), dst); err != nil {
+	if err := os.Link(tmp, dst); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
 		}

@@ -30,8 +30,10 @@
 package reanalysis
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -67,9 +69,15 @@ type Scans interface {
 	Scans(kodTO string, from, to time.Time, emit func(Scan) error) error
 }
 
-// Files lists the stored files of one ИДК (*store.Store implements it).
+// Files lists the stored files of one ИДК and reads them (*store.Store
+// implements it).
 type Files interface {
 	Files(numIDK string) ([]store.FileEntry, error)
+	// LocalFiles reports whether the files are under StoreRoot, where
+	// they can be hard-linked; otherwise (a bucket) OpenFile reads them
+	// and they are copied.
+	LocalFiles() bool
+	OpenFile(ctx context.Context, storedAs string) (io.ReadCloser, int64, error)
 }
 
 // Events reads the stored events of one ИДК in log order (*store.Store
@@ -91,7 +99,8 @@ type Config struct {
 	// StoreRoot; elsewhere files are copied.
 	Root string
 	// StoreRoot is the scan store's root (store.Store.Root): FileEntry
-	// StoredAs paths are under it.
+	// StoredAs paths are under it, unless Files keeps them elsewhere
+	// (LocalFiles false).
 	StoreRoot string
 	Files     Files
 	Scans     Scans

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"idk/collector/blob"
 	"idk/collector/cases"
 	"idk/collector/ingest"
 	"idk/collector/report"
@@ -58,9 +59,16 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the store's files in files (nil: under
+// the store's root).
+func newFixtureWith(t *testing.T, files blob.Store) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	clk := simclock.New(now)
-	st, err := store.Open(filepath.Join(dir, "store"), store.Options{Location: msk, Clock: clk})
+	st, err := store.Open(filepath.Join(dir, "store"), store.Options{Location: msk, Clock: clk, Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +449,57 @@ func TestCopyWhenNoLinkIsPossible(t *testing.T) {
 	s, err = f.rec.Record(Request{FIO: "ИВАНОВ И.И.", LNP: "283", KodTO: body, Date: "23.11.2026", Scans: []ScanRef{{NumSnim: "S0001"}}})
 	if err != nil || s.Files[0].How != "present" {
 		t.Fatalf("again: %+v %v", s.Files, err)
+	}
+}
+
+// With the store's files outside its root (a bucket; here a blob.Local
+// tree), nothing can be linked: each file is read through the store,
+// checked, and copied; an altered one is a problem, not laid out.
+func TestCopyFromFilesOutsideTheStoreRoot(t *testing.T) {
+	tree := t.TempDir()
+	files, err := blob.NewLocal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureWith(t, files)
+	f.rec.link = func(string, string) error {
+		t.Error("hard link tried with the files outside the store root")
+		return nil
+	}
+	f.scan(devA, scanned, "S0001", idkpb.Decision_DECISION_NOT_SUSPECTED, map[string]string{"S0001_1.raw": "raw one"})
+	f.scan(devA, scanned, "S0002", idkpb.Decision_DECISION_NOT_SUSPECTED, map[string]string{"S0002_1.raw": "raw two"})
+	req := Request{FIO: "ИВАНОВ И.И.", LNP: "283", KodTO: body, Date: "23.11.2026", Scans: []ScanRef{{NumSnim: "S0001"}}}
+	s, err := f.rec.Record(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.storedRaw("850591")["S0001"][0]
+	if len(s.Files) != 1 || s.Files[0].How != "copy" || len(s.Problems) != 0 {
+		t.Fatalf("placed %+v, problems %+v", s.Files, s.Problems)
+	}
+	laid := filepath.Join(f.root, filepath.FromSlash(s.Files[0].Path))
+	if sha(t, laid) != e.SHA256 {
+		t.Fatal("copy differs from the stored file")
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(laid), ".copy-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if s, err = f.rec.Record(req); err != nil || s.Files[0].How != "present" {
+		t.Fatalf("again: %+v %v", s.Files, err)
+	}
+
+	e2 := f.storedRaw("850591")["S0002"][0]
+	p := filepath.Join(tree, filepath.FromSlash(e2.StoredAs))
+	os.Chmod(p, 0o640)
+	if err := os.WriteFile(p, []byte("raw tw0"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s, err = f.rec.Record(Request{FIO: "ИВАНОВ И.И.", LNP: "283", KodTO: body, Date: "23.11.2026", Scans: []ScanRef{{NumSnim: "S0002"}}})
+	if err != nil || len(s.Files) != 0 || len(s.Problems) != 1 || !strings.Contains(s.Problems[0].Msg, "differs from the index") {
+		t.Fatalf("altered: files %+v, problems %+v, %v", s.Files, s.Problems, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(f.root, "*", "*", "*", "S0002", ".copy-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
 

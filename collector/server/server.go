@@ -184,6 +184,9 @@ type session struct {
 	offset  time.Duration // collector clock minus agent clock
 	log     *slog.Logger
 	lane    uint32 // 0: the agent's connection; else one of its lanes, for stripes only
+	// ctx ends with the connection: what the collector does for it alone
+	// (an upload into S3) stops then.
+	ctx context.Context
 
 	fileSlots chan struct{} // one per file stream in flight
 	events    atomic.Bool   // an events stream is open
@@ -439,7 +442,7 @@ func (s *Server) hello(ctx context.Context, conn transport.Conn, numIDK string, 
 	offset := now.Sub(time.Unix(0, h.AgentTimeUnixNano).Add(rtt / 2))
 	// The version is the agent's word, shown on the console and logged:
 	// bounded, whatever a hello may carry.
-	ss = &session{dev: h.Device, version: truncate(h.AgentVersion, 64), epoch: h.SpoolEpoch, offset: offset, log: log, lane: h.Lane, fileSlots: make(chan struct{}, maxFileStreams)}
+	ss = &session{dev: h.Device, version: truncate(h.AgentVersion, 64), epoch: h.SpoolEpoch, offset: offset, log: log, lane: h.Lane, ctx: conn.Context(), fileSlots: make(chan struct{}, maxFileStreams)}
 	reply := &idkpb.HelloReply{CollectorTimeUnixNano: now.UnixNano(), ClockOffsetNanos: int64(offset),
 		MaxLanes: uint32(s.cfg.MaxLanes), MaxRate: uint64(max(s.cfg.AgentRate, 0)), MaxFiles: uint32(max(s.cfg.AgentFiles, 0))}
 	if h.Lane > 0 {
@@ -693,7 +696,7 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, relea
 				}
 				return last(&idkpb.FileResult{RangeHeld: true})
 			}
-			storedAs, err := up.Commit(b.Commit.Sha256)
+			storedAs, err := up.CommitContext(ss.ctx, b.Commit.Sha256)
 			if err != nil {
 				last(&idkpb.FileResult{Error: publicError(err), Restart: errors.Is(err, store.ErrRestart)})
 				return fmt.Errorf("file %s/%s: %w", o.NumSnim, o.Name, err)

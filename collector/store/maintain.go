@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"idk/collector/blob"
 	"idk/collector/kv"
 )
 
@@ -58,6 +60,9 @@ func (s *Store) migrate() error {
 	}
 	if string(version) == layoutVersion {
 		return nil
+	}
+	if len(old) > 0 && s.files != nil {
+		return fmt.Errorf("store: migrate: the index lists %d scans in folders of layout version 1, which only a store with its files under the root can move: open it once without Options.Files first", len(old))
 	}
 	if len(old) > 0 {
 		s.log.Warn("moving scan folders to the layout with NUM_IDK in the path", "scans", len(old))
@@ -271,9 +276,10 @@ func (s *Store) dropReservation(numIDK, numSnim, storedAs string) error {
 	})
 }
 
-// Problem is one disagreement between the index and the disk.
+// Problem is one disagreement between the index and the disk (or the
+// bucket, with Options.Files).
 type Problem struct {
-	Path string // under the root
+	Path string // under the root; with Options.Files, the object's key
 	What string // "missing", "size", "sha256", "unindexed"
 	Want string
 	Got  string
@@ -282,6 +288,11 @@ type Problem struct {
 // Check hashes every stored file again and compares it with the index,
 // then looks for files in scan folders that the index does not list. It
 // returns the number of files checked; problems go to report.
+//
+// With Options.Files it reads every indexed object from the bucket, and
+// lists the bucket for objects in the scan tree that the index does not
+// list. In a bucket that collectors with indexes of their own share, the
+// others' objects show as unindexed.
 func (s *Store) Check(report func(Problem)) (int, error) {
 	var entries []FileEntry
 	err := s.db.View(func(tx kv.Tx) error {
@@ -302,7 +313,7 @@ func (s *Store) Check(report func(Problem)) (int, error) {
 	listed := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		listed[e.StoredAs] = true
-		sum, size, err := hashPath(filepath.Join(s.root, filepath.FromSlash(e.StoredAs)))
+		sum, size, err := s.hashStored(e.StoredAs)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			report(Problem{Path: e.StoredAs, What: "missing", Want: e.SHA256})
@@ -313,6 +324,18 @@ func (s *Store) Check(report func(Problem)) (int, error) {
 		case sum != e.SHA256:
 			report(Problem{Path: e.StoredAs, What: "sha256", Want: e.SHA256, Got: sum})
 		}
+	}
+	if s.files != nil {
+		err = s.files.List(context.Background(), "", func(o blob.Info) error {
+			if strings.Count(o.Key, "/") == 4 && monthOf(o.Key) != "" && !listed[o.Key] {
+				report(Problem{Path: o.Key, What: "unindexed"})
+			}
+			return nil
+		})
+		if err != nil {
+			return len(entries), fmt.Errorf("store: check: %w", err)
+		}
+		return len(entries), nil
 	}
 	err = filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

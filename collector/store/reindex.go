@@ -22,8 +22,13 @@ import (
 const scanMarker = ".scan.json"
 
 // scanDir creates the scan's folder (synced) with its marker and returns
-// its path.
+// its path. With the files in a bucket (Options.Files) there is no local
+// folder to make: it refuses, so that nothing lands under the root by
+// mistake.
 func (s *Store) scanDir(sc ScanEntry) (string, error) {
+	if s.files != nil {
+		return "", fmt.Errorf("store: scan folder %s: the files are in a bucket, not under %s", sc.Dir, s.root)
+	}
 	dir := filepath.Join(s.root, filepath.FromSlash(sc.Dir))
 	marker := filepath.Join(dir, scanMarker)
 	if _, err := os.Stat(marker); err == nil {
@@ -47,6 +52,12 @@ func (s *Store) scanDir(sc ScanEntry) (string, error) {
 // the index held of them is lost with it (the forms themselves are files
 // and come back). It returns the number of files indexed.
 func (s *Store) reindex() (int, error) {
+	if s.files != nil {
+		// A bucket shared by a region's collectors holds files of other
+		// indexes too, and no scan markers: Open does not call this then.
+		s.log.Error("index not rebuilt: the files are in a bucket (Options.Files), and an index is rebuilt only from local scan folders")
+		return 0, nil
+	}
 	n := 0
 	kods, err := os.ReadDir(s.root)
 	if err != nil {

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"idk/collector/blob"
 	"idk/collector/kv"
 	"idk/internal/atomicfile"
 	"idk/protocol"
@@ -79,6 +82,11 @@ func parseMonth(s string, loc *time.Location) (time.Time, error) {
 // index records them), how much the store holds and whether the month is
 // past its retention period. The months are in calendar order. It only
 // reads.
+//
+// With Options.Files, Bytes is what the bucket holds under the month's
+// prefixes (<KOD_TO>/<YYYYMM>, for every customs body the index knows),
+// listed, unrecorded objects included; Files still counts the index's
+// entries.
 func (s *Store) Months() ([]MonthUsage, error) {
 	by := map[string]*MonthUsage{}
 	err := s.db.View(func(tx kv.Tx) error {
@@ -104,12 +112,28 @@ func (s *Store) Months() ([]MonthUsage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: months: %w", err)
 	}
+	var kods []string
+	if s.files != nil && len(by) > 0 {
+		if kods, err = s.kodTOs(); err != nil {
+			return nil, fmt.Errorf("store: months: %w", err)
+		}
+	}
 	now := s.clock.Now()
 	out := make([]MonthUsage, 0, len(by))
 	for _, u := range by {
 		start, err := parseMonth(u.Month, s.loc)
 		if err != nil {
 			return nil, err
+		}
+		if s.files != nil {
+			objs, err := s.monthObjects(context.Background(), kods, start)
+			if err != nil {
+				return nil, fmt.Errorf("store: months: %w", err)
+			}
+			u.Bytes = 0
+			for _, o := range objs {
+				u.Bytes += o.Size
+			}
 		}
 		u.Removable = removableFrom(start, s.loc)
 		u.Expired = !now.Before(u.Removable)
@@ -163,6 +187,14 @@ type Removal struct {
 // no longer lists; running RemoveMonth again removes them too, as it
 // takes every file in the month's date folders, indexed or not. The
 // events (the reports' history) are kept.
+//
+// With Options.Files the month's objects are those listed under
+// <KOD_TO>/<YYYYMM> for every customs body the index knows (its scans and
+// devices), indexed or not, and they are deleted instead of folders. The
+// record is also put into the bucket under retention/, beside what it
+// describes. In a bucket shared by collectors with indexes of their own,
+// the others' objects of the month are removed too (the whole month is
+// past its retention period); their indexes then list them as missing.
 func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 	start, err := parseMonth(month, s.loc)
 	if err != nil {
@@ -211,9 +243,22 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 		return Removal{}, fmt.Errorf("store: remove %s: %w", month, err)
 	}
 
-	// The disk's side: every file in the month's date folders.
-	dayDirs, onDisk, err := s.monthFiles(start)
-	if err != nil {
+	// The disk's side: every file in the month's date folders (with
+	// Options.Files, every object under the month's prefixes).
+	var dayDirs, onDisk []string
+	if s.files != nil {
+		kods, err := s.kodTOs()
+		if err != nil {
+			return Removal{}, fmt.Errorf("store: remove %s: %w", month, err)
+		}
+		objs, err := s.monthObjects(context.Background(), kods, start)
+		if err != nil {
+			return Removal{}, fmt.Errorf("store: remove %s: %w", month, err)
+		}
+		for _, o := range objs {
+			onDisk = append(onDisk, o.Key)
+		}
+	} else if dayDirs, onDisk, err = s.monthFiles(start); err != nil {
 		return Removal{}, fmt.Errorf("store: remove %s: %w", month, err)
 	}
 	paths := slices.Clone(onDisk)
@@ -230,7 +275,7 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 		} else {
 			f.Unindexed = true
 		}
-		sum, size, err := hashPath(filepath.Join(s.root, filepath.FromSlash(p)))
+		sum, size, err := s.hashStored(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			f.Missing, f.Size, f.SHA256 = true, indexed[p].Size, indexed[p].SHA256
@@ -274,6 +319,14 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 		return Removal{}, fmt.Errorf("store: remove %s: write record: %w", month, err)
 	}
 	rm.Record = path.Join(RetentionDir, name)
+	if s.files != nil {
+		// The bucket is what the region shares: the record goes there
+		// too, before anything is removed from it.
+		sum := sha256.Sum256(data)
+		if err := s.files.PutFile(context.Background(), rm.Record, filepath.Join(dir, name), int64(len(data)), sum[:]); err != nil {
+			return Removal{}, fmt.Errorf("store: remove %s: put record %s: %w", month, rm.Record, err)
+		}
+	}
 
 	err = s.db.Update(func(tx kv.Tx) error {
 		for _, k := range scanKeys {
@@ -304,6 +357,12 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 		if f.Missing {
 			continue
 		}
+		if s.files != nil {
+			if err := s.files.Delete(context.Background(), f.Path); err != nil {
+				return Removal{}, fmt.Errorf("store: remove %s: %w", month, err)
+			}
+			continue
+		}
 		if err := os.Remove(filepath.Join(s.root, filepath.FromSlash(f.Path))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return Removal{}, fmt.Errorf("store: remove %s: %w", month, err)
 		}
@@ -319,6 +378,66 @@ func (s *Store) RemoveMonth(month, by string) (Removal, error) {
 	s.log.Warn("retention: month of scans removed", "month", month, "by", by, "scans", rm.Scans,
 		"files", rm.Files, "bytes", rm.Bytes, "record", rm.Record)
 	return rm, nil
+}
+
+// kodTOs lists the customs bodies (KOD_TO, the tree's top level) that the
+// index knows: of its scans, and of every device that said hello. A bucket
+// cannot list its top level without reading every key; these are where a
+// month's objects can be.
+func (s *Store) kodTOs() ([]string, error) {
+	set := map[string]bool{}
+	err := s.db.View(func(tx kv.Tx) error {
+		return tx.Scan(bucketScans, nil, nil, false, func(k, v []byte) error {
+			var sc ScanEntry
+			if err := json.Unmarshal(v, &sc); err != nil {
+				return fmt.Errorf("decode scan %s: %w", k, err)
+			}
+			// The folder, not KodTO, says where its files are.
+			if kod, _, ok := strings.Cut(sc.Dir, "/"); ok {
+				set[kod] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	devs, err := s.Devices()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		set[d.KodTo] = true
+	}
+	var out []string
+	for kod := range set {
+		if protocol.CheckKodTO(kod) == nil {
+			out = append(out, kod)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// monthObjects lists the objects of Options.Files under the date folders
+// of month for each of kods: <KOD_TO>/<YYYYMM>, then a day of the month.
+func (s *Store) monthObjects(ctx context.Context, kods []string, month time.Time) ([]blob.Info, error) {
+	want := month.Format("2006-01")
+	var out []blob.Info
+	for _, kod := range kods {
+		err := s.files.List(ctx, kod+"/"+month.Format("200601"), func(o blob.Info) error {
+			// The prefix also matches a day folder of another length;
+			// monthOf takes only <YYYYMMDD>/.
+			if monthOf(o.Key) == want && strings.Contains(o.Key[len(kod)+1:], "/") {
+				out = append(out, o)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // monthFiles lists the date folders of month (<KOD_TO>/<YYYYMMDD>) and

@@ -7,10 +7,16 @@
 // stored file is never replaced: its name is reserved in the index when the
 // offer is accepted, and other content under the same name becomes a new
 // revision beside it.
+//
+// With Options.Files the files live in a blob.Store (an S3 bucket) under
+// the same paths as keys instead: an upload is still received and checked
+// under the root's .incoming, then put, and only once the bucket has
+// confirmed its SHA-256 is it recorded and acknowledged.
 package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -33,6 +39,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"idk/collector/blob"
 	"idk/collector/kv"
 	"idk/internal/atomicfile"
 	"idk/internal/boltfile"
@@ -95,6 +102,8 @@ type Store struct {
 	log   *slog.Logger
 	// minFree, see Options.MinFree.
 	minFree uint64
+	// files is Options.Files: nil when the files are under root.
+	files blob.Store
 	// group shares the index commits (and their fsyncs) of concurrent
 	// uploads' offers and records.
 	group groupCommit
@@ -116,6 +125,22 @@ type Options struct {
 	// MinFree is the space the store keeps free: an offer that would eat
 	// into it is refused (ErrDiskFull) instead of failing half-written.
 	MinFree uint64
+	// Files is where the stored files live when they are not under the
+	// root: a bucket (blob.S3) shared by a region's collectors. Each file
+	// is the object whose key is its FileEntry.StoredAs, the folder tree's
+	// path, so an operator recognises it. Uploads are still received into
+	// <root>/.incoming (resumable, and checked against their SHA-256
+	// there) and only then put; MinFree then guards that staging area
+	// alone, as the bucket's space is not the local disk's. The index is
+	// never rebuilt from a bucket (see Index), and the store does not own
+	// Files: Close leaves it alone. nil keeps the files under the root.
+	//
+	// Collectors that share a bucket must share the index too (Index):
+	// an object the index does not record counts as never acknowledged,
+	// and one under a reserved name with other content is deleted at the
+	// offer. With an index of its own, each collector needs a bucket (or
+	// a key prefix, blob.S3Config.Prefix) of its own.
+	Files blob.Store
 	// Index is where the index lives when it is not the bbolt file
 	// <root>/index.db: a database shared by a region's collectors
 	// (PostgreSQL). Once Open succeeds the store owns it: Close closes
@@ -147,7 +172,10 @@ func Open(root string, opt Options) (*Store, error) {
 	}
 	dbPath := filepath.Join(root, "index.db")
 	_, statErr := os.Stat(dbPath)
-	lost := errors.Is(statErr, os.ErrNotExist) && holdsScans(root)
+	// Scan folders beside a missing index tell it was lost, not new;
+	// with the files in a bucket there are none to tell (nor to rebuild
+	// from).
+	lost := errors.Is(statErr, os.ErrNotExist) && opt.Files == nil && holdsScans(root)
 	db, rec, err := boltfile.Open(dbPath, opt.Clock.Now)
 	if err != nil {
 		return nil, fmt.Errorf("store: index: %w", err)
@@ -159,7 +187,12 @@ func Open(root string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: index %s: %w", dbPath, err)
 	}
 	s := newStore(root, opt, kv.Bolt(db), db, rec)
-	if rec != nil {
+	if rec != nil && opt.Files != nil {
+		// The files are in a bucket that may hold other collectors'
+		// files too: what belongs in this index cannot be told from it.
+		opt.Log.Error("collector index was damaged and moved aside; it is NOT rebuilt, because the files are in a bucket (Options.Files), not in scan folders: restore the index from a backup",
+			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
+	} else if rec != nil {
 		opt.Log.Error("collector index was damaged; moved aside and rebuilt from the stored files",
 			"index", dbPath, "moved_to", rec.Aside, "cause", rec.Cause)
 		n, err := s.reindex()
@@ -186,7 +219,7 @@ func Open(root string, opt Options) (*Store, error) {
 }
 
 func newStore(root string, opt Options, db kv.DB, file *bolt.DB, rec *boltfile.Recovery) *Store {
-	s := &Store{root: root, db: db, bolt: file, loc: opt.Location, clock: opt.Clock, log: opt.Log, minFree: opt.MinFree,
+	s := &Store{root: root, db: db, bolt: file, loc: opt.Location, clock: opt.Clock, log: opt.Log, minFree: opt.MinFree, files: opt.Files,
 		active: map[string]bool{}, promised: map[string]uint64{}, Recovered: rec}
 	s.group.db = db
 	return s
@@ -212,7 +245,8 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Root is the folder the store writes under.
+// Root is the folder the store writes under: the scan folders, or with
+// Options.Files only the staging area .incoming (and the bbolt index).
 func (s *Store) Root() string { return s.root }
 
 // ErrDiskFull means the collector has no room for the file now. The agent
@@ -407,8 +441,12 @@ func (s *Store) Offer(dev *idkpb.Device, o *idkpb.FileOffer, scanTime time.Time)
 	if have {
 		return nil, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_HAVE, Offset: o.Size}, nil
 	}
+	adopt := s.adoptOrphan
+	if s.files != nil {
+		adopt = s.adoptBlobOrphan
+	}
 	final := filepath.Join(s.root, filepath.FromSlash(sc.Dir), storedAs)
-	if ok, err := s.adoptOrphan(dev, o, sc, storedAs, final); err != nil {
+	if ok, err := adopt(dev, o, sc, storedAs, final); err != nil {
 		return nil, nil, err
 	} else if ok {
 		return nil, &idkpb.FileOfferReply{Status: idkpb.FileOfferReply_STATUS_HAVE, Offset: o.Size}, nil
@@ -734,8 +772,14 @@ func (u *Upload) Hold(sum []byte) error {
 var ErrRestart = errors.New("store: content does not match its SHA-256; partial copy dropped")
 
 // Commit makes the file durable and indexed. It returns the stored path
-// under the root.
+// under the root (with Options.Files, the object's key).
 func (u *Upload) Commit(sum []byte) (string, error) {
+	return u.CommitContext(context.Background(), sum)
+}
+
+// CommitContext is Commit; ctx bounds the put into Options.Files (the
+// local store does not use it).
+func (u *Upload) CommitContext(ctx context.Context, sum []byte) (string, error) {
 	if !bytes.Equal(sum, u.offer.Sha256) {
 		return "", invalid("commit sha256 differs from the offer's")
 	}
@@ -758,6 +802,9 @@ func (u *Upload) Commit(sum []byte) (string, error) {
 		return "", fmt.Errorf("store: close %s: %w", u.partial, err)
 	}
 	u.f = nil
+	if u.s.files != nil {
+		return u.commitBlob(ctx)
+	}
 	dir, err := u.s.scanDir(u.scan)
 	if err != nil {
 		return "", err
@@ -975,18 +1022,24 @@ func (s *Store) putFormTx(tx kv.Tx, dev *idkpb.Device, fr *idkpb.FormRevision, w
 	if err != nil {
 		return err
 	}
-	dir, err := s.scanDir(sc)
-	if err != nil {
-		return err
-	}
 	rev := sc.Forms + 1
 	prefix := dev.NumIdk + "/" + fr.NumSnim + "/"
 	name, err := freeName(tx, prefix, fmt.Sprintf("form-r%03d.xml", rev))
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, name), fr.Content, 0o640); err != nil {
-		return err
+	if s.files != nil {
+		if err := s.putFormBlob(path.Join(sc.Dir, name), fr.Content, fr.Sha256); err != nil {
+			return err
+		}
+	} else {
+		dir, err := s.scanDir(sc)
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), fr.Content, 0o640); err != nil {
+			return err
+		}
 	}
 	e := FileEntry{NumIDK: dev.NumIdk, NumSnim: fr.NumSnim, Name: name, StoredAs: path.Join(sc.Dir, name),
 		Kind: "form", Size: int64(len(fr.Content)), SHA256: sum, StoredAt: s.clock.Now()}

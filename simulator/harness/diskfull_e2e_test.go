@@ -24,6 +24,7 @@ func TestEndToEndCollectorDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs")
 	}
+	embeddedOnly(t, "a collector of a region keeps its files in S3: only partial uploads touch its disk")
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "small-disk")
 	os.MkdirAll(mnt, 0o755)

@@ -29,7 +29,6 @@ import (
 	"idk/agent/spool"
 	"idk/agent/watch"
 	"idk/internal/clock"
-	"idk/internal/filehash"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 	"idk/protocol/transport"
@@ -671,7 +670,7 @@ func (r *FleetResult) checkOne(env *Env, v *virtualIDK, metrics map[string]float
 		if len(got) > 1 {
 			r.Duplicated++
 		}
-		disk, _, err := filehash.File(filepath.Join(env.CollectorRoot(), filepath.FromSlash(got[0].StoredAs)))
+		disk, _, err := env.hashStored(got[0].StoredAs)
 		if got[0].SHA256 != sum || err != nil || hex.EncodeToString(disk) != sum {
 			r.Lost = append(r.Lost, num+"/"+key+": another SHA-256 in the index or on disk")
 		}

@@ -6,6 +6,7 @@ package harness
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,10 @@ type Env struct {
 	HTTPAddr string
 	Agents   []Agent
 	root     string
+	// Backends is what the collector keeps its index and files in:
+	// Embedded or Region (Options.Backends).
+	Backends string
+	region   *regionBackends // Region's database and bucket
 }
 
 // Agent is one simulated ИДК.
@@ -59,6 +64,8 @@ type Options struct {
 	// Posts are the customs bodies (KOD_TO) the agents are enrolled at,
 	// agent i at Posts[i % len(Posts)]; default every agent at 10216100.
 	Posts []string
+	// Backends: Embedded or Region; default DefaultBackends().
+	Backends string
 }
 
 // NewEnv creates certificates (with the collector's own pki command) and
@@ -78,7 +85,23 @@ func NewEnv(dir, bin string, opt Options) (*Env, error) {
 	if bin, err = filepath.Abs(bin); err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: dir, Bin: bin, root: opt.CollectorRoot}
+	if opt.Backends == "" {
+		opt.Backends = DefaultBackends()
+	}
+	e := &Env{Dir: dir, Bin: bin, root: opt.CollectorRoot, Backends: opt.Backends}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	regionConf := ""
+	switch opt.Backends {
+	case Embedded:
+	case Region:
+		if e.region, regionConf, err = newRegion(dir); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("harness: backends %q: want %q or %q", opt.Backends, Embedded, Region)
+	}
 	if e.root == "" {
 		e.root = filepath.Join(dir, "collector-data")
 	}
@@ -137,7 +160,7 @@ key = "certs/collector.key"
 root = %q
 timezone = "Europe/Moscow"
 min_free_bytes = %d
-`, e.QUICAddr, e.HTTPAddr, e.root, opt.CollectorMinFree)
+%s`, e.QUICAddr, e.HTTPAddr, e.root, opt.CollectorMinFree, regionConf)
 	if err := os.WriteFile(filepath.Join(dir, "collector.toml"), []byte(collectorConf), 0o644); err != nil {
 		return nil, err
 	}
@@ -282,7 +305,8 @@ func startProc(dir, name, path string, args ...string) (*Proc, error) {
 	return p, nil
 }
 
-// StartCollector starts the collector and waits until it answers.
+// StartCollector starts the collector and waits until it serves: its
+// /healthz answers 200 (a collector of a region standing by answers 503).
 func (e *Env) StartCollector() (*Proc, error) {
 	p, err := e.Start("collector", "idk-collector", "-config", filepath.Join(e.Dir, "collector.toml"))
 	if err != nil {
@@ -292,7 +316,9 @@ func (e *Env) StartCollector() (*Proc, error) {
 	for time.Now().Before(deadline) {
 		if r, err := http.Get("http://" + e.HTTPAddr + "/healthz"); err == nil {
 			r.Body.Close()
-			return p, nil
+			if r.StatusCode == http.StatusOK {
+				return p, nil
+			}
 		}
 		select {
 		case <-p.done:
@@ -504,7 +530,7 @@ func (e *Env) VerifyOf(numIDK string, exp Expected) (Report, error) {
 			case len(got) > 1:
 				rep.Duplicated = append(rep.Duplicated, key)
 			}
-			disk, size, err := filehash.File(filepath.Join(e.CollectorRoot(), filepath.FromSlash(got[0].StoredAs)))
+			disk, size, err := e.hashStored(got[0].StoredAs)
 			if err != nil || hex.EncodeToString(disk) != sum || got[0].SHA256 != sum {
 				rep.Corrupted = append(rep.Corrupted, key)
 				continue
@@ -514,6 +540,27 @@ func (e *Env) VerifyOf(numIDK string, exp Expected) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// hashStored returns the SHA-256 and size of a stored file, read where
+// the collector keeps it: under its root, or in the region's bucket.
+func (e *Env) hashStored(storedAs string) ([]byte, int64, error) {
+	if e.region == nil {
+		return filehash.File(filepath.Join(e.CollectorRoot(), filepath.FromSlash(storedAs)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, _, err := e.region.files.Open(ctx, storedAs)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return nil, 0, fmt.Errorf("harness: read %s: %w", storedAs, err)
+	}
+	return h.Sum(nil), n, nil
 }
 
 // WaitStored polls until the collector holds every expected file (or ctx

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -74,7 +75,13 @@ func archiveRun(args []string, stdout, stderr io.Writer, clk clock.Clock) int {
 	// The log goes to stderr: the removal's line is for the operator's
 	// terminal and whatever keeps the service's output.
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Clock: clk, Log: log})
+	ix, err := openIndexes(context.Background(), cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "idk-collector archive:", err)
+		return 2
+	}
+	defer ix.Close()
+	st, err := ix.openStore(cfg, store.Options{Location: loc, Clock: clk, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "idk-collector archive: %v (is the collector running? stop it first)\n", err)
 		return 2

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +36,15 @@ func checkCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "idk-collector check:", err)
 		return 2
 	}
-	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Log: slog.New(slog.NewTextHandler(stderr, nil))})
+	// The region's backends, if the configuration names them: a region's
+	// index and bucket may be checked while its collectors run.
+	ix, err := openIndexes(context.Background(), cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "idk-collector check:", err)
+		return 2
+	}
+	defer ix.Close()
+	st, err := ix.openStore(cfg, store.Options{Location: loc, Log: slog.New(slog.NewTextHandler(stderr, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "idk-collector check: %v (is the collector running? stop it first)\n", err)
 		return 2

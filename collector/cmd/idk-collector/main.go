@@ -10,6 +10,8 @@
 //	idk-collector reanalysis <scans|leads|record|show|list> ...   re-analysis of images (items 8-11)
 //	idk-collector archive <status|remove> -config collector.toml   the 3-year archive (collector stopped)
 //	idk-collector user <add|passwd|disable|enable|list|token> -config collector.toml ...   accounts of the console and the API
+//	idk-collector migrate -config collector.toml -to postgres -files s3   move the history into the region's backends (collector stopped)
+//	idk-collector national <pull|summary> -config national.toml -month M   the national roll-up of the regions' reports
 package main
 
 import (
@@ -62,6 +64,10 @@ func main() {
 			os.Exit(pkicmd.Main(os.Args[2:], os.Stdout, os.Stderr))
 		case "check":
 			os.Exit(checkCommand(os.Args[2:], os.Stdout, os.Stderr))
+		case "national":
+			os.Exit(nationalCommand(os.Args[2:], os.Stdout, os.Stderr))
+		case "migrate":
+			os.Exit(migrateCommand(os.Args[2:], os.Stdout, os.Stderr))
 		case "case", "breach":
 			os.Exit(caseCommand(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
 		case "report":
@@ -89,13 +95,23 @@ func main() {
 	log := logging.New(os.Stderr, cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("collector stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+// serve runs the collector: at once when it keeps its index to itself,
+// and in a region sharing PostgreSQL (region.postgres) whenever it is the
+// one elected, standing by otherwise (docs/scale-out.md).
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.Region.Postgres == "" {
+		return run(ctx, cfg, log, nil)
+	}
+	return serveRegion(ctx, cfg, log)
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, elected *term) error {
 	loc, err := cfg.Location()
 	if err != nil {
 		return err
@@ -134,7 +150,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	st, err := store.Open(cfg.Store.Root, store.Options{Location: loc, Clock: clk, MinFree: cfg.Store.MinFreeBytes, Log: log.With("part", "store")})
+	ix, err := openIndexes(ctx, cfg, elected)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	st, err := ix.openStore(cfg, store.Options{Location: loc, Clock: clk, MinFree: cfg.Store.MinFreeBytes, Log: log.With("part", "store")})
 	if err != nil {
 		return err
 	}
@@ -147,7 +168,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := tracker.UseAckStore(ackStore{st}); err != nil {
 		return err
 	}
-	engine, err := cases.Open(filepath.Join(cfg.Store.Root, "cases.db"), loc, clk)
+	engine, err := ix.openEngine(cfg, loc, clk)
 	if err != nil {
 		return err
 	}
@@ -271,6 +292,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}
 			return 0
 		}))
+	if elected != nil {
+		reg.MustRegister(leaderGauge(1))
+	}
 	metrics := server.NewMetrics(reg)
 	(&pki.ClientVerifier{
 		Clock:       clk,

@@ -47,6 +47,8 @@ var migrations embed.FS
 // DB is the index in one PostgreSQL database. It implements kv.DB.
 type DB struct {
 	pool *pgxpool.Pool
+	// fence, if set, runs first in every Update's transaction (Fenced).
+	fence func(ctx context.Context, tx pgx.Tx) error
 }
 
 var _ kv.DB = (*DB)(nil)
@@ -90,6 +92,15 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("pgkv: migrate: %w", err)
 	}
 	return nil
+}
+
+// Fenced returns db with fence run first in each Update's transaction: an
+// error from it refuses the transaction. A leader passes its election's
+// check (leader.Fence), so that a collector that lost the region's
+// leadership without noticing yet cannot write after the next leader
+// began. The returned DB shares db's pool; closing either closes it.
+func (db *DB) Fenced(fence func(ctx context.Context, tx pgx.Tx) error) *DB {
+	return &DB{pool: db.pool, fence: fence}
 }
 
 // Pool returns the connection pool, for packages that keep their own
@@ -150,6 +161,11 @@ func (db *DB) update(ctx context.Context, fn func(kv.Tx) error) error {
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing; after a failure the error that matters is fn's
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", WriterLock); err != nil {
 		return fmt.Errorf("pgkv: writer lock: %w", err)
+	}
+	if db.fence != nil {
+		if err := db.fence(ctx, tx); err != nil {
+			return fmt.Errorf("pgkv: fence: %w", err)
+		}
 	}
 	if err := fn(&pgTx{ctx: ctx, tx: tx}); err != nil {
 		return err

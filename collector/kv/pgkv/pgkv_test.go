@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"idk/collector/kv"
@@ -150,5 +151,56 @@ func TestRetry(t *testing.T) {
 	other := errors.New("not a conflict")
 	if err := db.Update(func(tx kv.Tx) error { calls++; return other }); err != other || calls != 1 {
 		t.Fatalf("update: %v after %d runs, want fn's error unchanged after 1", err, calls)
+	}
+}
+
+// TestFenced: the fence runs in each Update's transaction, after the
+// writer lock, and its error refuses the transaction whole; a View is not
+// fenced. A deposed leader's late write is refused this way (leader.Fence
+// as the fence).
+func TestFenced(t *testing.T) {
+	db := open(t, testenv.Postgres(t))
+	deposed := errors.New("deposed")
+	var fail bool
+	var runs int
+	fenced := db.Fenced(func(ctx context.Context, tx pgx.Tx) error {
+		runs++
+		var locked bool
+		if err := tx.QueryRow(ctx, "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			t.Error("the fence ran before the writer lock was taken")
+		}
+		if fail {
+			return deposed
+		}
+		return nil
+	})
+	put := func(v string) error {
+		return fenced.Update(func(tx kv.Tx) error { return tx.Put("b", []byte("k"), []byte(v)) })
+	}
+	if err := put("leader"); err != nil {
+		t.Fatal(err)
+	}
+	fail = true
+	if err := put("late"); !errors.Is(err, deposed) {
+		t.Fatalf("update after the fence failed: %v, want the fence's error", err)
+	}
+	if runs != 2 {
+		t.Errorf("fence ran %d times for 2 updates", runs)
+	}
+	err := fenced.View(func(tx kv.Tx) error {
+		v, err := tx.Get("b", []byte("k"))
+		if err == nil && string(v) != "leader" {
+			t.Errorf("k = %q after a refused update, want leader", v)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 2 {
+		t.Errorf("a View ran the fence")
 	}
 }

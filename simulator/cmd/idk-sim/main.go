@@ -7,7 +7,9 @@
 //	idk-sim fleetbench -bin bin -dir DIR -idk 300 -duration 10m
 //	                                                  a fleet of virtual ИДК against one collector: lost 0, CPU, RSS
 //	idk-sim peerbench -bin bin -dir .peerbench        the agent→collector pipeline against bare quic-go, scp, rsync, nginx
+//	idk-sim backendsbench -bin bin -dir DIR           the collector on bbolt + local files against PostgreSQL + S3
 //	idk-sim chaos -bin bin -dir .chaos                kills, outages, full disks; nothing lost
+//	idk-sim chaos-region -bin bin -dir .chaos-region  two collectors on PostgreSQL and S3, the serving one killed; nothing lost, breaches once
 //	idk-sim relay -listen ADDR -upstream ADDR ...     a bad link between an agent and a collector
 package main
 
@@ -53,6 +55,8 @@ func main() {
 		err = runFleetBench(ctx, os.Args[2:])
 	case "peerbench":
 		err = runPeerBench(ctx, os.Args[2:])
+	case "backendsbench":
+		err = runBackendsBench(ctx, os.Args[2:])
 	// The ends of peerbench's peers, run by it as processes of their own.
 	case "peer-quic-recv":
 		err = runPeerQUICRecv(ctx, os.Args[2:])
@@ -64,6 +68,8 @@ func main() {
 		err = runRelay(ctx, clk, os.Args[2:])
 	case "chaos":
 		err = runChaos(ctx, os.Args[2:])
+	case "chaos-region":
+		err = runChaosRegion(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -74,7 +80,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|linkbench|fleetbench|peerbench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: idk-sim scanner|demo|bench|linkbench|fleetbench|peerbench|backendsbench|chaos|relay [flags]   (idk-sim <command> -h for flags)")
 	os.Exit(2)
 }
 
@@ -180,6 +186,42 @@ func runChaos(ctx context.Context, args []string) error {
 	return nil
 }
 
+func runChaosRegion(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("chaos-region", flag.ExitOnError)
+	var o harness.ChaosRegionOptions
+	fs.StringVar(&o.Bin, "bin", "bin", "folder with the built programs")
+	fs.StringVar(&o.Dir, "dir", ".chaos-region", "working folder")
+	fs.IntVar(&o.Agents, "agents", 2, "ИДК shipping, each with a simulated scanner")
+	fs.IntVar(&o.Scans, "scans", 100, "scans each simulated scanner writes")
+	fs.DurationVar(&o.Interval, "interval", 500*time.Millisecond, "pause between scans")
+	fs.IntVar(&o.Kills, "kills", 10, "SIGKILLs of the serving collector")
+	fs.IntVar(&o.Breaches, "breaches", 12, "breaches planted: one due during each takeover, the rest between")
+	fs.DurationVar(&o.MaxRestartDelay, "max-restart-delay", time.Second, "longest a killed collector stays down")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed: the same seed plays the same kills")
+	fs.DurationVar(&o.Drain, "drain", 5*time.Minute, "time allowed to catch up at the end")
+	maxTakeover := fs.Duration("max-takeover", 5*time.Second, "fail when a takeover, or a due breach's wait for the engine beyond a tick, takes longer")
+	fs.Parse(args)
+	// The run needs the region's backends (IDK_TEST_POSTGRES,
+	// IDK_TEST_S3_*): deploy/dev/services starts them.
+	rep, err := harness.ChaosRegion(ctx, o, os.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println(rep)
+	switch {
+	case !rep.Intact():
+		return fmt.Errorf("chaos-region: something was lost, duplicated or corrupted")
+	case !rep.EngineOnce():
+		return fmt.Errorf("chaos-region: a planted breach was not recorded exactly once")
+	case rep.MaxTakeover > *maxTakeover:
+		return fmt.Errorf("chaos-region: a takeover took %v, over %v", rep.MaxTakeover, *maxTakeover)
+	case rep.MaxBreachLate > *maxTakeover+time.Second:
+		return fmt.Errorf("chaos-region: a due breach waited %v for the engine, over %v and a tick", rep.MaxBreachLate, *maxTakeover)
+	}
+	return nil
+}
+
 // hostileAgent forges the honest ИДК's scans with the second ИДК's
 // certificate for as long as the chaos run lasts.
 func hostileAgent(ctx context.Context, env *harness.Env) string {
@@ -198,6 +240,19 @@ func runBench(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.BigSize, "big", 2<<30, "size of the image shipped for the memory figure, bytes")
 	fs.Parse(args)
 	return harness.Bench(ctx, o, os.Stdout)
+}
+
+func runBackendsBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("backendsbench", flag.ExitOnError)
+	var o harness.BackendsBenchOptions
+	fs.StringVar(&o.Bin, "bin", "bin", "folder with the built programs")
+	fs.StringVar(&o.Dir, "dir", ".backendsbench", "working folder")
+	fs.IntVar(&o.Images, "images", 4, "large images per run")
+	fs.Int64Var(&o.ImageSize, "image-size", 64<<20, "bytes per image")
+	fs.IntVar(&o.Docs, "docs", 300, "small documents per run")
+	fs.Int64Var(&o.DocSize, "doc-size", 100<<10, "bytes per document")
+	fs.Parse(args)
+	return harness.BackendsBench(ctx, o, os.Stdout)
 }
 
 func runLinkBench(ctx context.Context, args []string) error {

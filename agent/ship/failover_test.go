@@ -1,6 +1,7 @@
 package ship
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,9 +9,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,13 +70,21 @@ func newRegion(t *testing.T) *region {
 	}
 }
 
-// node is the fake collector of ship_test.go that can be stopped hard
-// (its listener and every connection closed, as when its machine dies)
-// and started again on the same port.
+// node is the fake collector of ship_test.go that can be stopped (its
+// listener and every connection closed, each with a CONNECTION_CLOSE),
+// killed (closed with no word to the agent, as SIGKILL stops a
+// collector), and started again on the same port.
 type node struct {
 	*collector
 	t   *testing.T
 	reg *region
+
+	// withTCP: the node listens on TCP on its port too, as a collector
+	// with listen.tcp does (it hangs up on every connection: the fake
+	// serves QUIC only); tr and tcp are its sockets while started.
+	withTCP bool
+	tr      *quic.Transport
+	tcp     net.Listener
 
 	nmu      sync.Mutex
 	ln       *quic.Listener
@@ -87,6 +98,24 @@ type node struct {
 // startNode starts a collector of reg; hello, if given, answers every
 // hello.
 func startNode(t *testing.T, reg *region, hello ...*idkpb.HelloReply) *node {
+	t.Helper()
+	n := newNode(t, reg, hello...)
+	n.start("127.0.0.1:0")
+	t.Cleanup(n.stop)
+	return n
+}
+
+// startTCPNode starts a collector of reg that listens on TCP too.
+func startTCPNode(t *testing.T, reg *region) *node {
+	t.Helper()
+	n := newNode(t, reg)
+	n.withTCP = true
+	n.start("127.0.0.1:0")
+	t.Cleanup(n.stop)
+	return n
+}
+
+func newNode(t *testing.T, reg *region, hello ...*idkpb.HelloReply) *node {
 	t.Helper()
 	n := &node{t: t, reg: reg, collector: &collector{
 		tls: reg.client, answer: sendAll,
@@ -102,20 +131,46 @@ func startNode(t *testing.T, reg *region, hello ...*idkpb.HelloReply) *node {
 			n.nmu.Unlock()
 		}
 	}
-	n.start("127.0.0.1:0")
-	t.Cleanup(n.stop)
 	return n
 }
 
 func (n *node) start(addr string) {
 	n.t.Helper()
-	ln, err := quic.ListenAddr(addr, n.reg.server, transport.QUICConfig())
+	// A UDP socket of its own under the listener, which kill closes.
+	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	uc, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: uc}
+	ln, err := tr.Listen(n.reg.server, transport.QUICConfig())
+	if err != nil {
+		tr.Close()
+		n.t.Fatal(err)
+	}
+	var tl net.Listener
+	if n.withTCP {
+		if tl, err = net.Listen("tcp", uc.LocalAddr().String()); err != nil {
+			ln.Close()
+			tr.Close()
+			n.t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := tl.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.nmu.Lock()
-	n.ln, n.cancel, n.accepted, n.stripes, n.addr = ln, cancel, 0, 0, ln.Addr().String()
+	n.ln, n.tr, n.tcp, n.cancel, n.accepted, n.stripes, n.addr = ln, tr, tl, cancel, 0, 0, ln.Addr().String()
 	n.nmu.Unlock()
 	n.wg.Go(func() {
 		for {
@@ -155,19 +210,45 @@ func (n *node) drop() {
 }
 
 // stop closes the connections and the listener, and waits for the
-// streams served to end. It may be called again.
+// streams served to end. It may be called again, and after kill.
 func (n *node) stop() {
 	n.drop()
+	n.halt()
+}
+
+// halt closes the listeners and the sockets, and waits for the streams
+// served to end.
+func (n *node) halt() {
 	n.nmu.Lock()
-	ln, cancel := n.ln, n.cancel
-	n.ln = nil
+	ln, tr, tl, cancel := n.ln, n.tr, n.tcp, n.cancel
+	n.ln, n.tr, n.tcp = nil, nil, nil
 	n.nmu.Unlock()
 	if ln == nil {
 		return
 	}
+	if tl != nil {
+		tl.Close()
+	}
 	cancel()
 	ln.Close()
+	tr.Close()
+	tr.Conn.Close() // the Transport leaves a socket it was given open
 	n.wg.Wait()
+}
+
+// kill stops n as SIGKILL stops a collector's process: its UDP socket
+// closed first, under its connections, so that no CONNECTION_CLOSE can
+// reach the agent (the agent's packets to the port are then dropped),
+// and its TCP port refused from then on.
+func (n *node) kill() {
+	n.nmu.Lock()
+	tr := n.tr
+	n.conns = nil
+	n.nmu.Unlock()
+	if tr != nil {
+		tr.Conn.Close()
+	}
+	n.halt()
 }
 
 // restart starts a stopped node again, on the same port.
@@ -337,5 +418,114 @@ func TestTLSConfigsNameEachCollector(t *testing.T) {
 		if c.ServerName != "collector.region.example" {
 			t.Errorf("%s: server name %q, want the one set for all", a, c.ServerName)
 		}
+	}
+}
+
+// logBuffer collects an agent's log, for a test to read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFailoverWhenCollectorKilled: the collector the agent ships to dies
+// as a killed process does, without a word to the agent (no
+// CONNECTION_CLOSE), and the other collector of the region listens; the
+// agent ships to the other one within seconds, not after the QUIC idle
+// timeout and a handshake timeout on the dead address.
+func TestFailoverWhenCollectorKilled(t *testing.T) {
+	reg := newRegion(t)
+	a, b := startTCPNode(t, reg), startTCPNode(t, reg)
+	var logs logBuffer
+	ag := regionAgent(t, reg, a, []string{a.addr, b.addr}, func(c *Config) {
+		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		// The shared handshake timeout, as in the field: the round
+		// must not wait it out on the dead address.
+		c.QUIC.HandshakeIdleTimeout = transport.QUICConfig().HandshakeIdleTimeout
+	})
+	ag.run(t)
+	ag.shipsTo(t, a, "one")
+
+	killed := time.Now()
+	a.kill()
+	ag.shipsTo(t, b, "two")
+	took := time.Since(killed)
+	t.Logf("shipping to B %v after A was killed", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("the agent took %v to ship to B after A died; want a few seconds", took)
+	}
+	if !ag.on(b.addr) {
+		t.Error("the agent is not on B")
+	}
+	if !strings.Contains(logs.String(), errNothingListens.Error()) {
+		t.Errorf("the session did not end on A's refused TCP port; log:\n%s", logs.String())
+	}
+	if ag.sh.cfg.QUIC.MaxIdleTimeout != regionIdleTimeout || ag.sh.cfg.QUIC.KeepAlivePeriod != regionKeepAlive {
+		t.Errorf("idle timeout %v, keep-alive %v: want %v, %v for an agent of several collectors",
+			ag.sh.cfg.QUIC.MaxIdleTimeout, ag.sh.cfg.QUIC.KeepAlivePeriod, regionIdleTimeout, regionKeepAlive)
+	}
+}
+
+// TestQUICOnlyCollectorNotTakenForDead: collectors that listen on QUIC
+// alone (listen.tcp off) refuse TCP, which must not make the agent take
+// them for dead: one alone is reached over QUIC with the shared tuning,
+// and so is the first of a region of them, although a TCP probe of each
+// is refused.
+func TestQUICOnlyCollectorNotTakenForDead(t *testing.T) {
+	reg := newRegion(t)
+	t.Run("alone", func(t *testing.T) {
+		n := startNode(t, reg)
+		ag := newAgent(t, n.collector, func(c *Config) { c.Addrs, c.TLS = []string{n.addr}, reg.client })
+		ag.run(t)
+		ag.shipsTo(t, n, "one")
+		if testutil.ToFloat64(ag.metrics.Transport.WithLabelValues(TransportQUIC)) != 1 {
+			t.Error("not shipping over QUIC")
+		}
+		if ag.sh.cfg.QUIC.MaxIdleTimeout != transport.QUICConfig().MaxIdleTimeout {
+			t.Errorf("idle timeout %v: an agent of one collector keeps the shared one", ag.sh.cfg.QUIC.MaxIdleTimeout)
+		}
+	})
+	t.Run("region", func(t *testing.T) {
+		a, b := startNode(t, reg), startNode(t, reg)
+		ag := regionAgent(t, reg, a, []string{a.addr, b.addr})
+		ag.run(t)
+		ag.shipsTo(t, a, "one")
+		if n, _ := b.counts(); n != 0 {
+			t.Errorf("B got %d connections: the agent should be on A, the first listed", n)
+		}
+		if ag.sh.tcpListens.Load() {
+			t.Error("refusals trusted in a region that takes QUIC where it refuses TCP")
+		}
+	})
+}
+
+// TestRefusalsDistrustedWhenNoneReached: refusals are trusted once the
+// region was seen listening on TCP (A does), but B, the only collector
+// left, listens on QUIC alone; once rounds have reached no collector
+// for distrustAfter, the agent dials the refused ones over QUIC again
+// and ships to B, and trusts refusals no more.
+func TestRefusalsDistrustedWhenNoneReached(t *testing.T) {
+	reg := newRegion(t)
+	a, b := startTCPNode(t, reg), startNode(t, reg)
+	ag := regionAgent(t, reg, a, []string{a.addr, b.addr})
+	ag.run(t)
+	ag.shipsTo(t, a, "one")
+	eventually(t, "refusals trusted", func() bool { return ag.sh.tcpListens.Load() })
+
+	a.kill()
+	ag.shipsTo(t, b, "two")
+	if ag.sh.tcpListens.Load() {
+		t.Error("refusals still trusted after a collector refusing TCP took QUIC")
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -150,6 +151,14 @@ type Shipper struct {
 	addrs []string
 	at    int
 	tls   map[string]*tls.Config
+	// tcpListens: a TCP probe or session found a collector of the region
+	// listening on TCP, and none refusing TCP was seen to take QUIC
+	// since; unreached: when the rounds that reached no collector began,
+	// zero while one is reached. Whether a refused probe means the
+	// collector is gone (failover.go). unreached: Run's goroutine,
+	// between sessions; tcpListens also the probes, which may end later.
+	tcpListens atomic.Bool
+	unreached  time.Time
 
 	// Set by each session before its loops start, from its hello: the
 	// lanes its files may use, and the window the collector allows.
@@ -212,6 +221,11 @@ func New(cfg Config) *Shipper {
 		limiter = rate.NewLimiter(rate.Limit(cfg.MaxRate), protocol.ChunkSize)
 	}
 	addrs := cfg.addresses()
+	if len(addrs) > 1 && cfg.Transport != TransportTCP {
+		// Another collector to go to: a dead one is given up sooner
+		// (failover.go).
+		cfg.QUIC = regionQUIC(cfg.QUIC)
+	}
 	s := &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin, pace: newPacer(),
 		addrs: addrs, tls: tlsConfigs(cfg.TLS, addrs)}
 	s.setCollector("") // every collector's series from the start
@@ -294,7 +308,8 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	pace := func(ctx context.Context, conn transport.Conn) error {
 		return s.pace.run(ctx, s.cfg.Clock, func() (time.Duration, bool) { return queueDelay(conn, s.lanes) })
 	}
-	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle, pace} {
+	watch := func(ctx context.Context, conn transport.Conn) error { return s.watch(ctx, conn, addr) }
+	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle, pace, watch} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -3,6 +3,7 @@ package ship
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"idk/internal/clock"
@@ -35,8 +36,11 @@ func (s *Shipper) dial(ctx context.Context) (transport.Conn, error) {
 // TransportAuto it tries the transport of the last session first (QUIC
 // at start), and the other one when that fails: a session on TCP that
 // lost its link comes back over TCP at once, without waiting out a QUIC
-// handshake, and backToQUIC brings it back to QUIC.
-func (s *Shipper) dialAddr(ctx context.Context, addr string) (transport.Conn, error) {
+// handshake, and backToQUIC brings it back to QUIC. With probe set (an
+// agent of several collectors, failover.go), a TCP refusal ends the dial
+// with errNothingListens: the other transport, on the same dead port,
+// would only cost its timeout.
+func (s *Shipper) dialAddr(ctx context.Context, addr string, probe bool) (transport.Conn, error) {
 	switch s.cfg.Transport {
 	case TransportQUIC:
 		return s.dialQUIC(ctx, addr)
@@ -44,12 +48,24 @@ func (s *Shipper) dialAddr(ctx context.Context, addr string) (transport.Conn, er
 		return s.dialTCP(ctx, addr)
 	}
 	first, second := s.dialQUIC, s.dialTCP
+	if probe {
+		first = s.dialQUICProbed
+	}
 	if s.inUse == TransportTCP {
-		first, second = second, first
+		first, second = s.dialTCP, s.dialQUIC
 	}
 	conn, err1 := first(ctx, addr)
 	if err1 == nil || ctx.Err() != nil {
+		if err1 == nil && probe && conn.Transport() == TransportTCP {
+			s.tcpListens.Store(true)
+		}
 		return conn, err1
+	}
+	if probe && refused(err1) {
+		if !errors.Is(err1, errNothingListens) {
+			err1 = fmt.Errorf("%w: %w", errNothingListens, err1)
+		}
+		return nil, err1
 	}
 	conn, err2 := second(ctx, addr)
 	if err2 != nil {

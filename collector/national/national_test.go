@@ -57,6 +57,8 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("X-Report-Version", "1")
 		w.Write(b)
+	case "/api/v1/availability":
+		fmt.Fprintf(w, `[{"DATE":%q,"NUM_IDK":"850591"}]`, q.Get("date"))
 	default:
 		http.NotFound(w, r)
 	}
@@ -184,14 +186,18 @@ func TestPullKeepsVersionsAndSummaryAddsUp(t *testing.T) {
 		t.Errorf("versions %+v, want the monthly v1 and the summary", m.Versions)
 	}
 
-	// A day: one workbook per office of the region's summary.
+	// A day: one workbook per office of the region's summary, and the
+	// fleet's table 3.
 	day, _ := DayTarget("2026-11-27")
 	res = Pull(context.Background(), cfg, day, nil)
-	if res[0].Err != nil || len(res[0].Files) != 2 {
+	if res[0].Err != nil || len(res[0].Files) != 3 {
 		t.Fatalf("day pull of СЗТУ: %+v", res[0])
 	}
 	if string(read(t, filepath.Join(ma, DailyFile("2026-11-27", "10216020")))) != "daily A 020" {
 		t.Fatal("daily of 10216020")
+	}
+	if got := string(read(t, filepath.Join(ma, FleetFile("2026-11-27")))); got != `[{"DATE":"2026-11-27","NUM_IDK":"850591"}]` {
+		t.Fatalf("fleet: %s", got)
 	}
 	if res[1].Err == nil || !strings.Contains(res[1].Err.Error(), "ЦТУ") {
 		t.Fatalf("ЦТУ has no daily report: %v", res[1].Err)

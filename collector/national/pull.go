@@ -33,6 +33,7 @@ import (
 //	<dir>/<region>/<YYYY-MM>/monthly.xlsx                 the monthly report (item 37)
 //	<dir>/<region>/<YYYY-MM>/summary.json                 its summary (report.MonthlySummary)
 //	<dir>/<region>/<YYYY-MM>/daily-<YYYY-MM-DD>-<KOD_TO>.xlsx   a day's report of one office
+//	<dir>/<region>/<YYYY-MM>/fleet-<YYYY-MM-DD>.json      the region's fleet that day: table 3 of each ИДК
 //	<dir>/<region>/<YYYY-MM>/manifest.json                the SHA-256 of each (Manifest)
 //	<dir>/<region>/<YYYY-MM>/versions/<name>.v<N>.<ext>   what a later pull replaced
 //
@@ -50,6 +51,11 @@ const (
 
 // DailyFile is the name a day's report of office kodTO is kept under.
 func DailyFile(day, kodTO string) string { return "daily-" + day + "-" + kodTO + ".xlsx" }
+
+// FleetFile is the name a day's fleet summary is kept under: the region's
+// table 3 rows (GET /api/v1/availability), each ИДК's working, waiting,
+// maintenance, inoperable and relocation time.
+func FleetFile(day string) string { return "fleet-" + day + ".json" }
 
 // draft is the X-Report-Version of a report built on request, not
 // published.
@@ -254,7 +260,19 @@ func pullRegion(ctx context.Context, cfg Config, r Region, target Target, log *s
 			return out, err
 		}
 	}
-	return out, nil
+	fq := url.Values{"date": {target.Day}}
+	return out, store("/api/v1/availability?"+fq.Encode(), FleetFile(target.Day), func(d *download) error {
+		// A list of table 3 rows; what each holds is the region's to say.
+		b, err := os.ReadFile(d.path)
+		if err != nil {
+			return err
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal(b, &rows); err != nil {
+			return fmt.Errorf("fleet: want a JSON list of table 3 rows: %w", err)
+		}
+		return nil
+	})
 }
 
 // readSummary reads a region's monthly summary and checks it is month's.

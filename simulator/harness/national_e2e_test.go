@@ -208,6 +208,14 @@ func TestEndToEndNationalRollUp(t *testing.T) {
 				t.Errorf("%s %s: table 1 has %d rows with the header, want %d", r.name, kod, len(rows), 1+r.scans[i])
 			}
 		}
+		// The fleet that day (table 3 rows), as the region serves it.
+		fb, err := os.ReadFile(filepath.Join(folder, national.FleetFile(day)))
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		if want := apiGet(r, "/api/v1/availability?date="+day); !bytes.Equal(fb, want) {
+			t.Errorf("%s: the pulled fleet differs from the region's:\n%s\nwant\n%s", r.name, fb, want)
+		}
 	}
 
 	// The national summary: each region's rows are its own summary's,

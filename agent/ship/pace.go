@@ -48,20 +48,47 @@ func (p *pacer) wait(ctx context.Context, n int) error {
 	return p.lim.WaitN(ctx, n)
 }
 
-// queueDelay is the largest queueing delay that conn and its lanes see
-// (the lanes carry the stripes, so their estimates are the fresh ones);
-// ok is false on a transport without the estimate.
-func queueDelay(conn transport.Conn, l *lanes) (time.Duration, bool) {
-	d, ok := transport.QueueDelay(conn)
-	if !ok {
+// delays reads the queueing delay that a session's connection and its
+// lanes see, for the pacer's ticks.
+type delays struct {
+	conn  transport.Conn
+	lanes *lanes
+	// received is each connection's packet count at the last tick: only
+	// a connection that has received since then has a fresh estimate. A
+	// lane gone idle keeps the inflated round trip of its last busy
+	// moment, and counting it held the files at the floor pace until the
+	// lane closed, a minute later (seen in make demo on loopback).
+	received map[transport.Conn]uint64
+}
+
+// delay is the largest fresh queueing delay of the connection and its
+// lanes (the lanes carry the stripes, so theirs are the fresh ones), 0 if
+// none is fresh; ok is false on a transport without the estimate.
+func (d *delays) delay() (time.Duration, bool) {
+	if _, _, ok := transport.QueueDelay(d.conn); !ok {
 		return 0, false
 	}
-	l.each(func(c transport.Conn) {
-		if ld, ok := transport.QueueDelay(c); ok {
-			d = max(d, ld)
+	if d.received == nil {
+		d.received = map[transport.Conn]uint64{}
+	}
+	seen := map[transport.Conn]uint64{}
+	var worst time.Duration
+	look := func(c transport.Conn) {
+		qd, n, ok := transport.QueueDelay(c)
+		if !ok {
+			return
 		}
-	})
-	return d, true
+		seen[c] = n
+		if last, known := d.received[c]; known && n > last {
+			worst = max(worst, qd)
+		}
+	}
+	look(d.conn)
+	if d.lanes != nil {
+		d.lanes.each(look)
+	}
+	d.received = seen // closed lanes drop out
+	return worst, true
 }
 
 // run adjusts the pace to the queueing delay until ctx ends.

@@ -306,7 +306,8 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	pace := func(ctx context.Context, conn transport.Conn) error {
-		return s.pace.run(ctx, s.cfg.Clock, func() (time.Duration, bool) { return queueDelay(conn, s.lanes) })
+		d := &delays{conn: conn, lanes: s.lanes}
+		return s.pace.run(ctx, s.cfg.Clock, d.delay)
 	}
 	watch := func(ctx context.Context, conn transport.Conn) error { return s.watch(ctx, conn, addr) }
 	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle, pace, watch} {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,7 +24,9 @@ import (
 
 	"idk/collector/report"
 	"idk/internal/atomicfile"
+	"idk/internal/secretfile"
 	"idk/protocol"
+	"idk/protocol/transport"
 )
 
 // A region's pulled reports are kept by month:
@@ -299,24 +300,16 @@ type client struct {
 }
 
 func newClient(r Region, timeout time.Duration) (*client, error) {
-	tok, err := os.ReadFile(r.TokenFile)
+	t, err := secretfile.Read(r.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("region %s: token_file: %w", r.Name, err)
-	}
-	t := strings.TrimSpace(string(tok))
-	if t == "" {
-		return nil, fmt.Errorf("region %s: token_file %s is empty", r.Name, r.TokenFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if r.CA != "" {
-		pem, err := os.ReadFile(r.CA)
+		pool, err := transport.CertPool(r.CA)
 		if err != nil {
 			return nil, fmt.Errorf("region %s: ca: %w", r.Name, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("region %s: ca %s: no PEM certificate", r.Name, r.CA)
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}

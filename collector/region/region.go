@@ -8,17 +8,17 @@ package region
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"idk/collector/blob"
 	"idk/collector/config"
 	"idk/collector/kv/pgkv"
+	"idk/internal/secretfile"
+	"idk/protocol/transport"
 )
 
 // Backends are the shared backends a configuration names; a nil field is
@@ -100,13 +100,9 @@ func S3Config(s config.S3) (blob.S3Config, error) {
 	c := blob.S3Config{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, Prefix: s.Prefix,
 		AccessKey: access, SecretKey: key, PartSize: s.PartSize}
 	if s.CA != "" {
-		pem, err := os.ReadFile(s.CA)
+		pool, err := transport.CertPool(s.CA)
 		if err != nil {
 			return blob.S3Config{}, fmt.Errorf("region.s3.ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return blob.S3Config{}, fmt.Errorf("region.s3.ca: %s: no PEM certificate in it", s.CA)
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
@@ -115,15 +111,11 @@ func S3Config(s config.S3) (blob.S3Config, error) {
 	return c, nil
 }
 
-// secret reads a one-line secret file, trimmed.
+// secret reads the secret file of setting.
 func secret(setting, path string) (string, error) {
-	b, err := os.ReadFile(path)
+	s, err := secretfile.Read(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", setting, err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("%s: %s is empty", setting, path)
 	}
 	return s, nil
 }

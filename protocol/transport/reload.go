@@ -162,7 +162,7 @@ func ClientTLSReloading(certFile, keyFile, caFile, serverName string, r Reload) 
 	if err != nil {
 		return nil, err
 	}
-	pool, err := loadPool(caFile)
+	pool, err := CertPool(caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func ServerTLSReloading(certFile, keyFile, caFile string, r Reload) (*tls.Config
 	if err != nil {
 		return nil, err
 	}
-	pool, err := loadPool(caFile)
+	pool, err := CertPool(caFile)
 	if err != nil {
 		return nil, err
 	}

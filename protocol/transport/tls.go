@@ -58,15 +58,18 @@ func load(certFile, keyFile, caFile string) (tls.Certificate, *x509.CertPool, er
 		// The tls errors do not always name the files.
 		return tls.Certificate{}, nil, fmt.Errorf("transport: load key pair %s, %s: %w", certFile, keyFile, err)
 	}
-	pool, err := loadPool(caFile)
+	pool, err := CertPool(caFile)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
 	return cert, pool, nil
 }
 
-// loadPool reads every certificate in the PEM file caFile.
-func loadPool(caFile string) (*x509.CertPool, error) {
+// CertPool reads every certificate in the PEM file caFile: the authority
+// a connection trusts (agents and collectors; a region's S3 server and
+// collectors, for the collector's and the national level's clients). A
+// file without one, or with one that does not parse, is an error.
+func CertPool(caFile string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)

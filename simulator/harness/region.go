@@ -81,6 +81,7 @@ func newRegion(dir string) (*regionBackends, string, error) {
 		Bucket:    "idk-e2e-" + hex.EncodeToString(b[:]),
 		AccessKey: os.Getenv("IDK_TEST_S3_ACCESS_KEY"),
 		SecretKey: os.Getenv("IDK_TEST_S3_SECRET_KEY"),
+		Prefix:    "idk/",
 		// The smallest parts S3 allows, so that the suite's images go
 		// in several.
 		PartSize: blob.MinPartSize,
@@ -102,14 +103,10 @@ postgres = %q
 [region.s3]
 endpoint = %q
 bucket = %q
-prefix = "idk/"
+prefix = %q
 access_key_file = "s3-access.key"
 secret_key_file = "s3-secret.key"
 part_size = %d
-`, dsn, cfg.Endpoint, cfg.Bucket, cfg.PartSize)
-	cfg.Prefix = "idk/"
-	if files, err = blob.NewS3(cfg); err != nil {
-		return nil, "", fmt.Errorf("harness: %w", err)
-	}
+`, dsn, cfg.Endpoint, cfg.Bucket, cfg.Prefix, cfg.PartSize)
 	return &regionBackends{dsn: dsn, files: files}, section, nil
 }

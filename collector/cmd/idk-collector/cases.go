@@ -16,18 +16,15 @@ import (
 
 	"idk/collector/cases"
 	"idk/collector/config"
+	"idk/internal/secretfile"
 )
 
 // loadOrCreateToken reads the token of setting (e.g. api.token_file)
 // from path, creating a random one (0600) on first start so that the API
 // is never open by default.
 func loadOrCreateToken(setting, path string) (string, error) {
-	b, err := os.ReadFile(path)
+	tok, err := secretfile.Read(path)
 	if err == nil {
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("%s: token file %s is empty", setting, path)
-		}
 		return tok, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -37,7 +34,7 @@ func loadOrCreateToken(setting, path string) (string, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return "", fmt.Errorf("%s: %w", setting, err)
 	}
-	tok := hex.EncodeToString(raw)
+	tok = hex.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("%s: write %s: %w", setting, path, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"idk/collector/config"
 	"idk/collector/report"
+	"idk/internal/secretfile"
 )
 
 // reportEntryCommand enters officers' rows of tables 2, 5 and 6 through
@@ -233,13 +234,9 @@ func (a reportAPI) client() (apiClient, error) {
 	if tokenFile == "" {
 		return apiClient{}, fmt.Errorf("no API token: give -token-file (or set %s) with your own token, issued by 'idk-collector user token -login YOU'", tokenEnv)
 	}
-	tok, err := os.ReadFile(tokenFile)
+	t, err := secretfile.Read(tokenFile)
 	if err != nil {
 		return apiClient{}, fmt.Errorf("api token: %w", err)
-	}
-	t := strings.TrimSpace(string(tok))
-	if t == "" {
-		return apiClient{}, fmt.Errorf("api token: %s is empty", tokenFile)
 	}
 	return apiClient{base: base, token: t}, nil
 }

@@ -262,10 +262,10 @@ func (n *node) counts() (accepted, stripes int) {
 
 // hasEvent reports whether the collector got the event queueEvent marked
 // with mark.
-func (n *node) hasEvent(mark string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.ContainsFunc(n.events, func(ev *idkpb.Event) bool { return ev.GetIntegrity().GetNumSnim() == mark })
+func (c *collector) hasEvent(mark string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.ContainsFunc(c.events, func(ev *idkpb.Event) bool { return ev.GetIntegrity().GetNumSnim() == mark })
 }
 
 func (n *node) stored(name string) bool { return slices.Contains(n.storedNames(), name) }
@@ -377,7 +377,7 @@ func TestLanesFollowTheSessionsCollector(t *testing.T) {
 	reg := newRegion(t)
 	lanes := &idkpb.HelloReply{MaxLanes: 3}
 	a, b := startNode(t, reg, lanes), startNode(t, reg, lanes)
-	ag := regionAgent(t, reg, a, []string{a.addr, b.addr}, func(c *Config) { c.Lanes = 4 })
+	ag := regionAgent(t, reg, a, []string{a.addr, b.addr}, func(c *Config) { c.Lanes, c.StripeMinRTT = 4, -1 })
 	ag.run(t)
 	ag.shipsTo(t, a, "one")
 	a.stop()

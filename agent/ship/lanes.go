@@ -46,6 +46,15 @@ const (
 	// laneIdle: a lane no stripe used for this long is closed (closeIdle),
 	// so that an agent holds its lanes only while it sends images.
 	laneIdle = time.Minute
+	// StripeMinRTT is the shortest round trip at which files are striped
+	// over QUIC by default (Config.StripeMinRTT). A connection regains the window a loss took in a number
+	// of round trips, so on a LAN or loopback one connection recovers in
+	// milliseconds, and stripes only cost: the collector writes each
+	// stripe apart and copies it into the file. On loopback (idk-sim
+	// peerbench -lanes 1 against 16) one connection carried 121 MB/s and
+	// sixteen lanes 88. Over TCP, which gives no round trip, files are
+	// striped as before.
+	StripeMinRTT = 5 * time.Millisecond
 )
 
 // lanes are a session's extra connections, dialled the first time a
@@ -144,20 +153,6 @@ func (l *lanes) closeIdle(ctx context.Context, _ transport.Conn) error {
 	return nil
 }
 
-// each calls fn with every lane connected now.
-func (l *lanes) each(fn func(transport.Conn)) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, ln := range l.conns {
-		ln.mu.Lock()
-		c := ln.conn
-		ln.mu.Unlock()
-		if c != nil {
-			fn(c)
-		}
-	}
-}
-
 // close hangs up every lane.
 func (l *lanes) close() {
 	l.mu.Lock()
@@ -173,10 +168,14 @@ func (l *lanes) close() {
 	}
 }
 
-// stripes is how many stripes file f is cut into: one (not striped) for
-// a small file or with no lanes.
-func (l *lanes) stripes(f spool.File) int {
+// stripes is how many stripes file f is cut into on conn: one (not
+// striped) for a small file, with no lanes, or on a QUIC connection whose
+// round trip is under Config.StripeMinRTT.
+func (l *lanes) stripes(conn transport.Conn, f spool.File) int {
 	if l == nil || l.max == 0 || f.Size < StripeFrom {
+		return 1
+	}
+	if rtt, ok := transport.MinRTT(conn); ok && rtt < l.s.cfg.StripeMinRTT {
 		return 1
 	}
 	return int(min(int64(l.max+1), f.Size/StripeMin))

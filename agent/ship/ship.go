@@ -113,6 +113,10 @@ type Config struct {
 	// (lanes.go), as far as the collector takes them; 1: none. Default
 	// DefaultLanes, at most MaxLanes.
 	Lanes int
+	// StripeMinRTT: files are striped over a QUIC connection only when its
+	// shortest round trip is at least this (lanes.go); 0: StripeMinRTT;
+	// negative: at any round trip (tests, on loopback).
+	StripeMinRTT time.Duration
 }
 
 // Shipper sends the spool to the collector.
@@ -164,7 +168,6 @@ type Shipper struct {
 	// lanes its files may use, and the window the collector allows.
 	lanes       *lanes
 	windowFiles int
-	pace        *pacer // the delay-based pace of file bytes (pace.go)
 }
 
 // Files the collector will not take now are offered again after a wait of
@@ -212,6 +215,9 @@ func New(cfg Config) *Shipper {
 		cfg.Lanes = DefaultLanes
 	}
 	cfg.Lanes = min(cfg.Lanes, MaxLanes)
+	if cfg.StripeMinRTT == 0 {
+		cfg.StripeMinRTT = StripeMinRTT
+	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -226,7 +232,7 @@ func New(cfg Config) *Shipper {
 		// (failover.go).
 		cfg.QUIC = regionQUIC(cfg.QUIC)
 	}
-	s := &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin, pace: newPacer(),
+	s := &Shipper{cfg: cfg, limiter: limiter, retries: map[string]*retry{}, pause: retryMin,
 		addrs: addrs, tls: tlsConfigs(cfg.TLS, addrs)}
 	s.setCollector("") // every collector's series from the start
 	return s
@@ -305,12 +311,8 @@ func (s *Shipper) session(ctx context.Context) (connected bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	pace := func(ctx context.Context, conn transport.Conn) error {
-		d := &delays{conn: conn, lanes: s.lanes}
-		return s.pace.run(ctx, s.cfg.Clock, d.delay)
-	}
 	watch := func(ctx context.Context, conn transport.Conn) error { return s.watch(ctx, conn, addr) }
-	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle, pace, watch} {
+	for _, loop := range []func(context.Context, transport.Conn) error{s.events, s.files, s.outages, s.backToQUIC, s.lanes.closeIdle, watch} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -428,6 +430,17 @@ func (s *Shipper) status() (*idkpb.AgentStatus, error) {
 	return as, nil
 }
 
+// eventsInFlight is how many batches the events stream sends before the
+// oldest of them is acknowledged. One at a time, a form saved while a
+// status batch waited for its answer waited a round trip more, and on a
+// link whose queue an image fills that was the half second that put P2
+// over its goal (idk-sim linkbench -cases forms).
+const eventsInFlight = 8
+
+// events sends the spool's events, in sequence order, on a stream of
+// conn, and forgets each batch once the collector has acknowledged it.
+// Batches follow each other without waiting for the answers (up to
+// eventsInFlight); the collector answers them in order.
 func (s *Shipper) events(ctx context.Context, conn transport.Conn) error {
 	changed, unsubscribe := s.cfg.Spool.Subscribe()
 	defer unsubscribe()
@@ -440,12 +453,30 @@ func (s *Shipper) events(ctx context.Context, conn transport.Conn) error {
 	if err := w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_EVENTS}); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sent := make(chan []*idkpb.Event, eventsInFlight) // batches awaiting their answers, oldest first
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		if err := s.eventAcks(ctx, r, sent); err != nil {
+			cancel(err)
+			st.CancelWrite(streamAborted) // a writer blocked on the stream ends too
+		}
+	}()
+	defer func() {
+		// The reader may be waiting for an answer that will not come.
+		cancel(nil)
+		st.CancelRead(streamAborted)
+		<-acked
+	}()
 	var (
+		after      uint64    // the last event sent on this stream
 		lastStatus time.Time // when the last status was read; zero: none on this connection yet
 		dirty      bool      // the spool changed since
 	)
 	for {
-		evs, err := s.cfg.Spool.PendingEvents(256, 1<<20)
+		evs, err := s.cfg.Spool.PendingEventsAfter(after, 256, 1<<20)
 		if err != nil {
 			return err
 		}
@@ -462,7 +493,7 @@ func (s *Shipper) events(ctx context.Context, conn transport.Conn) error {
 			}
 			woke, err := s.wait(ctx, changed, min(wait, pollEvery))
 			if err != nil {
-				return err
+				return context.Cause(ctx)
 			}
 			dirty = dirty || woke
 			continue
@@ -479,8 +510,32 @@ func (s *Shipper) events(ctx context.Context, conn transport.Conn) error {
 				}
 			}
 		}
+		select {
+		case sent <- evs: // a place among the batches in flight
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 		if err := w.Write(b); err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
 			return err
+		}
+		if len(evs) > 0 {
+			after = evs[len(evs)-1].Seq
+		}
+	}
+}
+
+// eventAcks reads the collector's answers to the batches sent, in their
+// order, and forgets the events of each acknowledged one.
+func (s *Shipper) eventAcks(ctx context.Context, r *protocol.Reader, sent <-chan []*idkpb.Event) error {
+	for {
+		var evs []*idkpb.Event
+		select {
+		case evs = <-sent:
+		case <-ctx.Done():
+			return nil
 		}
 		var ack idkpb.EventAck
 		if err := r.Read(&ack); err != nil {
@@ -572,7 +627,7 @@ func (s *Shipper) offer(f spool.File) *idkpb.FileOffer {
 }
 
 func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.File) error {
-	if n := s.lanes.stripes(f); n > 1 {
+	if n := s.lanes.stripes(conn, f); n > 1 {
 		// Striped over the lanes first; the whole offer below then
 		// sends only what the stripes held at the collector miss.
 		if err := s.sendStripes(ctx, conn, s.lanes, f, n); err != nil {
@@ -676,9 +731,6 @@ func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Rea
 			return nil, fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)
 		}
 		if err := s.limiter.WaitN(ctx, n); err != nil {
-			return nil, err
-		}
-		if err := s.pace.wait(ctx, n); err != nil {
 			return nil, err
 		}
 		if h != nil {

@@ -56,6 +56,10 @@ type collector struct {
 	// may hold it there); onEnd sees the end of each file stream. Set
 	// them before the agent runs.
 	onOffer, onEnd func(*idkpb.FileOffer)
+	// ackGate, if set before the agent runs, holds every answer to an
+	// event batch until it is closed; the batches are read and recorded
+	// meanwhile, as the collector reads on while its answers travel.
+	ackGate chan struct{}
 	// helloReply, if set before the agent runs, answers every hello.
 	helloReply *idkpb.HelloReply
 }
@@ -126,6 +130,23 @@ func (c *collector) serve(st *quic.Stream) {
 			w.Write(rep)
 		}
 	case idkpb.StreamKind_STREAM_KIND_EVENTS:
+		acks := make(chan *idkpb.EventAck, 1024)
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			for ack := range acks {
+				if c.ackGate != nil {
+					<-c.ackGate
+				}
+				if w.Write(ack) != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(acks)
+			<-written
+		}()
 		for {
 			var b idkpb.EventBatch
 			if r.Read(&b) != nil {
@@ -142,9 +163,7 @@ func (c *collector) serve(st *quic.Stream) {
 				c.statuses = append(c.statuses, statusAt{b.Status, at})
 			}
 			c.mu.Unlock()
-			if w.Write(&idkpb.EventAck{Stored: uint32(len(b.Events))}) != nil {
-				return
-			}
+			acks <- &idkpb.EventAck{Stored: uint32(len(b.Events))}
 		}
 	case idkpb.StreamKind_STREAM_KIND_FILE:
 		var o idkpb.FileOffer

@@ -435,11 +435,18 @@ func (s *Spool) Queued(newestFirst bool, fn func(File) bool) error {
 // PendingEvents returns up to max events (and at most maxBytes of them, but
 // always at least one) in sequence order.
 func (s *Spool) PendingEvents(max, maxBytes int) ([]*idkpb.Event, error) {
+	return s.PendingEventsAfter(0, max, maxBytes)
+}
+
+// PendingEventsAfter is PendingEvents from the first event with a sequence
+// number above after: those not yet sent on a stream that has sent up to
+// after and waits for its acknowledgements.
+func (s *Spool) PendingEventsAfter(after uint64, max, maxBytes int) ([]*idkpb.Event, error) {
 	var evs []*idkpb.Event
 	err := s.View(func(t *Tx) error {
 		c := t.tx.Bucket(bucketEvents).Cursor()
 		size := 0
-		for k, v := c.First(); k != nil && len(evs) < max; k, v = c.Next() {
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(evs) < max; k, v = c.Next() {
 			if len(evs) > 0 && size+len(v) > maxBytes {
 				break
 			}

@@ -75,6 +75,33 @@ func TestPendingEventsByteBudgetReturnsAtLeastOne(t *testing.T) {
 	}
 }
 
+// A stream that has sent events up to a sequence number asks for those
+// after it; acknowledged events before it are gone either way.
+func TestPendingEventsAfterWhatWasSent(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"))
+	defer s.Close()
+	for range 5 {
+		s.Update(func(tx *Tx) error { _, err := tx.AppendEvent(&idkpb.Event{}); return err })
+	}
+	evs, err := s.PendingEventsAfter(2, 2, 1<<20)
+	if err != nil || len(evs) != 2 || evs[0].Seq != 3 || evs[1].Seq != 4 {
+		t.Fatalf("after 2: %v %v, want 3 and 4", evs, err)
+	}
+	first, _ := s.PendingEvents(2, 1<<20)
+	if err := s.AckEvents(first); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.PendingEventsAfter(4, 10, 1<<20); len(evs) != 1 || evs[0].Seq != 5 {
+		t.Fatalf("after 4: %v, want 5", evs)
+	}
+	if evs, _ := s.PendingEventsAfter(5, 10, 1<<20); len(evs) != 0 {
+		t.Fatalf("after the last: %v, want none", evs)
+	}
+	if evs, _ := s.PendingEventsAfter(0, 10, 1<<20); len(evs) != 3 || evs[0].Seq != 3 {
+		t.Fatalf("after 0 once 1 and 2 are acknowledged: %v, want 3 to 5", evs)
+	}
+}
+
 func TestFileQueueOrderAndDone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	s := open(t, path)

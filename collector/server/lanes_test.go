@@ -221,3 +221,75 @@ func TestLanesCarryOnlyStripesWithinTheLimit(t *testing.T) {
 		t.Errorf("a lane where none are configured: %q, want refused", got)
 	}
 }
+
+// idk_collector_resumed_uploads_total counts transfers that go on from
+// what a cut-off transfer left, not whole offers that start where their
+// stripes end.
+func TestResumedCountsCutTransfersNotStripes(t *testing.T) {
+	sf := startStripes(t, 3, 2)
+	c := uint64(protocol.ChunkSize)
+	sf.stripe(t, sf.main, 0, c)
+	sf.stripe(t, sf.lanes[0], c, 2*c)
+	sf.stripe(t, sf.lanes[1], 3*c, sf.offer.Size-3*c)
+	if off := sf.whole(t); off != sf.offer.Size {
+		t.Fatalf("whole offer asked from %d, want %d", off, sf.offer.Size)
+	}
+	if got := testutil.ToFloat64(sf.metrics.Resumed); got != 0 {
+		t.Errorf("after a striped file: resumed uploads %v, want 0", got)
+	}
+
+	// A second file, cut off after its first chunk.
+	sf.offer = proto.CloneOf(sf.offer)
+	sf.offer.Name = "image2.raw"
+	st, err := sf.main.OpenStreamSync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, r := protocol.NewWriter(st), protocol.NewReader(st)
+	w.Write(&idkpb.StreamHeader{Kind: idkpb.StreamKind_STREAM_KIND_FILE})
+	w.Write(sf.offer)
+	var rep idkpb.FileOfferReply
+	if err := r.Read(&rep); err != nil || rep.Status != idkpb.FileOfferReply_STATUS_SEND || rep.Offset != 0 {
+		t.Fatalf("offer of image2.raw: %v %v", &rep, err)
+	}
+	data := sf.content[:c]
+	if err := w.Write(&idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: &idkpb.Chunk{Offset: 0, Data: data, Crc32C: crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The chunk must be written before the stream is cut: wait for it.
+	eventually(t, "the first chunk received", func() bool {
+		return testutil.ToFloat64(sf.metrics.BytesReceived) >= float64(sf.offer.Size+c)
+	})
+	st.CancelWrite(1)
+	st.CancelRead(1)
+
+	var off uint64
+	eventually(t, "image2.raw stored after the cut", func() bool {
+		rep, res, err := upload(sf.main, sf.offer, sf.content)
+		if err != nil || rep.Status == idkpb.FileOfferReply_STATUS_REFUSED {
+			return false // still busy with the cut transfer
+		}
+		if res == nil || res.StoredAs == "" {
+			t.Fatalf("second offer of image2.raw: %v %v", rep, res)
+		}
+		off = rep.Offset
+		return true
+	})
+	if off != c {
+		t.Errorf("second offer of image2.raw asked from %d, want %d", off, c)
+	}
+	if got := testutil.ToFloat64(sf.metrics.Resumed); got != 1 {
+		t.Errorf("after a cut-off transfer: resumed uploads %v, want 1", got)
+	}
+}
+
+// eventually waits up to 10 s for cond, and fails the test naming what
+// did not happen.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}

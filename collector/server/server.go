@@ -665,7 +665,7 @@ func (s *Server) file(ss *session, r *protocol.Reader, w *protocol.Writer, relea
 		release()
 		return w.Write(res)
 	}
-	if reply.Offset > o.RangeOffset {
+	if up.Resumed() {
 		s.cfg.Metrics.Resumed.Inc()
 		ss.log.Info("resuming file transfer", "num_snim", o.NumSnim, "name", o.Name, "offset", reply.Offset, "size", o.Size)
 	}

@@ -310,6 +310,10 @@ type Upload struct {
 	// takes [0, size); a stripe's (FileOffer.range_size) only its range,
 	// held apart, unhashed, until the file is offered whole.
 	start, end uint64
+	// fromStripes: of the bytes held when the upload opened, how many came
+	// from stripes held beside its partial (takeStripes), not from an
+	// earlier transfer of the same file that was cut off.
+	fromStripes uint64
 }
 
 // IsStripe reports whether the upload takes a stripe of the file rather
@@ -696,6 +700,7 @@ func (u *Upload) takeStripes(n uint64) (uint64, error) {
 			return n, err
 		}
 		n += taken
+		u.fromStripes += taken
 	}
 	for _, p := range stripes {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -726,6 +731,17 @@ func (u *Upload) appendStripe(p string, n uint64) (uint64, error) {
 // Offset is the position of the next byte to write: how many bytes are
 // held, for a whole file.
 func (u *Upload) Offset() uint64 { return u.offset }
+
+// Resumed reports whether the upload goes on from bytes an earlier,
+// interrupted transfer of the same file or stripe left, rather than from
+// the start. Bytes its stripes brought do not count: a striped file's
+// whole offer starts where the stripes end by design. The stripe at the
+// file's start is held in the whole file's partial, so it cannot be told
+// from a cut-off transfer by itself; it is not counted when other stripes
+// followed it.
+func (u *Upload) Resumed() bool {
+	return u.offset > u.start && u.fromStripes == 0
+}
 
 // Write appends one chunk after checking its offset and checksum.
 func (u *Upload) Write(c *idkpb.Chunk) error {

@@ -131,21 +131,13 @@ func (l quicListener) Accept(ctx context.Context) (Conn, error) {
 	return QUIC(c), nil
 }
 
-// QueueDelay is how much longer than its shortest the connection's round
-// trip is now: the time its packets wait in the queues of the path; and
-// how many packets the connection has received so far. The estimate is
-// only as fresh as the last acknowledgement: a connection that has gone
-// quiet (received nothing since the caller last looked) keeps its last
-// one, however stale. ok is false where the transport keeps no such
-// estimate (TCP).
-func QueueDelay(c Conn) (d time.Duration, received uint64, ok bool) {
+// MinRTT is the shortest round trip the connection has seen; ok is false
+// before the first one, or where the transport keeps no estimate (TCP).
+func MinRTT(c Conn) (d time.Duration, ok bool) {
 	q, isQUIC := c.(quicConn)
 	if !isQUIC {
-		return 0, 0, false
+		return 0, false
 	}
-	st := q.c.ConnectionStats()
-	if st.MinRTT == 0 {
-		return 0, 0, false
-	}
-	return max(st.SmoothedRTT-st.MinRTT, 0), st.PacketsReceived, true
+	d = q.c.ConnectionStats().MinRTT
+	return d, d > 0
 }

@@ -37,6 +37,9 @@ type PeerBenchOptions struct {
 	// Keep leaves each peer's copies in Dir/peer-NAME, to look at or
 	// check; by default they are removed after the case to free the disk.
 	Keep bool
+	// Lanes is the agent's collector.lanes in the project's cases; 0: the
+	// agent's default.
+	Lanes int
 }
 
 // PeerNames are the peers PeerBench knows, in the order it prints them.
@@ -103,6 +106,12 @@ func PeerBench(ctx context.Context, opt PeerBenchOptions, out io.Writer) error {
 			}
 		}
 	}
+	// An earlier run's collector would hold the same scans (the
+	// simulated scanner names them alike) and take them as stored
+	// already: each run needs a folder of its own.
+	if ents, err := os.ReadDir(opt.Dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("peerbench: %s is not empty: give a new or empty folder (an earlier run's collector there would count files as already stored)", opt.Dir)
+	}
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return err
 	}
@@ -111,6 +120,11 @@ func PeerBench(ctx context.Context, opt PeerBenchOptions, out io.Writer) error {
 		return err
 	}
 	a := env.Agents[0]
+	if opt.Lanes > 0 {
+		if err := SetAgentOption(a.ConfigPath, "collector", "lanes", strconv.Itoa(opt.Lanes)); err != nil {
+			return err
+		}
+	}
 	manifest := filepath.Join(env.Dir, "peerbench-manifest.jsonl")
 	if err := env.writeScans(a, opt.Files, opt.FileSize, manifest); err != nil {
 		return err
@@ -297,6 +311,11 @@ func runTCPProjectCase(ctx context.Context, opt PeerBenchOptions) (PeerResult, e
 	a := env.Agents[0]
 	if err := setCollectorKey(a.ConfigPath, "transport", `"tcp"`); err != nil {
 		return PeerResult{}, err
+	}
+	if opt.Lanes > 0 {
+		if err := SetAgentOption(a.ConfigPath, "collector", "lanes", strconv.Itoa(opt.Lanes)); err != nil {
+			return PeerResult{}, err
+		}
 	}
 	manifest := filepath.Join(env.Dir, "peerbench-manifest.jsonl")
 	if err := env.writeScans(a, opt.Files, opt.FileSize, manifest); err != nil {

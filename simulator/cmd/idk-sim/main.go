@@ -264,7 +264,7 @@ func runLinkBench(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.Rate, "rate", 20_000_000/8, "the link's cap, bytes per second each way")
 	fs.IntVar(&o.Window, "window", 0, "the agent's window_files for the windowed runs; 0: the agent's default")
 	fs.IntVar(&o.Lanes, "lanes", 0, "the agent's collector.lanes for the windowed runs; 0: the agent's default")
-	fs.BoolVar(&o.NoPeer, "no-peer", false, "leave out the one-at-a-time runs of the image cases (quick trials)")
+	fs.BoolVar(&o.NoPeer, "no-peer", false, "leave out the one-at-a-time runs of the image and form cases (quick trials)")
 	fs.IntVar(&o.Images, "images", 4, "images per run")
 	fs.Int64Var(&o.ImageSize, "image-size", 20<<20, "bytes per image")
 	losses := fs.String("losses", "0,0.001,0.01", "loss probabilities (each way) of the image runs, comma-separated")

@@ -22,6 +22,7 @@ func runPeerBench(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.FileSize, "size", 256<<20, "bytes per file")
 	peers := fs.String("peers", strings.Join(harness.PeerNames, ","), "peers to run beside the project, comma-separated")
 	fs.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "give up on a case after")
+	fs.IntVar(&o.Lanes, "lanes", 0, "the agent's collector.lanes in the project's cases; 0: the agent's default")
 	fs.Parse(args)
 	var err error
 	if o.Peers, err = harness.ParsePeers(*peers); err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -233,7 +234,7 @@ func freeAddr(network string) (string, error) {
 		// where UDP is blocked), so a UDP port is handed out only with the
 		// same TCP port free and reserved.
 		if network == "udp" {
-			if _, dup := taken.LoadOrStore("tcp "+a, true); dup || !tcpFree(a) {
+			if _, dup := taken.LoadOrStore("tcp "+a, true); dup || !canListen("tcp", a) {
 				continue
 			}
 		}
@@ -242,17 +243,21 @@ func freeAddr(network string) (string, error) {
 	return "", errors.New("harness: no free port after 100 tries")
 }
 
-// tcpFree reports whether a TCP listener can take addr now.
-func tcpFree(addr string) bool {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
-}
-
+// pickAddr returns a port on 127.0.0.1 that network can listen on now,
+// below the kernel's range of ephemeral ports where it can: a port the
+// kernel hands out (for a listener on port 0, or as the local end of any
+// outgoing connection, of which a region's PostgreSQL and S3 clients make
+// many) can be taken by another socket between the pick and the bind of
+// the program told to use it (seen in CI: "bind: address already in use").
 func pickAddr(network string) (string, error) {
+	if lo, hi, ok := belowEphemeral(); ok {
+		for range 50 {
+			a := net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+rand.IntN(hi-lo)))
+			if canListen(network, a) {
+				return a, nil
+			}
+		}
+	}
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
@@ -267,6 +272,43 @@ func pickAddr(network string) (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// belowEphemeral is a range of ports [lo, hi) under the kernel's
+// ephemeral ones (Linux: net.ipv4.ip_local_port_range); ok is false where
+// that range is not known or leaves too little room.
+func belowEphemeral() (lo, hi int, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first < 12000 {
+		return 0, 0, false
+	}
+	return 10000, first, true
+}
+
+// canListen reports whether network can listen on addr now.
+func canListen(network, addr string) bool {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // Proc is a running program.

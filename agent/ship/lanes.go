@@ -47,10 +47,11 @@ const (
 	// so that an agent holds its lanes only while it sends images.
 	laneIdle = time.Minute
 	// StripeMinRTT is the shortest round trip at which files are striped
-	// over QUIC by default (Config.StripeMinRTT). A connection regains the window a loss took in a number
-	// of round trips, so on a LAN or loopback one connection recovers in
-	// milliseconds, and stripes only cost: the collector writes each
-	// stripe apart and copies it into the file. On loopback (idk-sim
+	// over QUIC by default (Config.StripeMinRTT). A connection regains
+	// the window a loss took in a number of round trips, so on a LAN or
+	// loopback one connection recovers in milliseconds, and stripes only
+	// cost: the collector writes each stripe apart and copies it into the
+	// file. On loopback (idk-sim
 	// peerbench -lanes 1 against 16) one connection carried 121 MB/s and
 	// sixteen lanes 88. Over TCP, which gives no round trip, files are
 	// striped as before.

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -335,18 +334,7 @@ func fillDisk(mnt string, d time.Duration) error {
 // setAgentTransport sets collector.transport in an agent's config as
 // NewEnv wrote it.
 func setAgentTransport(path, transport string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	conf := strings.Replace(string(b), "[collector]\n", fmt.Sprintf("[collector]\ntransport = %q\n", transport), 1)
-	if conf == string(b) {
-		return fmt.Errorf("harness: %s has no [collector] section", path)
-	}
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	return nil
+	return setCollectorKey(path, "transport", strconv.Quote(transport))
 }
 
 // tcpLink forwards TCP connections to upstream, for an agent on TCP. An

@@ -3,8 +3,6 @@ package harness
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strings"
 
 	"idk/simulator/relay"
 )
@@ -39,37 +37,5 @@ func setCollectorAddr(path, addr string) error {
 // [collector] section of an agent's config: the line that has it, or a
 // new line at the section's top. Every other line stays as it was.
 func setCollectorKey(path, key, value string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	lines := strings.Split(string(b), "\n")
-	section, header, found := "", -1, false
-	for i, line := range lines {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "[") {
-			section = t
-			if t == "[collector]" {
-				header = i
-			}
-			continue
-		}
-		k, _, ok := strings.Cut(t, "=")
-		if section == "[collector]" && ok && strings.TrimSpace(k) == key {
-			lines[i] = key + " = " + value
-			found = true
-			break
-		}
-	}
-	switch {
-	case found:
-	case header >= 0:
-		lines = append(lines[:header+1], append([]string{key + " = " + value}, lines[header+1:]...)...)
-	default:
-		return fmt.Errorf("harness: %s has no [collector] section", path)
-	}
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	return nil
+	return SetAgentOption(path, "collector", key, value)
 }

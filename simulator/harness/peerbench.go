@@ -42,6 +42,14 @@ type PeerBenchOptions struct {
 	Lanes int
 }
 
+// setLanes gives agent a the lanes of o, if set.
+func (o PeerBenchOptions) setLanes(a Agent) error {
+	if o.Lanes <= 0 {
+		return nil
+	}
+	return SetAgentOption(a.ConfigPath, "collector", "lanes", strconv.Itoa(o.Lanes))
+}
+
 // PeerNames are the peers PeerBench knows, in the order it prints them.
 var PeerNames = []string{"quic", "scp", "rsync", "nginx"}
 
@@ -120,10 +128,8 @@ func PeerBench(ctx context.Context, opt PeerBenchOptions, out io.Writer) error {
 		return err
 	}
 	a := env.Agents[0]
-	if opt.Lanes > 0 {
-		if err := SetAgentOption(a.ConfigPath, "collector", "lanes", strconv.Itoa(opt.Lanes)); err != nil {
-			return err
-		}
+	if err := opt.setLanes(a); err != nil {
+		return err
 	}
 	manifest := filepath.Join(env.Dir, "peerbench-manifest.jsonl")
 	if err := env.writeScans(a, opt.Files, opt.FileSize, manifest); err != nil {
@@ -312,10 +318,8 @@ func runTCPProjectCase(ctx context.Context, opt PeerBenchOptions) (PeerResult, e
 	if err := setCollectorKey(a.ConfigPath, "transport", `"tcp"`); err != nil {
 		return PeerResult{}, err
 	}
-	if opt.Lanes > 0 {
-		if err := SetAgentOption(a.ConfigPath, "collector", "lanes", strconv.Itoa(opt.Lanes)); err != nil {
-			return PeerResult{}, err
-		}
+	if err := opt.setLanes(a); err != nil {
+		return PeerResult{}, err
 	}
 	manifest := filepath.Join(env.Dir, "peerbench-manifest.jsonl")
 	if err := env.writeScans(a, opt.Files, opt.FileSize, manifest); err != nil {

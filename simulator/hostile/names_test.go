@@ -76,7 +76,13 @@ func TestBadNamesAreRejectedForGood(t *testing.T) {
 // .raw, so the odd name is given to a document (a:b.jpg), which the agent
 // does ship.
 func TestAgentShipsScanFolderWithUnstorableName(t *testing.T) {
-	env, _ := startEnv(t, harness.Options{})
+	// The second scan is written while the agent watches. Under CI's load a
+	// pause between two 1 MiB writes of its image once outlasted the default
+	// 300 ms settle: the agent shipped the half-written image, then the whole
+	// one (as it should: "content changed after it was first seen"), and the
+	// check counted a corrupted and a duplicated copy. This test is about
+	// names, not settling, so it gives the writer a second.
+	env, _ := startEnv(t, harness.Options{Settle: time.Second})
 	a := env.Agents[0]
 	sc, err := scanner.New(scanner.Config{Out: a.OutputDir, NumIDK: a.NumIDK, RawMin: 1 << 20, RawMax: 2 << 20, DocsPerScan: 2, FormRevisions: 1, Seed: 11}, nil)
 	if err != nil {

@@ -115,8 +115,8 @@ type Collector struct {
 	Transport string `toml:"transport"`
 	// Lanes: files of 8 MiB and more are cut into stripes sent at once
 	// over so many connections, this one included, as far as the
-	// collector allows (agents.lanes there), except over QUIC to a
-	// collector less than ship.StripeMinRTT away; 1: none. At most 16.
+	// collector allows (agents.lanes there), except to a collector less
+	// than ship.StripeMinRTT away; 1: none. At most 16.
 	Lanes int `toml:"lanes"`
 }
 

@@ -1,7 +1,6 @@
 package ship
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -22,6 +21,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"idk/agent/spool"
+	"idk/internal/testenv"
 	"idk/protocol"
 	"idk/protocol/idkpb"
 	"idk/protocol/transport"
@@ -421,24 +421,6 @@ func TestTLSConfigsNameEachCollector(t *testing.T) {
 	}
 }
 
-// logBuffer collects an agent's log, for a test to read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestFailoverWhenCollectorKilled: the collector the agent ships to dies
 // as a killed process does, without a word to the agent (no
 // CONNECTION_CLOSE), and the other collector of the region listens; the
@@ -447,7 +429,7 @@ func (b *logBuffer) String() string {
 func TestFailoverWhenCollectorKilled(t *testing.T) {
 	reg := newRegion(t)
 	a, b := startTCPNode(t, reg), startTCPNode(t, reg)
-	var logs logBuffer
+	var logs testenv.LogBuffer
 	ag := regionAgent(t, reg, a, []string{a.addr, b.addr}, func(c *Config) {
 		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
 		// The shared handshake timeout, as in the field: the round

@@ -47,14 +47,14 @@ const (
 	// so that an agent holds its lanes only while it sends images.
 	laneIdle = time.Minute
 	// StripeMinRTT is the shortest round trip at which files are striped
-	// over QUIC by default (Config.StripeMinRTT). A connection regains
-	// the window a loss took in a number of round trips, so on a LAN or
-	// loopback one connection recovers in milliseconds, and stripes only
-	// cost: the collector writes each stripe apart and copies it into the
-	// file. On loopback (idk-sim
-	// peerbench -lanes 1 against 16) one connection carried 121 MB/s and
-	// sixteen lanes 88. Over TCP, which gives no round trip, files are
-	// striped as before.
+	// by default (Config.StripeMinRTT). A connection regains the window a
+	// loss took in a number of round trips, so on a LAN or loopback one
+	// connection recovers in milliseconds, and stripes only cost: the
+	// collector writes each stripe apart and copies it into the file. On
+	// loopback (idk-sim peerbench -lanes 1 against 16) one QUIC connection
+	// carried 121 MB/s and sixteen lanes 88; over TCP the agent sat idle
+	// while the collector copied the stripes in. The round trip is QUIC's
+	// estimate, or over TCP the connect's (transport.MinRTT).
 	StripeMinRTT = 5 * time.Millisecond
 )
 
@@ -170,7 +170,7 @@ func (l *lanes) close() {
 }
 
 // stripes is how many stripes file f is cut into on conn: one (not
-// striped) for a small file, with no lanes, or on a QUIC connection whose
+// striped) for a small file, with no lanes, or on a connection whose
 // round trip is under Config.StripeMinRTT.
 func (l *lanes) stripes(conn transport.Conn, f spool.File) int {
 	if l == nil || l.max == 0 || f.Size < StripeFrom {

@@ -113,8 +113,8 @@ type Config struct {
 	// (lanes.go), as far as the collector takes them; 1: none. Default
 	// DefaultLanes, at most MaxLanes.
 	Lanes int
-	// StripeMinRTT: files are striped over a QUIC connection only when its
-	// shortest round trip is at least this (lanes.go); 0: StripeMinRTT;
+	// StripeMinRTT: files are striped only when the connection's shortest
+	// round trip is at least this (lanes.go); 0: StripeMinRTT;
 	// negative: at any round trip (tests, on loopback).
 	StripeMinRTT time.Duration
 }
@@ -718,32 +718,100 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // sendChunks sends bytes [from, to) of f, read from src (at from), as
 // chunks, paced by the limiter; h, if set, is written each chunk. A read
 // that fails wraps errChanged: the file is shorter than when first seen.
-// It returns its buffer, for the caller's last look at src.
+// It returns a buffer, for the caller's last look at src.
+//
+// A file of more than one chunk is read, checksummed and hashed a chunk
+// ahead on a goroutine of its own (readChunks), so that the disk and the
+// hash work while the previous chunk is being sent: on loopback one
+// image at a time was bound by the two taking turns.
 func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Reader, f spool.File, from, to uint64, h io.Writer) ([]byte, error) {
 	// A document needs a buffer of its own size, not a chunk's: a window
 	// of small files in flight holds little memory.
-	buf := make([]byte, min(protocol.ChunkSize, max(to-from, 1)))
+	size := min(protocol.ChunkSize, max(to-from, 1))
+	buffers := 1
+	if to-from > size {
+		buffers = 2
+	}
+	r := readChunks(src, f, from, to, h, int(size), buffers)
+	defer r.stop()
 	chunk := &idkpb.Chunk{}
 	msg := &idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: chunk}}
 	for pos := from; pos < to; {
-		n, err := io.ReadFull(src, buf[:min(uint64(len(buf)), to-pos)])
-		if err != nil {
-			return nil, fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)
+		c := <-r.full
+		if c.err != nil {
+			return nil, c.err
 		}
+		n := len(c.data)
 		if err := s.limiter.WaitN(ctx, n); err != nil {
 			return nil, err
 		}
-		if h != nil {
-			h.Write(buf[:n])
-		}
-		chunk.Offset, chunk.Data, chunk.Crc32C = pos, buf[:n], crc32.Checksum(buf[:n], castagnoli)
+		chunk.Offset, chunk.Data, chunk.Crc32C = pos, c.data, c.crc
 		if err := w.Write(msg); err != nil {
 			return nil, err
 		}
 		pos += uint64(n)
 		s.cfg.Metrics.SentBytes.Add(float64(n))
+		r.free <- c.data[:cap(c.data)]
 	}
-	return buf, nil
+	r.stop()
+	return <-r.free, nil
+}
+
+// chunkReader reads a range of a file in chunks on its own goroutine
+// into a few buffers that go round: free ones to the reader, full ones to
+// the sender, and back.
+type chunkReader struct {
+	free chan []byte
+	full chan readChunk
+	done chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// readChunk is one chunk read, with its CRC32C, or the read's error.
+type readChunk struct {
+	data []byte
+	crc  uint32
+	err  error
+}
+
+// readChunks starts reading bytes [from, to) of src in chunks of size,
+// writing each into h (if set), with the given number of buffers.
+func readChunks(src io.Reader, f spool.File, from, to uint64, h io.Writer, size, buffers int) *chunkReader {
+	r := &chunkReader{free: make(chan []byte, buffers), full: make(chan readChunk, buffers), done: make(chan struct{})}
+	for range buffers {
+		r.free <- make([]byte, size)
+	}
+	r.wg.Go(func() {
+		for pos := from; pos < to; {
+			var buf []byte
+			select {
+			case buf = <-r.free:
+			case <-r.done:
+				return
+			}
+			n, err := io.ReadFull(src, buf[:min(uint64(len(buf)), to-pos)])
+			if err != nil {
+				r.full <- readChunk{err: fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)}
+				return
+			}
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			// The channel holds as many as there are buffers: never
+			// blocks.
+			r.full <- readChunk{data: buf[:n], crc: crc32.Checksum(buf[:n], castagnoli)}
+			pos += uint64(n)
+		}
+	})
+	return r
+}
+
+// stop ends the reader and waits for it: src and h are the caller's
+// again.
+func (r *chunkReader) stop() {
+	r.once.Do(func() { close(r.done) })
+	r.wg.Wait()
 }
 
 // streamAborted is the code a file stream is cancelled with when the

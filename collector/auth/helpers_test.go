@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,12 +13,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"idk/internal/testenv"
 	"idk/simulator/simclock"
 )
 
@@ -42,24 +41,6 @@ const (
 	headPassword = "начальник-пароль-2"
 )
 
-// syncBuffer is a log sink the handlers and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	t        *testing.T
 	dir      string
@@ -69,7 +50,7 @@ type fixture struct {
 	gate     *Gate
 	console  *httptest.Server
 	api      *httptest.Server
-	log      *syncBuffer
+	log      *testenv.LogBuffer
 }
 
 // newFixture makes an accounts file with a shift lead of post A
@@ -78,7 +59,7 @@ type fixture struct {
 // the API (a handler echoing who asked and the body it got).
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), clk: simclock.New(start), log: &syncBuffer{}}
+	f := &fixture{t: t, dir: t.TempDir(), clk: simclock.New(start), log: &testenv.LogBuffer{}}
 	var err error
 	f.accounts, err = OpenAccounts(filepath.Join(f.dir, "accounts.json"), f.clk)
 	if err != nil {

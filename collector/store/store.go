@@ -302,6 +302,7 @@ type Upload struct {
 	scan     ScanEntry
 	partial  string
 	f        *os.File
+	w        *partialWriter // appends to f
 	h        hash.Hash
 	offset   uint64
 	storedAs string // name in the scan folder, reserved in the index
@@ -611,24 +612,21 @@ func (u *Upload) open() error {
 	if err != nil {
 		return fmt.Errorf("store: read partial %s: %w", u.partial, err)
 	}
-	if uint64(n) <= u.offer.Size {
-		held, err := u.takeStripes(uint64(n))
-		if err != nil {
-			return err
-		}
-		n = int64(held)
-	}
 	if uint64(n) > u.offer.Size {
 		if err := f.Truncate(0); err != nil {
-			return fmt.Errorf("store: reset partial: %w", err)
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("store: reset partial: %w", err)
 		}
 		u.h.Reset()
 		n = 0
 	}
-	u.offset = uint64(n)
+	if u.w, err = newPartialWriter(f, n, u.offer.Size >= directMinSize); err != nil {
+		return err
+	}
+	held, err := u.takeStripes(uint64(n))
+	if err != nil {
+		return err
+	}
+	u.offset = held
 	return nil
 }
 
@@ -650,10 +648,8 @@ func (u *Upload) openStripe() error {
 		n = 0
 	}
 	u.offset = u.start + min(n, u.end-u.start)
-	if _, err := u.f.Seek(int64(u.offset-u.start), io.SeekStart); err != nil {
-		return fmt.Errorf("store: stripe %s: %w", u.partial, err)
-	}
-	return nil
+	u.w, err = newPartialWriter(u.f, int64(u.offset-u.start), u.end-u.start >= directMinSize)
+	return err
 }
 
 // takeStripes appends to the whole file's partial, held n bytes long, the
@@ -718,7 +714,7 @@ func (u *Upload) appendStripe(p string, n uint64) (uint64, error) {
 		return 0, fmt.Errorf("store: stripe: %w", err)
 	}
 	defer src.Close()
-	taken, err := io.Copy(io.MultiWriter(u.f, u.h), io.LimitReader(src, int64(u.offer.Size-n)))
+	taken, err := io.Copy(io.MultiWriter(u.w, u.h), io.LimitReader(src, int64(u.offer.Size-n)))
 	if err != nil {
 		return 0, fmt.Errorf("store: take stripe %s into %s: %w", p, u.partial, err)
 	}
@@ -757,7 +753,7 @@ func (u *Upload) Write(c *idkpb.Chunk) error {
 		}
 		return invalid("chunk at offset %d runs past the offered size %d", c.Offset, u.offer.Size)
 	}
-	if _, err := u.f.Write(c.Data); err != nil {
+	if _, err := u.w.Write(c.Data); err != nil {
 		return fmt.Errorf("store: write %s: %w", u.partial, err)
 	}
 	if u.h != nil {
@@ -780,7 +776,7 @@ func (u *Upload) Hold(sum []byte) error {
 	if u.offset != u.end {
 		return invalid("stripe commit at %d, the stripe ends at %d", u.offset, u.end)
 	}
-	return nil
+	return u.w.Flush()
 }
 
 // ErrRestart means the partial copy was bad and has been dropped: the
@@ -806,10 +802,12 @@ func (u *Upload) CommitContext(ctx context.Context, sum []byte) (string, error) 
 		return "", invalid("a stripe's upload ends with its hold")
 	}
 	if !bytes.Equal(u.h.Sum(nil), sum) {
-		u.f.Close()
-		u.f = nil
+		u.closeFile()
 		os.Remove(u.partial)
 		return "", ErrRestart
+	}
+	if err := u.w.Close(); err != nil {
+		return "", err
 	}
 	if err := u.f.Sync(); err != nil {
 		return "", fmt.Errorf("store: sync %s: %w", u.partial, err)
@@ -847,14 +845,24 @@ func (u *Upload) CommitContext(ctx context.Context, sum []byte) (string, error) 
 
 // Close releases the upload; an uncommitted partial file stays for resume.
 func (u *Upload) Close() {
-	if u.f != nil {
-		u.f.Close()
-		u.f = nil
-	}
+	u.closeFile()
 	u.s.mu.Lock()
 	delete(u.s.active, u.partial)
 	delete(u.s.promised, u.partial)
 	u.s.mu.Unlock()
+}
+
+// closeFile writes what the upload holds unwritten and closes the
+// partial, if still open.
+func (u *Upload) closeFile() {
+	if u.w != nil {
+		u.w.Close()
+		u.w = nil
+	}
+	if u.f != nil {
+		u.f.Close()
+		u.f = nil
+	}
 }
 
 func (s *Store) record(dev *idkpb.Device, o *idkpb.FileOffer, sc ScanEntry, storedAs string, size int64) error {

@@ -132,12 +132,16 @@ func (l quicListener) Accept(ctx context.Context) (Conn, error) {
 }
 
 // MinRTT is the shortest round trip the connection has seen; ok is false
-// before the first one, or where the transport keeps no estimate (TCP).
+// before the first one, or where none is known. Over TCP it is the
+// dialling side's connect time: TCP's own estimate is not portable
+// (TCP_INFO on Linux, SIO_TCP_INFO on Windows), and a ping would queue
+// behind the files in flight.
 func MinRTT(c Conn) (d time.Duration, ok bool) {
-	q, isQUIC := c.(quicConn)
-	if !isQUIC {
-		return 0, false
+	switch c := c.(type) {
+	case quicConn:
+		d = c.c.ConnectionStats().MinRTT
+	case *tcpConn:
+		d = c.connectRTT
 	}
-	d = q.c.ConnectionStats().MinRTT
 	return d, d > 0
 }

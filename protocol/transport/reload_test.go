@@ -1,37 +1,18 @@
 package transport
 
 import (
-	"bytes"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"idk/internal/testenv"
 	"idk/simulator/simclock"
 )
-
-// syncBuffer is a log sink safe for the handshake goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serials does one real TLS handshake between srv and cli and returns the
 // serial numbers, in hex, of the certificates each side presented.
@@ -71,7 +52,7 @@ func TestReloadingPairsFollowTheirFiles(t *testing.T) {
 	client1, _ := writePair(t, dir, "client", ca, caKey)
 	path := func(name string) string { return filepath.Join(dir, name) }
 	clk := simclock.New(time.Now())
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	r := Reload{Clock: clk, Every: 5 * time.Second, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	srv, err := ServerTLSReloading(path("server.crt"), path("server.key"), path("ca.crt"), r)
 	if err != nil {

@@ -74,10 +74,15 @@ func DialTCP(ctx context.Context, addr string, tlsConf *tls.Config) (Conn, error
 	hctx, cancel := context.WithTimeout(ctx, tcpHandshakeTimeout)
 	defer cancel()
 	var d net.Dialer
+	began := time.Now()
 	raw, err := d.DialContext(hctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
+	// The connect took one round trip (SYN, SYN-ACK), before any data
+	// could queue behind it: the connection's round trip for MinRTT. A
+	// lost SYN makes it seconds, which errs on the side of a long link.
+	connect := time.Since(began)
 	conf := tlsConf.Clone()
 	conf.MinVersion = tls.VersionTLS13
 	if conf.ServerName == "" {
@@ -98,7 +103,9 @@ func DialTCP(ctx context.Context, addr string, tlsConf *tls.Config) (Conn, error
 		tc.Close()
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
-	return newTCPConn(sess, tc, false), nil
+	c := newTCPConn(sess, tc, false)
+	c.connectRTT = connect
+	return c, nil
 }
 
 // checkALPN refuses a peer that did not agree on one of conf's
@@ -218,6 +225,9 @@ type tcpConn struct {
 	ctx    context.Context
 	server bool         // accepted streams are limited to maxTCPStreams
 	open   atomic.Int64 // streams accepted and not yet closed here
+	// connectRTT is how long the dialler's connect took (0 on the
+	// accepting side).
+	connectRTT time.Duration
 }
 
 func newTCPConn(sess *yamux.Session, tc *tls.Conn, server bool) *tcpConn {

@@ -298,3 +298,18 @@ func TestTCPStreamLimit(t *testing.T) {
 		t.Errorf("%d streams ended by the server, want the 8 beyond %d", ended, maxTCPStreams)
 	}
 }
+
+// The dialling side of a TCP connection knows its round trip from the
+// connect (the agent stripes files only on long ones); on loopback it is
+// well under a millisecond's order, and never zero. The accepting side
+// does not claim one.
+func TestTCPMinRTTFromConnect(t *testing.T) {
+	c, s := goodPair(t)
+	d, ok := MinRTT(c)
+	if !ok || d <= 0 || d > 100*time.Millisecond {
+		t.Errorf("dialler's MinRTT %v, %v; want a loopback round trip", d, ok)
+	}
+	if d, ok := MinRTT(s); ok {
+		t.Errorf("accepting side claims a round trip of %v", d)
+	}
+}

@@ -315,11 +315,11 @@ func (s *Shipper) sendStripe(ctx context.Context, conn transport.Conn, f spool.F
 	}
 	// A read that fails (the file shorter than when first seen) ends the
 	// stripe: the whole offer finds out and hashes the file again.
-	if _, err := s.sendChunks(ctx, w, src, f, rep.Offset, off+length, nil); err != nil {
+	if _, err := s.sendChunks(ctx, w, src, f, rep.Offset, off+length); err != nil {
 		return err
 	}
-	// The stripe's bytes are not hashed here: the whole offer hashes the
-	// file, and the collector the copy it assembled, before it is stored.
+	// The stripe's bytes are not hashed here: the collector hashes the
+	// copy it assembled before it stores the file.
 	if err := w.Write(&idkpb.FileData{Body: &idkpb.FileData_Commit{Commit: &idkpb.Commit{Sha256: f.SHA256}}}); err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ package ship
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -610,6 +609,28 @@ func (e errLater) Unwrap() error { return e.err }
 // errChanged means the file on disk no longer matches the spool record.
 var errChanged = errors.New("file changed since it was first seen")
 
+// changed handles a file found changed while it was being sent (err
+// wraps errChanged): hashed again, its new content goes at once.
+func (s *Shipper) changed(f spool.File, err error) error {
+	s.cfg.Log.Warn("scan file changed after it was first seen; hashing it again", "file", f.Path)
+	s.rehashFile(f)
+	if s.requeued(f) {
+		return nil // the new content goes now
+	}
+	// Not re-hashed (it cannot be read, or is still changing): offered
+	// again at once, it would keep the rest waiting.
+	return errLater{err: err}
+}
+
+// rehashFile has the intake hash f again (Config.OnRehash).
+func (s *Shipper) rehashFile(f spool.File) {
+	if s.cfg.OnRehash != nil {
+		s.rehash.Lock()
+		s.cfg.OnRehash(f)
+		s.rehash.Unlock()
+	}
+}
+
 // offer is the whole-file offer of f.
 func (s *Shipper) offer(f spool.File) *idkpb.FileOffer {
 	o := &idkpb.FileOffer{
@@ -681,18 +702,7 @@ func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.Fil
 	err = s.stream(ctx, src, w, f, rep.Offset)
 	if errors.Is(err, errChanged) {
 		st.CancelWrite(streamAborted)
-		s.cfg.Log.Warn("scan file changed after it was first seen; hashing it again", "file", f.Path)
-		if s.cfg.OnRehash != nil {
-			s.rehash.Lock()
-			s.cfg.OnRehash(f)
-			s.rehash.Unlock()
-		}
-		if s.requeued(f) {
-			return nil // the new content goes now
-		}
-		// Not re-hashed (it cannot be read, or is still changing):
-		// offered again at once, it would keep the rest waiting.
-		return errLater{err: err}
+		return s.changed(f, err)
 	}
 	if err != nil {
 		return err
@@ -702,6 +712,14 @@ func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.Fil
 		return fmt.Errorf("commit %s: %w", f.Key(), err)
 	}
 	if res.Restart {
+		// What the collector received is not what was first seen: the
+		// file changed on disk since, or the copy was damaged on the
+		// way or at the collector. Hashing it again tells which.
+		s.rehashFile(f)
+		if s.requeued(f) {
+			s.cfg.Log.Warn("scan file changed after it was first seen; its new content goes next", "file", f.Path)
+			return nil
+		}
 		s.cfg.Metrics.FileRestarts.Inc()
 		s.cfg.Log.Warn("collector's copy failed its checksum; sending again from the start", "file", f.Key())
 		return nil
@@ -716,15 +734,14 @@ func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.Fil
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // sendChunks sends bytes [from, to) of f, read from src (at from), as
-// chunks, paced by the limiter; h, if set, is written each chunk. A read
-// that fails wraps errChanged: the file is shorter than when first seen.
+// chunks, paced by the limiter. A read that fails wraps errChanged: the
+// file is shorter than when first seen.
 // It returns a buffer, for the caller's last look at src.
 //
-// A file of more than one chunk is read, checksummed and hashed a chunk
-// ahead on a goroutine of its own (readChunks), so that the disk and the
-// hash work while the previous chunk is being sent: on loopback one
-// image at a time was bound by the two taking turns.
-func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Reader, f spool.File, from, to uint64, h io.Writer) ([]byte, error) {
+// A file of more than one chunk is read and checksummed a chunk ahead on
+// a goroutine of its own (readChunks), so that the disk and the CRC work
+// while the previous chunk is being sent.
+func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Reader, f spool.File, from, to uint64) ([]byte, error) {
 	// A document needs a buffer of its own size, not a chunk's: a window
 	// of small files in flight holds little memory.
 	size := min(protocol.ChunkSize, max(to-from, 1))
@@ -732,7 +749,7 @@ func (s *Shipper) sendChunks(ctx context.Context, w *protocol.Writer, src io.Rea
 	if to-from > size {
 		buffers = 2
 	}
-	r := readChunks(src, f, from, to, h, int(size), buffers)
+	r := readChunks(src, f, from, to, int(size), buffers)
 	defer r.stop()
 	chunk := &idkpb.Chunk{}
 	msg := &idkpb.FileData{Body: &idkpb.FileData_Chunk{Chunk: chunk}}
@@ -776,8 +793,8 @@ type readChunk struct {
 }
 
 // readChunks starts reading bytes [from, to) of src in chunks of size,
-// writing each into h (if set), with the given number of buffers.
-func readChunks(src io.Reader, f spool.File, from, to uint64, h io.Writer, size, buffers int) *chunkReader {
+// with the given number of buffers.
+func readChunks(src io.Reader, f spool.File, from, to uint64, size, buffers int) *chunkReader {
 	r := &chunkReader{free: make(chan []byte, buffers), full: make(chan readChunk, buffers), done: make(chan struct{})}
 	for range buffers {
 		r.free <- make([]byte, size)
@@ -795,9 +812,6 @@ func readChunks(src io.Reader, f spool.File, from, to uint64, h io.Writer, size,
 				r.full <- readChunk{err: fmt.Errorf("%w: read %s at %d: %v", errChanged, f.Path, pos, err)}
 				return
 			}
-			if h != nil {
-				h.Write(buf[:n])
-			}
 			// The channel holds as many as there are buffers: never
 			// blocks.
 			r.full <- readChunk{data: buf[:n], crc: crc32.Checksum(buf[:n], castagnoli)}
@@ -807,8 +821,7 @@ func readChunks(src io.Reader, f spool.File, from, to uint64, h io.Writer, size,
 	return r
 }
 
-// stop ends the reader and waits for it: src and h are the caller's
-// again.
+// stop ends the reader and waits for it: src is the caller's again.
 func (r *chunkReader) stop() {
 	r.once.Do(func() { close(r.done) })
 	r.wg.Wait()
@@ -848,28 +861,26 @@ func openFileStream(ctx context.Context, conn transport.Conn, offer *idkpb.FileO
 	return st, w, r, end, nil
 }
 
-// stream sends the file from offset and the commit, checking on the way
-// that the content is still what was hashed when first seen. Only one
-// chunk is ever in memory.
+// stream sends the file from offset and the commit with the SHA-256 the
+// file had when first seen. The collector hashes what it received, the
+// bytes it held from an earlier transfer included, and stores the file
+// only if the two agree; a file changed since is answered Restart
+// (sendFile). The agent does not hash it again on the way: that cost a
+// pass over every image for what the collector checks anyway. A file
+// that got shorter or longer is seen here. Only a chunk or two is ever
+// in memory.
 func (s *Shipper) stream(ctx context.Context, src *os.File, w *protocol.Writer, f spool.File, offset uint64) error {
-	h := sha256.New()
-	if offset > 0 {
-		if _, err := io.CopyN(h, src, int64(offset)); err != nil {
-			return fmt.Errorf("%w: %s: %v", errChanged, f.Path, err)
-		}
+	if _, err := src.Seek(int64(offset), io.SeekStart); err != nil {
+		return fmt.Errorf("%w: %s: %v", errChanged, f.Path, err)
 	}
-	buf, err := s.sendChunks(ctx, w, src, f, offset, uint64(f.Size), h)
+	buf, err := s.sendChunks(ctx, w, src, f, offset, uint64(f.Size))
 	if err != nil {
 		return err
 	}
 	if n, _ := src.Read(buf[:1]); n > 0 {
 		return fmt.Errorf("%w: %s grew", errChanged, f.Path)
 	}
-	sum := h.Sum(nil)
-	if string(sum) != string(f.SHA256) {
-		return fmt.Errorf("%w: %s has another SHA-256", errChanged, f.Path)
-	}
-	return w.Write(&idkpb.FileData{Body: &idkpb.FileData_Commit{Commit: &idkpb.Commit{Sha256: sum}}})
+	return w.Write(&idkpb.FileData{Body: &idkpb.FileData_Commit{Commit: &idkpb.Commit{Sha256: f.SHA256}}})
 }
 
 // markMissing closes a file that vanished from the scanner's folder and

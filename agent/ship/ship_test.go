@@ -1,6 +1,7 @@
 package ship
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -694,5 +695,55 @@ func TestStatusReportsTheBacklogWithoutEvents(t *testing.T) {
 	}
 	if late := last.at.Sub(stored); late > statusMin+5*time.Second {
 		t.Fatalf("empty backlog reported %v after the files were stored, want within %v", late, statusMin)
+	}
+}
+
+// A file whose content changed on disk after it was first seen (same
+// size, so nothing the agent reads on the way tells) reaches the
+// collector with the first-seen SHA-256 in its commit; the collector's
+// hash disagrees and it answers Restart; the agent has the file hashed
+// again, and its new content is shipped: the copy the collector stores
+// is what is on disk, and the transfer is not counted as a damaged one.
+func TestFileChangedOnDiskIsHashedAgainAndShipped(t *testing.T) {
+	c := startCollector(t, sendAll)
+	var rehashed atomic.Int32
+	var a *agent
+	a = newAgent(t, c, func(cfg *Config) {
+		cfg.OnRehash = func(f spool.File) {
+			// What the intake's Rehash does: the file's new content
+			// replaces its record.
+			rehashed.Add(1)
+			data, err := os.ReadFile(f.Path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			sum := sha256.Sum256(data)
+			f.SHA256, f.Size = sum[:], int64(len(data))
+			if err := a.sp.Update(func(tx *spool.Tx) error { return tx.PutFile(f) }); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	first := bytes.Repeat([]byte("first "), 400_000) // more than two chunks
+	a.queueData(t, "img.jpg", first, a.start)
+	now := bytes.Repeat([]byte("later "), 400_000)
+	if err := os.WriteFile(filepath.Join(a.dir, "f001"), now, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.run(t)
+	eventually(t, "img.jpg stored", func() bool { return slices.Contains(c.storedNames(), "img.jpg") })
+	want := sha256.Sum256(now)
+	c.mu.Lock()
+	got := c.last["img.jpg"].Sha256
+	c.mu.Unlock()
+	if !bytes.Equal(got, want[:]) {
+		t.Errorf("stored offer's SHA-256 %x, want the new content's %x", got, want)
+	}
+	if n := rehashed.Load(); n != 1 {
+		t.Errorf("hashed again %d times, want 1", n)
+	}
+	if n := testutil.ToFloat64(a.metrics.FileRestarts); n != 0 {
+		t.Errorf("idk_agent_file_restarts_total %v: a changed file is not a damaged transfer", n)
 	}
 }

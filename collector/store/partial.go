@@ -19,17 +19,29 @@ import (
 // file system that refuses O_DIRECT (tmpfs), another OS, and small files
 // (documents, stripes) are written through the cache as before.
 //
-// What the block holds is written at Flush: its whole blocks directly, the
-// unaligned rest through the cache, so that the file then holds every
-// byte received. Durability is unchanged: nothing counts until the fsync
-// at commit, which covers both kinds of write.
+// A full block is written on a goroutine of its own while the next one
+// fills (two blocks, one write in flight): a direct write returns only
+// once the disk has the data, and the stream's bytes must not wait for it
+// (idk-sim peerbench, TLS over TCP, runs taking turns: 170 and 186 MB/s
+// with the write inline, 195 and 220 beside).
+//
+// What the block being filled holds is written at Flush: its whole
+// alignment units directly, the unaligned rest through the cache, so that
+// the file then holds every byte received. Durability is unchanged:
+// nothing counts until the fsync at commit, which covers both kinds of
+// write.
 type partialWriter struct {
-	f      *os.File // the partial, as the upload opened it
-	direct *os.File // the same file with O_DIRECT; nil: every byte through f
-	block  *[]byte  // from directBlocks
-	buf    []byte   // (*block)[:n]: the file's bytes [base, base+n), not yet written directly
-	base   int64    // a multiple of directAlign
-	size   int64    // the partial's length, buf included
+	f      *os.File   // the partial, as the upload opened it
+	direct *os.File   // the same file with O_DIRECT; nil: every byte through f
+	blocks [2]*[]byte // from directBlocks
+	cur    int        // the block being filled
+	buf    []byte     // (*blocks[cur])[:n]: the file's bytes [base, base+n), not yet written directly
+	base   int64      // a multiple of directAlign
+	size   int64      // the partial's length, buf included
+	// writing carries the outcome of the direct write in flight, if
+	// any (inFlight).
+	writing  chan error
+	inFlight bool
 }
 
 const (
@@ -69,9 +81,11 @@ func newPartialWriter(f *os.File, size int64, large bool) (*partialWriter, error
 	if err != nil {
 		return w, nil // written through the cache, as on any other system
 	}
-	w.direct, w.block = d, directBlocks.Get().(*[]byte)
+	w.direct = d
+	w.blocks = [2]*[]byte{directBlocks.Get().(*[]byte), directBlocks.Get().(*[]byte)}
+	w.writing = make(chan error, 1)
 	w.base = size - size%directAlign
-	w.buf = (*w.block)[:size-w.base]
+	w.buf = (*w.blocks[0])[:size-w.base]
 	// The partial's unaligned end is read back, to be written again
 	// with the block it begins.
 	if _, err := f.ReadAt(w.buf, w.base); err != nil {
@@ -95,12 +109,42 @@ func (w *partialWriter) Write(p []byte) (int, error) {
 		written += n
 		w.size += int64(n)
 		if len(w.buf) == cap(w.buf) {
-			if err := w.writeDirect(len(w.buf)); err != nil {
+			if err := w.writeBehind(); err != nil {
 				return written, err
 			}
 		}
 	}
 	return written, nil
+}
+
+// writeBehind starts the direct write of the full block, once the one
+// before it is done, and goes on in the other block.
+func (w *partialWriter) writeBehind() error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	d, full, at := w.direct, w.buf, w.base
+	w.inFlight = true
+	go func() {
+		_, err := d.WriteAt(full, at)
+		w.writing <- err
+	}()
+	w.cur = 1 - w.cur
+	w.buf = (*w.blocks[w.cur])[:0]
+	w.base += int64(len(full))
+	return nil
+}
+
+// wait waits for the direct write in flight, if any.
+func (w *partialWriter) wait() error {
+	if !w.inFlight {
+		return nil
+	}
+	w.inFlight = false
+	if err := <-w.writing; err != nil {
+		return fmt.Errorf("store: write %s: %w", w.f.Name(), err)
+	}
+	return nil
 }
 
 // writeDirect writes the first n bytes of buf, a multiple of directAlign,
@@ -121,7 +165,13 @@ func (w *partialWriter) writeDirect(n int) error {
 // Flush writes what the block holds, so that the file holds every byte
 // written to w. Writes may follow.
 func (w *partialWriter) Flush() error {
-	if w.direct == nil || len(w.buf) == 0 {
+	if w.direct == nil {
+		return nil
+	}
+	if err := w.wait(); err != nil {
+		return err
+	}
+	if len(w.buf) == 0 {
 		return nil
 	}
 	tail := len(w.buf) % directAlign
@@ -143,9 +193,14 @@ func (w *partialWriter) Close() error {
 		return nil
 	}
 	err := w.Flush()
+	if werr := w.wait(); err == nil {
+		err = werr // a Flush that failed early leaves a write in flight
+	}
 	w.direct.Close()
 	w.direct = nil
-	directBlocks.Put(w.block)
-	w.block, w.buf = nil, nil
+	for _, b := range w.blocks {
+		directBlocks.Put(b)
+	}
+	w.blocks, w.buf = [2]*[]byte{}, nil
 	return err
 }

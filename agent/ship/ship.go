@@ -720,9 +720,13 @@ func (s *Shipper) sendFile(ctx context.Context, conn transport.Conn, f spool.Fil
 			s.cfg.Log.Warn("scan file changed after it was first seen; its new content goes next", "file", f.Path)
 			return nil
 		}
+		// Damaged on the way, or the file could not be hashed again
+		// (unreadable, still being written): sent again from zero after
+		// its own backoff, so that a file that keeps failing does not
+		// take the link from the rest.
 		s.cfg.Metrics.FileRestarts.Inc()
 		s.cfg.Log.Warn("collector's copy failed its checksum; sending again from the start", "file", f.Key())
-		return nil
+		return errLater{err: fmt.Errorf("collector's copy of %s failed its checksum", f.Key())}
 	}
 	if res.Error != "" {
 		return errLater{err: fmt.Errorf("collector did not store %s: %s", f.Key(), res.Error)}

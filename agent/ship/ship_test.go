@@ -378,6 +378,19 @@ func maxOffers(elapsed time.Duration) int {
 	return n
 }
 
+// waitsItsBackoff waits until the file behind is stored and the file
+// name was offered at least three times, and fails if name was offered
+// more often than its backoff allows.
+func (a *agent) waitsItsBackoff(t *testing.T, c *collector, name, behind string) {
+	t.Helper()
+	eventually(t, behind+", behind "+name+", stored", func() bool { return slices.Contains(c.storedNames(), behind) })
+	eventually(t, name+" offered again", func() bool { return c.offered(name) >= 3 })
+	n := c.offered(name)
+	if limit := maxOffers(a.elapsed()); n > limit {
+		t.Fatalf("%s offered %d times in %v of waiting; at most %d with its backoff", name, n, a.elapsed(), limit)
+	}
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -555,12 +568,7 @@ func TestUnreadableFileDoesNotHoldBackTheQueue(t *testing.T) {
 	}
 	a.run(t)
 
-	eventually(t, "the file behind the unreadable ones", func() bool { return slices.Contains(c.storedNames(), "next.jpg") })
-	eventually(t, "the unreadable file tried again", func() bool { return c.offered("folder.jpg") >= 3 })
-	n := c.offered("folder.jpg")
-	if limit := maxOffers(a.elapsed()); n > limit {
-		t.Fatalf("unreadable file offered %d times in %v of waiting; at most %d with its backoff", n, a.elapsed(), limit)
-	}
+	a.waitsItsBackoff(t, c, "folder.jpg", "next.jpg")
 	if c.offered("long.jpg") != 0 {
 		t.Fatal("a file that cannot be opened was offered")
 	}
@@ -745,5 +753,32 @@ func TestFileChangedOnDiskIsHashedAgainAndShipped(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(a.metrics.FileRestarts); n != 0 {
 		t.Errorf("idk_agent_file_restarts_total %v: a changed file is not a damaged transfer", n)
+	}
+}
+
+// A Restart that hashing the file again does not explain (the copy was
+// damaged on the way, or the file cannot be hashed now) is counted, and
+// the file is offered again on its own backoff, not at once in a loop,
+// while the files behind it are stored.
+func TestUnexplainedRestartWaitsItsBackoff(t *testing.T) {
+	c := startCollector(t, sendAll)
+	var rehashed atomic.Int32
+	a := newAgent(t, c, func(cfg *Config) {
+		cfg.OnRehash = func(spool.File) { rehashed.Add(1) } // cannot read it: the record stays
+	})
+	a.queueData(t, "bad.jpg", bytes.Repeat([]byte("a"), 100), a.start)
+	// On disk now: other bytes of the same size, which the agent will
+	// not see until it can hash them again.
+	if err := os.WriteFile(filepath.Join(a.dir, "f001"), bytes.Repeat([]byte("b"), 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.queue(t, "good.jpg")
+	a.run(t)
+	a.waitsItsBackoff(t, c, "bad.jpg", "good.jpg")
+	if got := testutil.ToFloat64(a.metrics.FileRestarts); got < 2 {
+		t.Errorf("idk_agent_file_restarts_total %v, want one per failed commit", got)
+	}
+	if rehashed.Load() < 2 {
+		t.Errorf("hashed again %d times, want once per Restart", rehashed.Load())
 	}
 }

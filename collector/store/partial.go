@@ -89,6 +89,7 @@ func newPartialWriter(f *os.File, size int64, large bool) (*partialWriter, error
 	// The partial's unaligned end is read back, to be written again
 	// with the block it begins.
 	if _, err := f.ReadAt(w.buf, w.base); err != nil {
+		w.buf = w.buf[:0] // what the read left there is not the file's: nothing to flush
 		w.Close()
 		return nil, fmt.Errorf("store: read partial %s: %w", f.Name(), err)
 	}

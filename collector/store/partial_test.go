@@ -21,7 +21,7 @@ func randomBytes(n int, seed uint64) []byte {
 // (a resumed upload), flushed in the middle and written on, holds every
 // byte in order; on Linux the large file went around the cache.
 func TestPartialWriterKeepsEveryByte(t *testing.T) {
-	dir := t.TempDir()
+	dir := directDir(t)
 	p := filepath.Join(dir, "partial")
 	data := randomBytes(3*directBlock+directAlign*5+333, 1)
 	const held = 5000 // an earlier transfer's bytes, not aligned
@@ -71,6 +71,31 @@ func TestPartialWriterKeepsEveryByte(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("file holds %d bytes, %d written; equal prefix %d", len(got), len(data), commonPrefix(got, data))
 	}
+}
+
+// directDir is a folder for a test of direct writes: the test's
+// temporary folder, or where that is a tmpfs (no O_DIRECT; /tmp is one on
+// some systems), a folder beside the test, on the disk of the checkout.
+func directDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	probe := filepath.Join(dir, "probe")
+	if err := os.WriteFile(probe, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	d, err := directFile(probe)
+	if err == nil {
+		d.Close()
+	}
+	if err == nil || runtime.GOOS != "linux" {
+		return dir
+	}
+	dir, err = os.MkdirTemp(".", "partial-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func commonPrefix(a, b []byte) int {

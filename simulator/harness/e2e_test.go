@@ -81,6 +81,21 @@ func partialBytes(env *Env) int64 {
 	return most
 }
 
+// wantResumed returns the collector's count of resumed transfers and
+// fails t when it counted none: after a kill in the middle of a file, the
+// transfer must go on from what the collector holds, not start again.
+func wantResumed(t *testing.T, env *Env) float64 {
+	t.Helper()
+	resumed, err := Metric(env.HTTPAddr, "idk_collector_resumed_uploads_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed < 1 {
+		t.Errorf("no transfer was resumed after the kill (idk_collector_resumed_uploads_total = %v)", resumed)
+	}
+	return resumed
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -170,14 +185,7 @@ func TestEndToEndShipsFiftyScansAcrossAgentKill(t *testing.T) {
 			t.Errorf("%s stored as a second revision %s", f.Name, f.StoredAs)
 		}
 	}
-	resumed, err := Metric(env.HTTPAddr, "idk_collector_resumed_uploads_total")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resumed < 1 {
-		t.Errorf("no transfer was resumed after the kill (idk_collector_resumed_uploads_total = %v)", resumed)
-	}
-	t.Logf("%s; resumed transfers: %v", rep, resumed)
+	t.Logf("%s; resumed transfers: %v", rep, wantResumed(t, env))
 
 	// The index and the disk agree, file by file, as `idk-collector check`
 	// sees them with the collector stopped.

@@ -315,7 +315,7 @@ func runTCPProjectCase(ctx context.Context, opt PeerBenchOptions) (PeerResult, e
 		return PeerResult{}, err
 	}
 	a := env.Agents[0]
-	if err := setCollectorKey(a.ConfigPath, "transport", `"tcp"`); err != nil {
+	if err := setAgentTransport(a.ConfigPath, "tcp"); err != nil {
 		return PeerResult{}, err
 	}
 	if err := opt.setLanes(a); err != nil {
